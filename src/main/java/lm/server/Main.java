@@ -1,2 +1,85 @@
 package lm.server;
-public final class Main { public static void main(String[] a) {} }
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.logging.Logger;
+import lm.auth.TokenCommand;
+import lm.config.Config;
+import lm.config.ServerSettings;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** lm-server(8): serves the REST API until stopped; {@code token} mints a local token. */
+@Command(name = "lm-server", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
+        description = "License Manager REST API server (see lm-server(8)).")
+public final class Main implements Callable<Integer> {
+    private static final Logger LOG = Logger.getLogger("lm.server");
+
+    @Option(names = "--config", paramLabel = "FILE", description = "configuration file (default: /etc/lm/lm.conf when it exists)")
+    Path config;
+
+    @Option(names = "--print-token", description = "print an admin token (24 h, signed with the local key) and usage hints at startup")
+    boolean printToken;
+
+    public static void main(String[] args) {
+        System.setProperty("java.util.logging.SimpleFormatter.format", "%1$tFT%1$tT %4$s %5$s%6$s%n");
+        System.exit(commandLine().execute(args));
+    }
+
+    static CommandLine commandLine() {
+        Main main = new Main();
+        CommandLine cl = new CommandLine(main);
+        cl.addSubcommand("token", new TokenCommand(() -> LmServer.authSettings(ServerSettings.load(main.config, System.getenv()))));
+        cl.setExecutionExceptionHandler((e, cmd, parsed) -> {
+            if (e instanceof Config.ConfigException) {
+                cmd.getErr().println("lm-server: configuration error: " + e.getMessage());
+                return 78; // EX_CONFIG
+            }
+            throw e;
+        });
+        return cl;
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        ServerSettings s = ServerSettings.load(config, System.getenv());
+        LOG.info("lm-server " + ApiRoutes.version() + " starting: database " + s.databaseDescription());
+        LmServer server = LmServer.start(s);
+        CountDownLatch stop = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            server.close();
+            stop.countDown();
+        }, "lm-server-stop"));
+        String url = "http://" + s.httpHost() + ":" + server.port() + "/lm";
+        LOG.info("lm-server listening on " + url);
+        if (printToken) {
+            String token = server.auth().mint("lm-admin", List.of("license-manager:admin"), Duration.ofHours(24));
+            System.out.println();
+            System.out.println("License Manager is running at " + url);
+            System.out.println("Admin token (24 h):");
+            System.out.println("  export LM_TOKEN=" + token);
+            System.out.println("Try:");
+            System.out.println("  curl -s " + url + "/health -o /dev/null -w '%{http_code}\\n'");
+            System.out.println("  curl -s -H \"Authorization: Bearer $LM_TOKEN\" " + url + "/configurations");
+            if (server.database().embeddedPort() > 0) {
+                System.out.println("Database (reporting views, see README):");
+                System.out.println("  psql -h 127.0.0.1 -p " + server.database().embeddedPort() + " -U postgres");
+            }
+            System.out.println("Stop with Ctrl-C.");
+            System.out.flush();
+        }
+        stop.await();
+        return 0;
+    }
+
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            return new String[] {"lm-server " + ApiRoutes.version()};
+        }
+    }
+}

@@ -1,0 +1,134 @@
+package lm.config;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+
+/**
+ * One config format for every component: {@code key = value} lines, {@code #} comments, every key
+ * overridable by the environment as {@code LM_<KEY>}. Unknown keys and bad values fail at startup
+ * with a message that names the key, because a typo silently falling back to a default is how a
+ * site ends up fail-open without knowing it.
+ */
+public final class Config {
+    private final String source;
+    private final Map<String, String> values;
+    private final Set<String> known;
+
+    private Config(String source, Map<String, String> values, Set<String> known) {
+        this.source = source;
+        this.values = values;
+        this.known = known;
+    }
+
+    /**
+     * Reads {@code file} (may be null: then only defaults and the environment count) and overlays
+     * {@code LM_<KEY>} variables from {@code env}. {@code known} lists every accepted key.
+     */
+    public static Config load(Path file, Map<String, String> env, Set<String> known) {
+        Map<String, String> values = new LinkedHashMap<>();
+        String source = "defaults";
+        if (file != null) {
+            source = file.toString();
+            List<String> lines;
+            try {
+                lines = Files.readAllLines(file, StandardCharsets.UTF_8);
+            } catch (IOException e) {
+                throw new ConfigException(file + ": cannot read: " + e.getMessage());
+            }
+            for (int i = 0; i < lines.size(); i++) {
+                String line = lines.get(i).strip();
+                if (line.isEmpty() || line.startsWith("#")) {
+                    continue;
+                }
+                int eq = line.indexOf('=');
+                if (eq <= 0) {
+                    throw new ConfigException(file + ":" + (i + 1) + ": expected 'key = value', got: " + line);
+                }
+                String key = line.substring(0, eq).strip().toLowerCase();
+                if (!known.contains(key)) {
+                    throw new ConfigException(file + ":" + (i + 1) + ": unknown key '" + key + "' (known: " + new TreeSet<>(known) + ")");
+                }
+                values.put(key, unquote(line.substring(eq + 1).strip()));
+            }
+        }
+        for (String key : known) {
+            String v = env.get("LM_" + key.toUpperCase());
+            if (v != null) {
+                values.put(key, v.strip());
+            }
+        }
+        return new Config(source, values, known);
+    }
+
+    private static String unquote(String v) {
+        if (v.length() >= 2 && (v.startsWith("\"") && v.endsWith("\"") || v.startsWith("'") && v.endsWith("'"))) {
+            return v.substring(1, v.length() - 1);
+        }
+        return v;
+    }
+
+    private String checkKnown(String key) {
+        if (!known.contains(key)) {
+            throw new IllegalArgumentException("undeclared config key " + key);
+        }
+        return key;
+    }
+
+    public String string(String key, String def) {
+        String v = values.get(checkKnown(key));
+        return v == null ? def : v;
+    }
+
+    /** Empty means "not set" for optional keys such as database_url. */
+    public String optional(String key) {
+        String v = values.get(checkKnown(key));
+        return v == null || v.isEmpty() ? null : v;
+    }
+
+    public int integer(String key, int def, int min, int max) {
+        String v = values.get(checkKnown(key));
+        if (v == null || v.isEmpty()) {
+            return def;
+        }
+        try {
+            int n = Integer.parseInt(v);
+            if (n < min || n > max) {
+                throw bad(key, v, "an integer from " + min + " to " + max);
+            }
+            return n;
+        } catch (NumberFormatException e) {
+            throw bad(key, v, "an integer from " + min + " to " + max);
+        }
+    }
+
+    public String choice(String key, String def, Set<String> allowed) {
+        String v = string(key, def);
+        if (!allowed.contains(v)) {
+            throw bad(key, v, "one of " + new TreeSet<>(allowed));
+        }
+        return v;
+    }
+
+    public Path path(String key, Path def) {
+        String v = optional(key);
+        return v == null ? def : Path.of(v);
+    }
+
+    private ConfigException bad(String key, String value, String expected) {
+        return new ConfigException(source + ": " + key + " (LM_" + key.toUpperCase() + ") = '" + value + "': must be " + expected);
+    }
+
+    /** Startup refuses to go on; the message names the key. */
+    public static final class ConfigException extends RuntimeException {
+        public ConfigException(String message) {
+            super(message);
+        }
+    }
+}

@@ -1,0 +1,64 @@
+package lm.http;
+
+import io.undertow.server.HttpServerExchange;
+import java.util.Deque;
+import lm.auth.Principal;
+
+/** One request as endpoints see it: path and query parameters, the JSON body, the caller. */
+public final class Call {
+    private final HttpServerExchange exchange;
+    private final Principal principal;
+    private final String body;
+
+    Call(HttpServerExchange exchange, Principal principal, String body) {
+        this.exchange = exchange;
+        this.principal = principal;
+        this.body = body;
+    }
+
+    public Principal principal() {
+        return principal;
+    }
+
+    /** The caller's cluster (azp / client_id claim); required by cluster-scoped endpoints. */
+    public String cluster() {
+        if (principal == null || principal.clientId() == null || principal.clientId().isBlank()) {
+            throw new ApiException(403, "forbidden", "this endpoint acts on the caller's cluster, and the token names none (azp or client_id claim)", null);
+        }
+        return principal.clientId();
+    }
+
+    public String param(String name) {
+        Deque<String> d = exchange.getQueryParameters().get(name);
+        return d == null || d.isEmpty() ? null : d.getFirst();
+    }
+
+    /** A numeric path id; anything else names no resource, hence 404. */
+    public long id(String name, String resource) {
+        String v = param(name);
+        try {
+            long id = Long.parseLong(v);
+            if (id > 0) {
+                return id;
+            }
+        } catch (NumberFormatException e) {
+            // fall through
+        }
+        throw ApiException.notFound(resource + " " + v + " not found");
+    }
+
+    public com.google.gson.JsonElement json() {
+        if (body == null || body.isBlank()) {
+            throw ApiException.badRequest("a JSON request body is required");
+        }
+        return Json.parse(body);
+    }
+
+    public Body object(String what) {
+        return new Body(json(), what);
+    }
+
+    public Listing.Query listQuery(Listing listing) {
+        return listing.query(this::param);
+    }
+}

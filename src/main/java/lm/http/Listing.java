@@ -1,0 +1,119 @@
+package lm.http;
+
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+import javax.sql.DataSource;
+import lm.db.Sql;
+
+/**
+ * List and get-one over an API view whose column {@code j} is the resource's JSON. The view does
+ * the shaping in SQL; this class only adds search, a whitelisted sort, paging and the count.
+ */
+public final class Listing {
+    private static final int MAX_LIMIT = 10_000;
+
+    private final String view;
+    private final List<String> searchColumns;
+    private final Map<String, String> sortable;
+    private final String resource;
+
+    /** {@code sortable}: API field name → column of the view; every view has an {@code id}. */
+    public Listing(String resource, String view, List<String> searchColumns, Map<String, String> sortable) {
+        this.resource = resource;
+        this.view = view;
+        this.searchColumns = searchColumns;
+        this.sortable = sortable;
+    }
+
+    public record Query(String where, List<Object> params, String orderBy, Long limit, long offset) {}
+
+    Query query(Function<String, String> param) {
+        List<Object> params = new ArrayList<>();
+        StringBuilder where = new StringBuilder("true");
+        String search = param.apply("search");
+        if (search != null && !search.isBlank()) {
+            // the reference API's rule: whitespace-split terms, OR of case-insensitive substrings
+            List<String> ors = new ArrayList<>();
+            for (String term : search.strip().split("\\s+")) {
+                String like = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%";
+                for (String col : searchColumns) {
+                    ors.add(col + " ILIKE ?");
+                    params.add(like);
+                }
+            }
+            where.append(" AND (").append(String.join(" OR ", ors)).append(")");
+        }
+        String field = param.apply("sort_field");
+        String column = "id";
+        if (field != null) {
+            column = sortable.get(field);
+            if (column == null) {
+                throw new ApiException(400, "bad_request", "Invalid sorting column requested: " + field
+                        + ". Must be one of " + new java.util.TreeSet<>(sortable.keySet()), null);
+            }
+        }
+        String asc = param.apply("sort_ascending");
+        boolean ascending = true;
+        if (asc != null) {
+            if (!asc.equalsIgnoreCase("true") && !asc.equalsIgnoreCase("false")) {
+                throw ApiException.badRequest("sort_ascending must be true or false");
+            }
+            ascending = Boolean.parseBoolean(asc);
+        }
+        String dir = ascending ? " ASC" : " DESC";
+        String orderBy = column + dir + " NULLS LAST" + (column.equals("id") ? "" : ", id" + dir);
+        Long limit = number(param.apply("limit"), "limit", 1, MAX_LIMIT);
+        Long offset = number(param.apply("offset"), "offset", 0, Long.MAX_VALUE);
+        return new Query(where.toString(), params, orderBy, limit, offset == null ? 0 : offset);
+    }
+
+    private static Long number(String v, String name, long min, long max) {
+        if (v == null) {
+            return null;
+        }
+        try {
+            long n = Long.parseLong(v);
+            if (n >= min && n <= max) {
+                return n;
+            }
+        } catch (NumberFormatException e) {
+            // fall through
+        }
+        throw ApiException.badRequest(name + " must be an integer from " + min + " to " + max);
+    }
+
+    /** The page as a JSON array and the count of all matches, in one statement. */
+    public Reply list(DataSource ds, Query q, String scope, Object... scopeParams) throws SQLException {
+        List<Object> params = new ArrayList<>(List.of(scopeParams));
+        params.addAll(q.params());
+        String sql = "WITH m AS (SELECT * FROM " + view + " WHERE (" + (scope == null ? "true" : scope) + ") AND " + q.where() + ")"
+                + " SELECT (SELECT count(*) FROM m),"
+                + " (SELECT coalesce(json_agg(p.j ORDER BY p.rn), '[]') FROM"
+                + "   (SELECT j, row_number() OVER (ORDER BY " + q.orderBy() + ") rn FROM m"
+                + "    ORDER BY " + q.orderBy() + (q.limit() == null ? "" : " LIMIT " + q.limit()) + " OFFSET " + q.offset() + ") p)";
+        return Sql.query(ds, sql, rs -> {
+            rs.next();
+            return Reply.list(rs.getString(2), rs.getLong(1));
+        }, params.toArray());
+    }
+
+    public Reply one(DataSource ds, long id) throws SQLException {
+        String j = Sql.text(ds, "SELECT j FROM " + view + " WHERE id = ?", id);
+        if (j == null) {
+            throw ApiException.notFound(resource + " " + id + " not found");
+        }
+        return Reply.ok(j);
+    }
+
+    /** Get-one with an extra condition (e.g. the caller's cluster). */
+    public Reply one(DataSource ds, String where, String notFound, Object... params) throws SQLException {
+        String j = Sql.text(ds, "SELECT j FROM " + view + " WHERE " + where, params);
+        if (j == null) {
+            throw ApiException.notFound(notFound);
+        }
+        return Reply.ok(j);
+    }
+}

@@ -1,0 +1,20 @@
+package lm.http;
+
+/** What an endpoint answers: a status, a JSON text (null for none) and an optional total count. */
+public record Reply(int status, String json, Long totalCount) {
+    public static Reply ok(String json) {
+        return new Reply(200, json, null);
+    }
+
+    public static Reply created(String json) {
+        return new Reply(201, json, null);
+    }
+
+    public static Reply list(String jsonArray, long total) {
+        return new Reply(200, jsonArray, total);
+    }
+
+    public static Reply status(int status) {
+        return new Reply(status, null, null);
+    }
+}

@@ -1,0 +1,85 @@
+package lm.inventory;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import java.util.List;
+import java.util.Map;
+import javax.sql.DataSource;
+import lm.db.Sql;
+import lm.http.ApiException;
+import lm.http.Body;
+import lm.http.Json;
+import lm.http.Listing;
+import lm.http.Reply;
+import lm.http.Routes;
+
+/** /lm/features: a product's feature as served by one configuration, with its live counts. */
+public final class Features {
+    private static final String VIEW = "lm.api_features";
+    private static final Listing LIST = new Listing("feature", VIEW, List.of("name", "product_name"), Map.of(
+            "id", "id", "name", "lower(name)", "product_id", "product_id", "product_name", "lower(product_name)", "config_id", "config_id",
+            "reserved", "reserved", "total", "total", "used", "used", "booked_total", "booked_total"));
+
+    private Features() {}
+
+    public static void routes(Routes r, DataSource ds) {
+        r.post("/features", "feature", "create", c -> {
+            Body b = c.object("feature").allow("name", "product_id", "config_id", "reserved");
+            Long reserved = b.optInteger("reserved");
+            return Writes.create(ds, VIEW, "INSERT INTO lm.features (name, product_id, config_id, reserved) VALUES (?, ?, ?, ?) RETURNING id",
+                    b.string("name"), b.integer("product_id"), b.integer("config_id"), reserved == null ? 0L : reserved);
+        });
+        r.get("/features", "feature", "read", c -> LIST.list(ds, c.listQuery(LIST), null));
+        // the agent's report of its license servers: every item must be a feature of the caller's cluster
+        r.put("/features/bulk", "feature", "update", c -> {
+            JsonElement e = c.json();
+            if (!e.isJsonArray()) {
+                throw ApiException.badRequest("body must be a JSON array of {product_name, feature_name, total, used}");
+            }
+            JsonArray items = new JsonArray();
+            int i = 0;
+            for (JsonElement x : e.getAsJsonArray()) {
+                items.add(reportItem(new Body(x, "item[" + i++ + "]")));
+            }
+            return bulk(ds, c.cluster(), items);
+        });
+        r.put("/features/by_client_id", "feature", "update", c -> {
+            JsonArray items = new JsonArray();
+            items.add(reportItem(c.object("feature")));
+            return bulk(ds, c.cluster(), items);
+        });
+        r.get("/features/{id}", "feature", "read", c -> LIST.one(ds, c.id("id", "feature")));
+        r.put("/features/{id}", "feature", "update", c -> {
+            long id = c.id("id", "feature");
+            Body b = c.object("feature").allow("name", "product_id", "config_id", "reserved", "total", "used");
+            return Writes.update(ds, VIEW, "feature", id,
+                    "UPDATE lm.features SET name = coalesce(?, name), product_id = coalesce(?, product_id),"
+                            + " config_id = coalesce(?, config_id), reserved = coalesce(?, reserved),"
+                            + " total = coalesce(?, total), used = coalesce(?, used) WHERE id = ? RETURNING id",
+                    b.optString("name"), b.optInteger("product_id"), b.optInteger("config_id"), b.optInteger("reserved"),
+                    b.optInteger("total"), b.optInteger("used"), id);
+        });
+        r.delete("/features/{id}", "feature", "delete", c -> Writes.delete(ds, "lm.features", "feature", c.id("id", "feature")));
+    }
+
+    private static JsonObject reportItem(Body b) {
+        b.allow("product_name", "feature_name", "total", "used");
+        JsonObject o = new JsonObject();
+        o.addProperty("product_name", b.string("product_name"));
+        o.addProperty("feature_name", b.string("feature_name"));
+        long total = b.integer("total");
+        long used = b.integer("used");
+        if (total < 0 || used < 0) {
+            throw ApiException.unprocessable("total and used must not be negative");
+        }
+        o.addProperty("total", total);
+        o.addProperty("used", used);
+        return o;
+    }
+
+    private static Reply bulk(DataSource ds, String cluster, JsonArray items) throws java.sql.SQLException {
+        String n = Sql.text(ds, "SELECT lm.update_features_bulk(?, ?::jsonb)", cluster, Json.GSON.toJson(items));
+        return Reply.ok("{\"updated\":" + n + "}");
+    }
+}

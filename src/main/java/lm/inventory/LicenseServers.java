@@ -1,0 +1,41 @@
+package lm.inventory;
+
+import java.util.List;
+import java.util.Map;
+import javax.sql.DataSource;
+import lm.http.Body;
+import lm.http.Json;
+import lm.http.Listing;
+import lm.http.Reply;
+import lm.http.Routes;
+
+/** /lm/license_servers: host and port of each server of a configuration, tried in id order. */
+public final class LicenseServers {
+    static final List<String> TYPES = List.of("flexlm", "rlm", "lsdyna", "lmx", "olicense", "dsls");
+    private static final String VIEW = "lm.api_license_servers";
+    private static final Listing LIST = new Listing("license server", VIEW, List.of("host"),
+            Map.of("id", "id", "config_id", "config_id", "host", "lower(host)", "port", "port"));
+
+    private LicenseServers() {}
+
+    public static void routes(Routes r, DataSource ds) {
+        r.get("/license_servers/types", "license-server", "read", c -> Reply.ok(Json.GSON.toJson(TYPES)));
+        r.post("/license_servers", "license-server", "create", c -> {
+            Body b = c.object("license server").allow("config_id", "host", "port");
+            return Writes.create(ds, VIEW, "INSERT INTO lm.license_servers (config_id, host, port) VALUES (?, ?, ?) RETURNING id",
+                    b.integer("config_id"), b.string("host"), b.integer("port"));
+        });
+        r.get("/license_servers", "license-server", "read", c -> LIST.list(ds, c.listQuery(LIST), null));
+        r.get("/license_servers/{id}", "license-server", "read", c -> LIST.one(ds, c.id("id", "license server")));
+        r.put("/license_servers/{id}", "license-server", "update", c -> {
+            long id = c.id("id", "license server");
+            Body b = c.object("license server").allow("config_id", "host", "port");
+            return Writes.update(ds, VIEW, "license server", id,
+                    "UPDATE lm.license_servers SET config_id = coalesce(?, config_id), host = coalesce(?, host), port = coalesce(?, port)"
+                            + " WHERE id = ? RETURNING id",
+                    b.optInteger("config_id"), b.optString("host"), b.optInteger("port"), id);
+        });
+        r.delete("/license_servers/{id}", "license-server", "delete",
+                c -> Writes.delete(ds, "lm.license_servers", "license server", c.id("id", "license server")));
+    }
+}

@@ -1,0 +1,53 @@
+package lm.inventory;
+
+import java.sql.SQLException;
+import javax.sql.DataSource;
+import lm.db.Sql;
+import lm.http.ApiException;
+import lm.http.Reply;
+import lm.http.SqlErrors;
+
+/**
+ * The write pattern every inventory resource shares: one statement that returns the row's id
+ * (or none), then the row as its API view shows it, in the same transaction.
+ */
+final class Writes {
+    private Writes() {}
+
+    /** INSERT … RETURNING id, answered 201 with the new resource. */
+    static Reply create(DataSource ds, String view, String insert, Object... params) throws SQLException {
+        return Reply.created(Sql.tx(ds, c -> Sql.text(c, "SELECT j FROM " + view + " WHERE id = ?",
+                Long.parseLong(Sql.text(c, insert, params)))));
+    }
+
+    /** UPDATE … WHERE id = ? RETURNING id; no row is a 404. */
+    static Reply update(DataSource ds, String view, String what, long id, String update, Object... params) throws SQLException {
+        String j = Sql.tx(ds, c -> {
+            String got = Sql.text(c, update, params);
+            return got == null ? null : Sql.text(c, "SELECT j FROM " + view + " WHERE id = ?", id);
+        });
+        if (j == null) {
+            throw ApiException.notFound(what + " " + id + " not found");
+        }
+        return Reply.ok(j);
+    }
+
+    /** DELETE by id; children go with it where the schema says ON DELETE CASCADE. */
+    static Reply delete(DataSource ds, String table, String what, long id) throws SQLException {
+        int n;
+        try {
+            n = Sql.update(ds, "DELETE FROM " + table + " WHERE id = ?", id);
+        } catch (SQLException e) {
+            if ("23503".equals(e.getSQLState())) {
+                // on a delete, a foreign-key violation means other rows still point here
+                ApiException mapped = SqlErrors.toApi(e);
+                throw new ApiException(409, "still_referenced", what + " " + id + " is still referenced", mapped.detail());
+            }
+            throw e;
+        }
+        if (n == 0) {
+            throw ApiException.notFound(what + " " + id + " not found");
+        }
+        return Reply.ok("{\"message\":\"" + what + " " + id + " deleted\"}");
+    }
+}

@@ -1,0 +1,59 @@
+package lm.server;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.Properties;
+import javax.sql.DataSource;
+import lm.db.Sql;
+import lm.http.Reply;
+import lm.http.Routes;
+import lm.inventory.ClusterStatuses;
+import lm.inventory.Configurations;
+import lm.inventory.Features;
+import lm.inventory.LicenseServers;
+import lm.inventory.Products;
+
+/** Every route of the API, feature by feature. */
+public final class ApiRoutes {
+    private ApiRoutes() {}
+
+    public static Routes all(DataSource ds) {
+        Routes r = new Routes();
+        // health includes the database: a load balancer should skip an instance that can't reach it
+        r.open("GET", "/health", c -> {
+            Sql.text(ds, "SELECT 1");
+            return Reply.status(204);
+        });
+        r.open("GET", "/version", c -> Reply.ok("{\"version\":\"" + version() + "\"}"));
+        String openapi = resource("lm/openapi.json");
+        r.open("GET", "/openapi.json", c -> Reply.ok(openapi));
+        Configurations.routes(r, ds);
+        LicenseServers.routes(r, ds);
+        Products.routes(r, ds);
+        Features.routes(r, ds);
+        ClusterStatuses.routes(r, ds);
+        return r;
+    }
+
+    public static String version() {
+        Properties p = new Properties();
+        try (InputStream in = ApiRoutes.class.getClassLoader().getResourceAsStream("lm/version.properties")) {
+            p.load(in);
+        } catch (IOException | NullPointerException e) {
+            return "unknown";
+        }
+        return p.getProperty("version", "unknown");
+    }
+
+    static String resource(String name) {
+        try (InputStream in = ApiRoutes.class.getClassLoader().getResourceAsStream(name)) {
+            if (in == null) {
+                throw new IllegalStateException("missing resource " + name);
+            }
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new IllegalStateException("reading resource " + name, e);
+        }
+    }
+}

@@ -1,0 +1,70 @@
+-- The API's JSON, shaped in SQL: each view has an `id`, the columns lists search and sort on,
+-- and `j`, the resource as the API returns it. Repeatable migration: replaced whenever it changes.
+
+DROP VIEW IF EXISTS lm.api_configurations, lm.api_features, lm.api_license_servers, lm.api_products,
+    lm.api_cluster_statuses, lm.api_jobs, lm.api_bookings CASCADE;
+
+-- A booking holds licenses while it is neither released nor past its grace time. Every count
+-- of "booked" in the API, the views and admission uses exactly this predicate.
+CREATE OR REPLACE FUNCTION lm.booking_active(p_b lm.bookings, p_now timestamptz DEFAULT now())
+RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT p_b.released_at IS NULL AND p_b.expires_at > p_now
+$$;
+
+CREATE VIEW lm.api_products AS
+SELECT p.id, p.name, json_build_object('id', p.id, 'name', p.name) AS j
+FROM lm.products p;
+
+CREATE VIEW lm.api_license_servers AS
+SELECT s.id, s.config_id, s.host, s.port,
+       json_build_object('id', s.id, 'config_id', s.config_id, 'host', s.host, 'port', s.port) AS j
+FROM lm.license_servers s;
+
+CREATE VIEW lm.api_features AS
+SELECT f.id, f.name, p.name AS product_name, f.product_id, f.config_id, c.cluster_client_id,
+       f.reserved, f.total, f.used, b.booked AS booked_total,
+       json_build_object('id', f.id, 'name', f.name,
+                         'product', json_build_object('id', p.id, 'name', p.name),
+                         'config_id', f.config_id, 'reserved', f.reserved, 'total', f.total,
+                         'used', f.used, 'booked_total', b.booked) AS j
+FROM lm.features f
+JOIN lm.products p ON p.id = f.product_id
+JOIN lm.configurations c ON c.id = f.config_id
+CROSS JOIN LATERAL (
+    SELECT coalesce(sum(bk.quantity), 0)::bigint AS booked
+    FROM lm.bookings bk
+    WHERE bk.feature_id = f.id AND bk.released_at IS NULL AND bk.expires_at > now()
+) b;
+
+CREATE VIEW lm.api_configurations AS
+SELECT c.id, c.name, c.cluster_client_id, c.grace_time, c.type,
+       json_build_object('id', c.id, 'name', c.name, 'cluster_client_id', c.cluster_client_id,
+                         'grace_time', c.grace_time, 'type', c.type,
+                         'features', coalesce((SELECT json_agg(af.j ORDER BY af.id) FROM lm.api_features af WHERE af.config_id = c.id), '[]'),
+                         'license_servers', coalesce((SELECT json_agg(s.j ORDER BY s.id) FROM lm.api_license_servers s WHERE s.config_id = c.id), '[]')
+       ) AS j
+FROM lm.configurations c;
+
+CREATE VIEW lm.api_cluster_statuses AS
+SELECT s.cluster_client_id AS id, s.cluster_client_id, s.interval, s.last_reported,
+       json_build_object('cluster_client_id', s.cluster_client_id, 'interval', s.interval,
+                         'last_reported', s.last_reported,
+                         'is_healthy', now() - make_interval(secs => s.interval) <= s.last_reported) AS j
+FROM lm.cluster_statuses s;
+
+CREATE VIEW lm.api_bookings AS
+SELECT bk.id, bk.job_id, bk.feature_id, bk.quantity, bk.created_at, j.cluster_client_id,
+       json_build_object('id', bk.id, 'job_id', bk.job_id, 'feature_id', bk.feature_id,
+                         'quantity', bk.quantity, 'created_at', bk.created_at,
+                         'expires_at', bk.expires_at, 'active', lm.booking_active(bk),
+                         'released_reason', bk.released_reason) AS j
+FROM lm.bookings bk JOIN lm.jobs j ON j.id = bk.job_id;
+
+CREATE VIEW lm.api_jobs AS
+SELECT jb.id, jb.slurm_job_id, jb.cluster_client_id, jb.username, jb.lead_host, jb.created_at,
+       json_build_object('id', jb.id, 'slurm_job_id', jb.slurm_job_id,
+                         'cluster_client_id', jb.cluster_client_id, 'username', jb.username,
+                         'lead_host', jb.lead_host, 'created_at', jb.created_at,
+                         'bookings', coalesce((SELECT json_agg(b.j ORDER BY b.id) FROM lm.api_bookings b WHERE b.job_id = jb.id), '[]')
+       ) AS j
+FROM lm.jobs jb;

@@ -1,0 +1,64 @@
+package lm.testing;
+
+import com.zaxxer.hikari.HikariDataSource;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import lm.auth.AuthSettings;
+import lm.auth.Authenticator;
+import lm.http.ApiServer;
+import lm.server.LmServer;
+
+/** A real lm-server (HTTP, auth, SQL) on a fresh database, for API tests. */
+public final class TestApi implements AutoCloseable {
+    public final HikariDataSource ds;
+    public final Authenticator auth;
+    public final Path keys;
+    private final ApiServer server;
+    public final Http http;
+
+    public TestApi() {
+        this(TestDatabase.pool(8));
+    }
+
+    public TestApi(HikariDataSource ds) {
+        this(ds, newKeys());
+    }
+
+    /** A second instance on the same database and keys: what scaling out looks like. */
+    public TestApi(HikariDataSource ds, Path keys) {
+        this.ds = ds;
+        this.keys = keys;
+        this.auth = new Authenticator(new AuthSettings(keys, "lm-local", null, "permissions"));
+        this.server = LmServer.serve(ds, auth, "127.0.0.1", 0);
+        this.http = new Http("http://127.0.0.1:" + server.port() + "/lm");
+    }
+
+    private static Path newKeys() {
+        try {
+            return Files.createTempDirectory("lm-keys").resolve("jwks.json");
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    public int port() {
+        return server.port();
+    }
+
+    public String admin() {
+        return token("admin-cluster", "license-manager:admin");
+    }
+
+    public String token(String clientId, String... permissions) {
+        return auth.mint(clientId, List.of(permissions), Duration.ofHours(1));
+    }
+
+    @Override
+    public void close() {
+        server.close();
+    }
+}
