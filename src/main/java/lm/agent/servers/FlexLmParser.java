@@ -15,6 +15,9 @@ import java.util.regex.Pattern;
  * before it the host, and everything before that the user: FlexLM prints user names with spaces
  * (Windows accounts like "John Smith") verbatim, but never host or display names with spaces. With
  * only two words there is no display and they are user and host.
+ *
+ * <p>In a multi-server dump, a server that is down contributes no feature and the others are still
+ * reported: a client cannot check out from a server that is down, so its licenses are not free.
  */
 final class FlexLmParser implements LicenseServerParser {
     // Singular "license" when the number is 1; uncounted and error headers don't match and end the block.

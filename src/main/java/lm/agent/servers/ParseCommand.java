@@ -21,7 +21,7 @@ import picocli.CommandLine.Spec;
  * check what the agent would report for a capture. Exit 0 with one JSON object on stdout, or 2
  * with one line on stderr.
  */
-@Command(name = "parse", mixinStandardHelpOptions = true,
+@Command(name = "parse",
         description = "Parse license-server status output (FILE, or stdin) and print the features as JSON.",
         exitCodeListHeading = "%nExit status:%n",
         exitCodeList = {"0:the output was parsed", "2:bad usage, unreadable file, or unusable server output"})
@@ -32,6 +32,9 @@ public final class ParseCommand implements Callable<Integer> {
     @Option(names = "--type", required = true, paramLabel = "TYPE",
             description = "Server type: flexlm, rlm, lsdyna, lmx, olicense or dsls.")
     String type;
+
+    @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help and exit.")
+    boolean help;
 
     @Parameters(arity = "0..1", paramLabel = "FILE", description = "Captured output; stdin when absent.")
     Path file;
