@@ -1,0 +1,80 @@
+package lm.agent.servers;
+
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/** Helpers shared by the parsers: safe numbers and a one-line reason when an output is unusable. */
+final class ServerOutput {
+    private ServerOutput() {}
+
+    private record Reason(Pattern pattern, String label) {}
+
+    // Checked in this order: the first kind that matches anywhere in the output names the failure.
+    // The status tools print the real cause after generic lines ("Error getting status: Cannot
+    // connect ... Connection refused"), so the specific kinds come first.
+    private static final List<Reason> REASONS = List.of(
+            new Reason(Pattern.compile("(?i)connection refused"), "connection refused"),
+            new Reason(Pattern.compile("(?i)bad hostname|cannot find hostname|unknown host"), "bad hostname"),
+            new Reason(Pattern.compile("(?i)no license servers?(\\(s\\))? (is |are )?available"),
+                    "no license server available"),
+            new Reason(Pattern.compile("(?i)cannot connect|unable to connect|could not connect|error connecting"
+                    + "|failed to open server|server is down|license server down"), "cannot connect to license server"),
+            // what sh prints when the configured tool path is wrong ("sh: 1: lmutil: not found")
+            new Reason(Pattern.compile("(?i)\\bsh: .*not found|command not found|no such file or directory"
+                    + "|permission denied|cannot execute"), "status tool not runnable"),
+            new Reason(Pattern.compile("(?i)timed out|timeout"), "timed out"),
+            new Reason(Pattern.compile("(?i)\\berror\\b"), "status tool reported an error"));
+
+    private static final Pattern CRASH =
+            Pattern.compile("(?i)segmentation fault|memory fault|bus error|core dumped");
+
+    /**
+     * A crashed tool may have printed part of a table before dying, and a truncated table reads
+     * as "fewer licenses in use"; so a crash fails the whole output even when features parsed.
+     */
+    static void rejectCrash(String output) throws BadServerOutputException {
+        Matcher m = CRASH.matcher(output);
+        if (m.find()) {
+            throw new BadServerOutputException("tool crashed: " + m.group());
+        }
+    }
+
+    /** The failure to throw for an output in which no feature was found. */
+    static BadServerOutputException failure(String output) {
+        if (output.isBlank()) {
+            return new BadServerOutputException("empty output");
+        }
+        for (Reason reason : REASONS) {
+            for (String line : output.lines().toList()) {
+                if (reason.pattern().matcher(line).find()) {
+                    return new BadServerOutputException(reason.label() + ": " + printable(line));
+                }
+            }
+        }
+        return new BadServerOutputException("no feature lines found");
+    }
+
+    /** A count printed by the server; digits only are passed in, but garbage can be too long. */
+    static long number(String digits) throws BadServerOutputException {
+        try {
+            return Long.parseLong(digits);
+        } catch (NumberFormatException e) {
+            throw new BadServerOutputException("number out of range: " + printable(digits));
+        }
+    }
+
+    static long add(long a, long b) throws BadServerOutputException {
+        try {
+            return Math.addExact(a, b);
+        } catch (ArithmeticException e) {
+            throw new BadServerOutputException("license count overflows: " + a + " + " + b);
+        }
+    }
+
+    /** The reason ends up on one log line: no control characters, bounded length. */
+    static String printable(String text) {
+        String clean = text.strip().replaceAll("\\p{Cntrl}", " ");
+        return clean.length() <= 160 ? clean : clean.substring(0, 160) + "...";
+    }
+}
