@@ -1,0 +1,39 @@
+package lm.auth;
+
+import java.nio.file.Path;
+import java.util.Objects;
+
+/**
+ * Settings of the token verifier, validated here so that a bad config stops the server at start.
+ *
+ * @param keysFile JWKS file holding the server's own signing key pair(s); created when missing
+ * @param localIssuer {@code iss} of tokens minted with the local key; blank means "lm-local"
+ * @param oidcIssuer issuer URL of an identity provider, exactly as in its tokens' {@code iss}, or
+ *     null (or blank) for none
+ * @param permissionsClaim claim holding the permissions; blank means "permissions"
+ */
+public record AuthSettings(Path keysFile, String localIssuer, String oidcIssuer, String permissionsClaim) {
+
+  public static final String DEFAULT_LOCAL_ISSUER = "lm-local";
+  public static final String DEFAULT_PERMISSIONS_CLAIM = "permissions";
+
+  public AuthSettings {
+    Objects.requireNonNull(keysFile, "keysFile");
+    localIssuer = isBlank(localIssuer) ? DEFAULT_LOCAL_ISSUER : localIssuer.strip();
+    oidcIssuer = isBlank(oidcIssuer) ? null : oidcIssuer.strip();
+    permissionsClaim = isBlank(permissionsClaim) ? DEFAULT_PERMISSIONS_CLAIM : permissionsClaim.strip();
+    if (oidcIssuer != null) {
+      if (!oidcIssuer.startsWith("https://") && !oidcIssuer.startsWith("http://")) {
+        throw new IllegalArgumentException("OIDC issuer must be an http(s) URL: " + oidcIssuer);
+      }
+      // Tokens are routed to a key set by their iss: one name for two key sets would be ambiguous.
+      if (oidcIssuer.equals(localIssuer)) {
+        throw new IllegalArgumentException("local issuer and OIDC issuer must differ: " + oidcIssuer);
+      }
+    }
+  }
+
+  private static boolean isBlank(String s) {
+    return s == null || s.isBlank();
+  }
+}
