@@ -236,10 +236,9 @@ BEGIN
     WHERE f.id = (x->>'feature_id')::bigint;
 
     WITH co AS (
-        SELECT pm AS feature_id, lower(c.usr) AS usr, lower(split_part(c.host, '.', 1)) AS host, sum(c.quantity) AS quantity
+        SELECT pm AS feature_id, lower(c."user") AS usr, lower(split_part(c.host, '.', 1)) AS host, sum(c.quantity) AS quantity
         FROM jsonb_array_elements(v_items) x
         CROSS JOIN LATERAL jsonb_to_recordset(coalesce(x->'checkouts', '[]')) AS c("user" text, host text, quantity bigint)
-        CROSS JOIN LATERAL (SELECT c."user" AS usr) u
         CROSS JOIN LATERAL lm.pool_members((x->>'feature_id')::bigint) pm
         GROUP BY 1, 2, 3
     ), candidates AS (
