@@ -37,9 +37,9 @@ CROSS JOIN LATERAL (
 ) b;
 
 CREATE VIEW lm.api_configurations AS
-SELECT c.id, c.name, c.cluster_client_id, c.grace_time, c.type,
+SELECT c.id, c.name, c.cluster_client_id, c.grace_time, c.type, c.outage_grace,
        json_build_object('id', c.id, 'name', c.name, 'cluster_client_id', c.cluster_client_id,
-                         'grace_time', c.grace_time, 'type', c.type,
+                         'grace_time', c.grace_time, 'type', c.type, 'outage_grace', c.outage_grace,
                          'features', coalesce((SELECT json_agg(af.j ORDER BY af.id) FROM lm.api_features af WHERE af.config_id = c.id), '[]'),
                          'license_servers', coalesce((SELECT json_agg(s.j ORDER BY s.id) FROM lm.api_license_servers s WHERE s.config_id = c.id), '[]')
        ) AS j

@@ -7,9 +7,10 @@ RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
     v_id bigint;
 BEGIN
-    INSERT INTO lm.configurations (name, cluster_client_id, grace_time, type)
+    INSERT INTO lm.configurations (name, cluster_client_id, grace_time, type, outage_grace)
     VALUES (p_config->>'name', p_config->>'cluster_client_id',
-            coalesce((p_config->>'grace_time')::integer, 60), p_config->>'type')
+            coalesce((p_config->>'grace_time')::integer, 60), p_config->>'type',
+            coalesce((p_config->>'outage_grace')::integer, 3600))
     RETURNING id INTO v_id;
 
     INSERT INTO lm.license_servers (config_id, host, port)

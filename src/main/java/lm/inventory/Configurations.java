@@ -14,18 +14,19 @@ import lm.http.Routes;
 public final class Configurations {
     private static final String VIEW = "lm.api_configurations";
     private static final Listing LIST = new Listing("configuration", VIEW, List.of("name", "cluster_client_id", "type"), Map.of(
-            "id", "id", "name", "lower(name)", "cluster_client_id", "lower(cluster_client_id)", "grace_time", "grace_time", "type", "type"));
+            "id", "id", "name", "lower(name)", "cluster_client_id", "lower(cluster_client_id)", "grace_time", "grace_time", "type", "type", "outage_grace", "outage_grace"));
 
     private Configurations() {}
 
     public static void routes(Routes r, DataSource ds) {
         r.post("/configurations", "config", "create", c -> {
-            Body b = c.object("configuration").allow("name", "cluster_client_id", "grace_time", "type", "features", "license_servers");
+            Body b = c.object("configuration").allow("name", "cluster_client_id", "grace_time", "type", "outage_grace", "features", "license_servers");
             JsonObject o = new JsonObject();
             o.addProperty("name", b.string("name"));
             o.addProperty("cluster_client_id", b.string("cluster_client_id"));
             o.addProperty("grace_time", b.optInteger("grace_time"));
             o.addProperty("type", b.string("type"));
+            o.addProperty("outage_grace", b.optInteger("outage_grace"));
             JsonArray servers = new JsonArray();
             for (Body s : nonNull(b.optObjects("license_servers"))) {
                 s.allow("host", "port");
@@ -53,11 +54,13 @@ public final class Configurations {
         r.get("/configurations/{id}", "config", "read", c -> LIST.one(ds, c.id("id", "configuration")));
         r.put("/configurations/{id}", "config", "update", c -> {
             long id = c.id("id", "configuration");
-            Body b = c.object("configuration").allow("name", "cluster_client_id", "grace_time", "type");
+            Body b = c.object("configuration").allow("name", "cluster_client_id", "grace_time", "type", "outage_grace");
             return Writes.update(ds, VIEW, "configuration", id,
                     "UPDATE lm.configurations SET name = coalesce(?, name), cluster_client_id = coalesce(?, cluster_client_id),"
-                            + " grace_time = coalesce(?, grace_time), type = coalesce(?, type) WHERE id = ? RETURNING id",
-                    b.optString("name"), b.optString("cluster_client_id"), b.optInteger("grace_time"), b.optString("type"), id);
+                            + " grace_time = coalesce(?, grace_time), type = coalesce(?, type), outage_grace = coalesce(?, outage_grace)"
+                            + " WHERE id = ? RETURNING id",
+                    b.optString("name"), b.optString("cluster_client_id"), b.optInteger("grace_time"), b.optString("type"),
+                    b.optInteger("outage_grace"), id);
         });
         r.delete("/configurations/{id}", "config", "delete",
                 c -> Writes.delete(ds, "lm.configurations", "configuration", c.id("id", "configuration")));

@@ -5,6 +5,9 @@ import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.Properties;
 import javax.sql.DataSource;
+import lm.booking.AgentReport;
+import lm.booking.Bookings;
+import lm.booking.Jobs;
 import lm.db.Sql;
 import lm.http.Reply;
 import lm.http.Routes;
@@ -33,6 +36,9 @@ public final class ApiRoutes {
         Products.routes(r, ds);
         Features.routes(r, ds);
         ClusterStatuses.routes(r, ds);
+        Jobs.routes(r, ds);
+        Bookings.routes(r, ds);
+        AgentReport.routes(r, ds);
         return r;
     }
 

@@ -1,0 +1,41 @@
+package lm.booking;
+
+import java.util.List;
+import java.util.Map;
+import javax.sql.DataSource;
+import lm.db.Sql;
+import lm.http.ApiException;
+import lm.http.Body;
+import lm.http.Listing;
+import lm.http.Reply;
+import lm.http.Routes;
+
+/** /lm/bookings: one feature's licenses promised to one job. POST admits like POST /jobs. */
+public final class Bookings {
+    private static final String VIEW = "lm.api_bookings";
+    private static final Listing LIST = new Listing("booking", VIEW, List.of("cluster_client_id"), Map.of(
+            "id", "id", "job_id", "job_id", "feature_id", "feature_id", "quantity", "quantity", "created_at", "created_at"));
+
+    private Bookings() {}
+
+    public static void routes(Routes r, DataSource ds) {
+        r.post("/bookings", "booking", "create", c -> {
+            Body b = c.object("booking").allow("job_id", "feature_id", "quantity");
+            long quantity = b.integer("quantity");
+            if (quantity <= 0) {
+                throw ApiException.unprocessable("quantity must be > 0");
+            }
+            long id = Long.parseLong(Sql.text(ds, "SELECT lm.book_feature(?, ?, ?)", b.integer("job_id"), b.integer("feature_id"), quantity));
+            return Reply.created(Sql.text(ds, "SELECT j FROM " + VIEW + " WHERE id = ?", id));
+        });
+        r.get("/bookings", "booking", "read", c -> LIST.list(ds, c.listQuery(LIST), null));
+        r.get("/bookings/{id}", "booking", "read", c -> LIST.one(ds, c.id("id", "booking")));
+        r.delete("/bookings/{id}", "booking", "delete", c -> {
+            long id = c.id("id", "booking");
+            if (Sql.update(ds, "DELETE FROM lm.bookings WHERE id = ?", id) == 0) {
+                throw ApiException.notFound("booking " + id + " not found");
+            }
+            return Reply.ok("{\"message\":\"booking " + id + " deleted\"}");
+        });
+    }
+}

@@ -1,0 +1,87 @@
+package lm.booking;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
+import java.util.List;
+import java.util.Map;
+import javax.sql.DataSource;
+import lm.db.Sql;
+import lm.http.ApiException;
+import lm.http.Body;
+import lm.http.Call;
+import lm.http.Json;
+import lm.http.Listing;
+import lm.http.Reply;
+import lm.http.Routes;
+
+/**
+ * /lm/jobs: a Slurm job and the licenses booked for it. POST is the prolog's admission call;
+ * the decision is lm.book_job's, made under the pools' row locks.
+ */
+public final class Jobs {
+    private static final String VIEW = "lm.api_jobs";
+    private static final Listing LIST = new Listing("job", VIEW, List.of("slurm_job_id", "username", "lead_host", "cluster_client_id"),
+            Map.of("id", "id", "slurm_job_id", "slurm_job_id::numeric", "cluster_client_id", "cluster_client_id",
+                    "username", "username", "lead_host", "lead_host", "created_at", "created_at"));
+    private static final String NOT_IN_CLUSTER = "The job doesn't exist in this cluster.";
+
+    private Jobs() {}
+
+    public static void routes(Routes r, DataSource ds) {
+        r.post("/jobs", "job", "create", c -> book(ds, c));
+        r.get("/jobs", "job", "read", c -> LIST.list(ds, c.listQuery(LIST), null));
+        r.get("/jobs/by_client_id", "job", "read", c -> LIST.list(ds, c.listQuery(LIST), "cluster_client_id = ?", c.cluster()));
+        r.get("/jobs/slurm_job_id/{slurm_job_id}", "job", "read",
+                c -> LIST.one(ds, "cluster_client_id = ? AND slurm_job_id = ?", NOT_IN_CLUSTER, c.cluster(), c.param("slurm_job_id")));
+        // the epilog's call; 404 means there was nothing to release, which the epilog accepts
+        r.delete("/jobs/slurm_job_id/{slurm_job_id}", "job", "delete", c -> {
+            String released = Sql.text(ds, "SELECT lm.release_job(?, ?)", c.cluster(), c.param("slurm_job_id"));
+            if (!"t".equals(released)) {
+                throw ApiException.notFound(NOT_IN_CLUSTER);
+            }
+            return Reply.ok("{\"message\":\"job " + Json.quote(c.param("slurm_job_id")).replace("\"", "") + " released\"}");
+        });
+        r.get("/jobs/{id}", "job", "read", c -> LIST.one(ds, c.id("id", "job")));
+        r.delete("/jobs/{id}", "job", "delete", c -> {
+            long id = c.id("id", "job");
+            if (Sql.update(ds, "DELETE FROM lm.jobs WHERE id = ?", id) == 0) {
+                throw ApiException.notFound("job " + id + " not found");
+            }
+            return Reply.ok("{\"message\":\"job " + id + " deleted\"}");
+        });
+    }
+
+    private static Reply book(DataSource ds, Call c) throws Exception {
+        Body b = c.object("job").allow("slurm_job_id", "cluster_client_id", "username", "lead_host", "bookings");
+        String cluster = b.optString("cluster_client_id");
+        if (cluster == null) {
+            cluster = c.cluster();
+        } else if (!cluster.equals(c.principal().clientId()) && !c.principal().permissions().contains("license-manager:admin")) {
+            // a cluster's prolog books for its own cluster only
+            throw new ApiException(403, "forbidden", "cluster_client_id " + cluster + " is not the caller's cluster", null);
+        }
+        JsonArray items = new JsonArray();
+        List<Body> bookings = b.optObjects("bookings");
+        for (Body x : bookings == null ? List.<Body>of() : bookings) {
+            x.allow("product_feature", "quantity");
+            String pf = x.string("product_feature");
+            if (!pf.contains(".")) {
+                throw ApiException.unprocessable("product_feature '" + pf + "' must look like product.feature");
+            }
+            long q = x.integer("quantity");
+            if (q <= 0) {
+                throw ApiException.unprocessable("quantity of " + pf + " must be > 0");
+            }
+            JsonObject o = new JsonObject();
+            o.addProperty("product_feature", pf);
+            o.addProperty("quantity", q);
+            items.add(o);
+        }
+        String slurmJobId = b.stringOrInteger("slurm_job_id");
+        String cl = cluster;
+        return Sql.query(ds, "SELECT created, job FROM lm.book_job(?, ?, ?, ?, ?::jsonb)", rs -> {
+            rs.next();
+            return new Reply(rs.getBoolean(1) ? 201 : 200, rs.getString(2), null);
+        }, cl, slurmJobId, b.string("username"), b.string("lead_host"), Json.GSON.toJson(items));
+    }
+}

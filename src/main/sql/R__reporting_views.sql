@@ -1,0 +1,47 @@
+-- Reporting views for plain psql (README "Reporting with psql"). They use the same functions as
+-- admission, so what an admin reads is what the next admission decides on.
+
+DROP VIEW IF EXISTS lm.pools, lm.active_bookings, lm.cluster_usage CASCADE;
+
+-- One row per license pool (the same product.feature on the same license server), whichever
+-- clusters share it.
+CREATE VIEW lm.pools AS
+SELECT st.pool_id,
+       p.name || '.' || f.name AS product_feature,
+       (SELECT string_agg(DISTINCT s.host || ':' || s.port, ',')
+          FROM lm.license_servers s
+         WHERE s.config_id IN (SELECT g.config_id FROM lm.features g WHERE g.id IN (SELECT lm.pool_members(f.id)))) AS servers,
+       (SELECT string_agg(DISTINCT c.cluster_client_id, ',')
+          FROM lm.features g JOIN lm.configurations c ON c.id = g.config_id
+         WHERE g.id IN (SELECT lm.pool_members(f.id))) AS clusters,
+       st.total, st.used, st.reserved, st.booked, greatest(st.available, 0) AS available, st.stale, st.held
+FROM lm.features f
+JOIN lm.products p ON p.id = f.product_id
+CROSS JOIN LATERAL lm.pool_state(f.id) st
+WHERE f.id = st.pool_id;
+
+-- Bookings that hold licenses now, oldest first.
+CREATE VIEW lm.active_bookings AS
+SELECT b.id AS booking_id, j.cluster_client_id, j.slurm_job_id, j.username, j.lead_host,
+       p.name || '.' || f.name AS product_feature, b.quantity, b.created_at,
+       now() - b.created_at AS age, b.expires_at
+FROM lm.bookings b
+JOIN lm.jobs j ON j.id = b.job_id
+JOIN lm.features f ON f.id = b.feature_id
+JOIN lm.products p ON p.id = f.product_id
+WHERE b.released_at IS NULL AND b.expires_at > now()
+ORDER BY b.created_at;
+
+-- Per cluster and license: what its configuration sees and what its jobs hold.
+CREATE VIEW lm.cluster_usage AS
+SELECT c.cluster_client_id, p.name || '.' || f.name || '@' || c.type AS license,
+       f.total, f.used, f.reserved,
+       (SELECT coalesce(sum(b.quantity), 0) FROM lm.bookings b
+         WHERE b.feature_id = f.id AND b.released_at IS NULL AND b.expires_at > now()) AS booked_by_cluster,
+       (SELECT count(*) FROM lm.jobs j WHERE j.cluster_client_id = c.cluster_client_id
+           AND EXISTS (SELECT 1 FROM lm.bookings b WHERE b.job_id = j.id AND b.feature_id = f.id
+                       AND b.released_at IS NULL AND b.expires_at > now())) AS jobs_booking,
+       f.reported_at, f.failed_at
+FROM lm.features f
+JOIN lm.products p ON p.id = f.product_id
+JOIN lm.configurations c ON c.id = f.config_id;

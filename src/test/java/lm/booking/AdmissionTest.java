@@ -1,0 +1,233 @@
+package lm.booking;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import com.zaxxer.hikari.HikariDataSource;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Timestamp;
+import java.time.Instant;
+import lm.testing.TestDatabase;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** The admission, expiry, checkout and reservation rules of src/main/sql, called directly. */
+class AdmissionTest {
+    static HikariDataSource ds;
+    static Pools pools;
+    static final Instant T0 = Instant.parse("2026-11-22T10:00:00Z");
+
+    @BeforeAll
+    static void start() {
+        ds = TestDatabase.pool(4);
+        pools = new Pools(ds);
+    }
+
+    @AfterAll
+    static void stop() {
+        ds.close();
+    }
+
+    static Timestamp at(double seconds) {
+        return Timestamp.from(T0.plusMillis((long) (seconds * 1000)));
+    }
+
+    /** book_job at time t; returns created, or throws with the SQLSTATE. */
+    static boolean book(String cluster, String job, String user, String host, String bookings, Timestamp t) throws SQLException {
+        try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement("SELECT created FROM lm.book_job(?, ?, ?, ?, ?::jsonb, ?)")) {
+            ps.setString(1, cluster);
+            ps.setString(2, job);
+            ps.setString(3, user);
+            ps.setString(4, host);
+            ps.setString(5, bookings);
+            ps.setTimestamp(6, t);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getBoolean(1);
+            }
+        }
+    }
+
+    static long availableAt(long feature, Timestamp t) {
+        return pools.one("SELECT available FROM lm.pool_state(?, ?)", feature, t);
+    }
+
+    static String b(String pf, int q) {
+        return "[{\"product_feature\":\"" + pf + "\",\"quantity\":" + q + "}]";
+    }
+
+    @Test
+    void bookingExpiresExactlyAtTheGraceBoundary() throws SQLException {
+        long c = pools.config("exp", "exp", "flex-exp", 1, 60);
+        long f = pools.feature(c, "expp", "f", 10, 0, 0);
+        assertTrue(book("exp", "1", "u", "h", b("expp.f", 10), at(0)));
+        assertEquals(0, availableAt(f, at(59.999)));
+        // no room before the boundary…
+        SQLException e = assertThrows(SQLException.class, () -> book("exp", "2", "u", "h", b("expp.f", 1), at(59.999)));
+        assertEquals("LM001", e.getSQLState());
+        // …and the licenses are free again at grace_time after the job started
+        assertEquals(10, availableAt(f, at(60)));
+        assertTrue(book("exp", "2", "u", "h", b("expp.f", 10), at(60)));
+        assertEquals(1, pools.one("SELECT lm.expire_bookings(?)", at(60)));
+        assertEquals("grace", text("SELECT released_reason FROM lm.bookings b JOIN lm.jobs j ON j.id = b.job_id"
+                + " WHERE j.cluster_client_id = 'exp' AND j.slurm_job_id = '1'"));
+    }
+
+    static String text(String sql) {
+        try {
+            return lm.db.Sql.text(ds, sql);
+        } catch (SQLException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    @Test
+    void retriedBookingIsIdempotent() throws SQLException {
+        long c = pools.config("idem", "idem", "flex-idem", 1, 600);
+        long f = pools.feature(c, "idemp", "f", 5, 0, 0);
+        assertTrue(book("idem", "7", "u", "h", b("idemp.f", 5), at(0)));
+        // the same prolog again (e.g. its first answer was lost): the job it has, not a refusal
+        assertFalse(book("idem", "7", "u", "h", b("idemp.f", 5), at(1)));
+        assertEquals(1, pools.one("SELECT count(*) FROM lm.jobs WHERE cluster_client_id = 'idem'"));
+        assertEquals(1, pools.one("SELECT count(*) FROM lm.bookings WHERE feature_id = ?", f));
+        assertEquals(5, pools.activeBooked(f));
+        // the same Slurm job id on another cluster is another job
+        long c2 = pools.config("idem2", "idem", "flex-idem2", 1, 600);
+        pools.feature(c2, "idemp", "f", 5, 0, 0);
+        assertTrue(book("idem2", "7", "u", "h", b("idemp.f", 5), at(1)));
+        // after release (epilog), a requeued job books afresh
+        assertEquals(1, pools.one("SELECT lm.release_job('idem', '7')::int"));
+        assertEquals(0, pools.one("SELECT lm.release_job('idem', '7')::int"));
+        assertTrue(book("idem", "7", "u", "h", b("idemp.f", 5), at(2)));
+    }
+
+    @Test
+    void multiFeatureJobIsAllOrNothing() throws SQLException {
+        long c = pools.config("multi", "multi", "flex-multi", 1, 600);
+        long fa = pools.feature(c, "multip", "a", 10, 0, 0);
+        long fb = pools.feature(c, "multip", "b", 10, 4, 2); // 4 available
+        SQLException e = assertThrows(SQLException.class,
+                () -> book("multi", "1", "u", "h", "[{\"product_feature\":\"multip.a\",\"quantity\":2},{\"product_feature\":\"multip.b\",\"quantity\":5}]", at(0)));
+        assertEquals("LM001", e.getSQLState());
+        JsonArray detail = JsonParser.parseString(((org.postgresql.util.PSQLException) e).getServerErrorMessage().getDetail()).getAsJsonArray();
+        assertEquals(1, detail.size(), "only the short feature is named");
+        JsonObject shortOne = detail.get(0).getAsJsonObject();
+        assertEquals("multip.b", shortOne.get("product_feature").getAsString());
+        assertEquals(5, shortOne.get("requested").getAsLong());
+        assertEquals(4, shortOne.get("available").getAsLong());
+        assertEquals(0, pools.one("SELECT count(*) FROM lm.jobs WHERE cluster_client_id = 'multi'"));
+        assertEquals(0, pools.activeBooked(fa));
+        // the same feature named twice is summed: 2 + 3 > 4
+        assertEquals("LM001", assertThrows(SQLException.class,
+                () -> book("multi", "2", "u", "h", "[{\"product_feature\":\"multip.b\",\"quantity\":2},{\"product_feature\":\"multip.b\",\"quantity\":3}]", at(0))).getSQLState());
+        assertTrue(book("multi", "3", "u", "h", "[{\"product_feature\":\"multip.a\",\"quantity\":2},{\"product_feature\":\"multip.b\",\"quantity\":4}]", at(0)));
+        assertEquals(2, pools.activeBooked(fa));
+        assertEquals(4, pools.activeBooked(fb));
+        // unknown product.feature of this cluster: LM002 (404), nothing written
+        assertEquals("LM002", assertThrows(SQLException.class,
+                () -> book("multi", "4", "u", "h", "[{\"product_feature\":\"multip.a\",\"quantity\":1},{\"product_feature\":\"nope.x\",\"quantity\":1}]", at(0))).getSQLState());
+        assertEquals(1, pools.one("SELECT count(*) FROM lm.jobs WHERE cluster_client_id = 'multi'"));
+    }
+
+    @Test
+    void checkoutsReleaseMatchingBookingsOnly() throws SQLException {
+        long c = pools.config("co", "co", "flex-co", 1, 3600);
+        long f = pools.feature(c, "cop", "f", 100, 0, 0);
+        assertTrue(book("co", "1", "alice", "node01.cluster.example", b("cop.f", 3), at(0)));
+        assertTrue(book("co", "2", "alice", "node01.cluster.example", b("cop.f", 3), at(1)));
+        assertTrue(book("co", "3", "bob", "node02", b("cop.f", 2), at(2)));
+        assertEquals(8, pools.activeBooked(f));
+        // alice has 3 out on node01 (the server prints the short name), bob only 1 of his 2,
+        // carol (no booking) 5: one alice booking goes, bob's stays, used counts everything
+        String report = "[{\"product_feature\":\"cop.f\",\"total\":100,\"used\":9,\"checkouts\":["
+                + "{\"user\":\"alice\",\"host\":\"node01\",\"quantity\":3},"
+                + "{\"user\":\"bob\",\"host\":\"node02.cluster.example\",\"quantity\":1},"
+                + "{\"user\":\"carol\",\"host\":\"desk7\",\"quantity\":5}]}]";
+        assertEquals(1, pools.one("SELECT lm.apply_usage('co', ?::jsonb, ?)", report, at(10)));
+        assertEquals(5, pools.activeBooked(f));
+        assertEquals(100 - 9 - 5, availableAt(f, at(10)));
+        assertEquals("checkout", text("SELECT released_reason FROM lm.bookings b JOIN lm.jobs j ON j.id = b.job_id"
+                + " WHERE j.cluster_client_id = 'co' AND j.slurm_job_id = '1'"));
+        // a second checkout of 3 by alice covers her second job too
+        report = report.replace("\"quantity\":3}", "\"quantity\":6}");
+        assertEquals(1, pools.one("SELECT lm.apply_usage('co', ?::jsonb, ?)", report, at(20)));
+        assertEquals(2, pools.activeBooked(f));
+        // a report naming a feature the cluster doesn't have changes nothing
+        assertEquals("LM002", sqlState(() -> pools.one("SELECT lm.apply_usage('co', ?::jsonb)",
+                "[{\"product_feature\":\"cop.f\",\"total\":1,\"used\":1},{\"product_feature\":\"cop.zzz\",\"total\":1,\"used\":1}]")));
+        assertEquals(100, pools.one("SELECT total FROM lm.features WHERE id = ?", f));
+    }
+
+    static String sqlState(Runnable r) {
+        try {
+            r.run();
+        } catch (IllegalStateException e) {
+            if (e.getCause() instanceof SQLException s) {
+                return s.getSQLState();
+            }
+        }
+        return "none";
+    }
+
+    static long plan(String cluster, String license, long slurmTotal, long slurmUsed) {
+        return pools.one("SELECT reservation FROM lm.plan_reservations(?, ?::jsonb)", cluster,
+                "[{\"license\":\"" + license + "\",\"total\":" + slurmTotal + ",\"used\":" + slurmUsed + "}]");
+    }
+
+    @Test
+    void reservationArithmetic() throws SQLException {
+        // the reference's own case: used 200, Slurm used 23, bookings 103, total 1000 => 280
+        long c = pools.config("plan", "plan", "flex-plan", 1, 3600);
+        long f = pools.feature(c, "planp", "f", 1000, 200, 0);
+        assertTrue(book("plan", "1", "u", "h", b("planp.f", 100), at(0)));
+        assertTrue(book("plan", "2", "u", "h", b("planp.f", 3), at(0)));
+        assertEquals(103, pools.one("SELECT booked FROM lm.pool_state(?, ?)", f, at(1)));
+        assertEquals(280, pools.one("SELECT reservation FROM lm.plan_reservations('plan', ?::jsonb, ?)",
+                "[{\"license\":\"planp.f@flexlm\",\"total\":1000,\"used\":23}]", at(1)));
+        // clamped at 0: nothing is held when reality has more free than Slurm thinks
+        long c2 = pools.config("plan2", "plan", "flex-plan2", 1, 3600);
+        pools.feature(c2, "planp", "g", 100, 0, 0);
+        assertEquals(0, plan("plan2", "planp.g@flexlm", 50, 10));
+        // clamped at Total_slurm: Slurm 22.05 rejects more and then stops enforcing
+        long c3 = pools.config("plan3", "plan", "flex-plan3", 1, 3600);
+        pools.feature(c3, "planp", "h", 100, 100, 20); // free_real = -20
+        assertEquals(10, plan("plan3", "planp.h@flexlm", 10, 0));
+        // reserved counts like outside usage; wrong type or unknown licenses are not planned
+        long c4 = pools.config("plan4", "plan", "flex-plan4", 1, 3600);
+        pools.feature(c4, "planp", "k", 100, 30, 20);
+        assertEquals(50, plan("plan4", "planp.k@flexlm", 100, 0));
+        assertEquals(0, pools.one("SELECT count(*) FROM lm.plan_reservations('plan4', ?::jsonb)",
+                "[{\"license\":\"planp.k@rlm\",\"total\":100,\"used\":0},{\"license\":\"other.x@flexlm\",\"total\":5,\"used\":0}]"));
+    }
+
+    @Test
+    void outageKeepsLastValuesThenHoldsThePool() throws SQLException {
+        long c = pools.config("out", "out", "flex-out", 1, 3600);
+        pools.one("UPDATE lm.configurations SET outage_grace = 300 WHERE id = ? RETURNING id", c);
+        long f = pools.feature(c, "outp", "f", 100, 40, 0);
+        pools.one("UPDATE lm.features SET reported_at = ? WHERE id = ? RETURNING id", at(0), f);
+        // the agent says the servers failed: the last values still count while younger than 300 s
+        pools.one("SELECT (lm.apply_agent_report('out', '{\"failed\":[\"outp.f\"]}'::jsonb, ?) IS NOT NULL)::int", at(100));
+        assertEquals(60, availableAt(f, at(100)));
+        assertEquals(1, pools.one("SELECT stale::int FROM lm.pool_state(?, ?)", f, at(100)));
+        assertEquals(40, pools.one("SELECT used FROM lm.features WHERE id = ?", f), "never zeroed");
+        assertEquals(0, pools.one("SELECT held::int FROM lm.pool_state(?, ?)", f, at(299)));
+        assertEquals(0, availableAt(f, at(301)));
+        assertEquals(1, pools.one("SELECT held::int FROM lm.pool_state(?, ?)", f, at(301)));
+        assertEquals(100, pools.one("SELECT reservation FROM lm.plan_reservations('out', ?::jsonb, ?)",
+                "[{\"license\":\"outp.f@flexlm\",\"total\":100,\"used\":0}]", at(301)));
+        // the server answers again: fresh values, no longer stale or held
+        pools.one("SELECT (lm.apply_agent_report('out', '{\"features\":[{\"product_feature\":\"outp.f\",\"total\":100,\"used\":10}]}'::jsonb, ?) IS NOT NULL)::int", at(400));
+        assertEquals(90, availableAt(f, at(400)));
+        assertEquals(0, pools.one("SELECT stale::int FROM lm.pool_state(?, ?)", f, at(400)));
+    }
+}
