@@ -111,7 +111,7 @@ final class Slurm {
         if (nothingToHold) {
             if (exists) {
                 change(List.of(settings.scontrol(), "delete", "reservation", name), "delete");
-                log.line("reservation " + name + ": deleted, nothing to hold");
+                log.line("reservation " + name + ": deleted, nothing to hold" + dry());
             }
             return;
         }
@@ -129,7 +129,7 @@ final class Slurm {
                 "licenses=" + licenses, "endtime=now+" + settings.reservationDuration() + "minutes");
         Exec.Result r = runChange(update);
         if (r == null || r.exitCode() == 0) {
-            log.line("reservation " + name + ": updated licenses=" + licenses);
+            log.line("reservation " + name + ": updated licenses=" + licenses + dry());
             return;
         }
         // 22.05 stops enforcing the reservation after a rejected update; a fresh one is enforced.
@@ -147,7 +147,11 @@ final class Slurm {
         change(List.of(settings.scontrol(), "create", "reservation", "ReservationName=" + name,
                 "licenses=" + licenses, "starttime=now", "duration=" + settings.reservationDuration(),
                 "flags=LICENSE_ONLY", "user=" + settings.reservationUser()), "create");
-        log.line("reservation " + name + ": created licenses=" + licenses);
+        log.line("reservation " + name + ": created licenses=" + licenses + dry());
+    }
+
+    private String dry() {
+        return settings.dryRun() ? " (dry run: printed, not run)" : "";
     }
 
     /** {@code scontrol show reservation NAME}: exit 1 with "not found" means there is none. */
