@@ -33,6 +33,8 @@
 #                        SlurmdParameters=config_overrides)
 #   LM_SLURM_CRED_EXPIRE AuthInfo cred_expire [30]: also the delay before a requeued
 #                        job may start again (Slurm's default 120 is too slow for tests)
+#   LM_SLURM_SCHED_PARAMS SchedulerParameters= [bf_interval=1,sched_interval=1]
+#                        (empty: Slurm's defaults, bf_interval=30, sched_interval=60)
 #   LM_SLURM_EXTRA_CONF  extra slurm.conf lines, verbatim [none]
 #   LM_SLURM_WAIT_SECS   wait limit per daemon [60]
 #
@@ -215,8 +217,11 @@ write_conf() { # -> CONF.new
     echo "AccountingStorageType=accounting_storage/none"
     echo "JobCompType=jobcomp/none"
     echo "SchedulerType=sched/backfill"
-    # pending jobs start ~1 s after licenses free up (default bf_interval=30)
-    echo "SchedulerParameters=bf_interval=1"
+    # bf_interval=1: a job pending on licenses starts ~1 s after they free up
+    # (default 30 s).  sched_interval=1: a requeued job becomes eligible again
+    # without any state change, which the backfill scheduler ignores, so only
+    # the main loop starts it, by default up to 60 s late.
+    if [ -n "$SCHED_PARAMS" ]; then echo "SchedulerParameters=$SCHED_PARAMS"; fi
     echo "SelectType=select/cons_tres"
     echo "SelectTypeParameters=CR_Core"
     echo "SlurmdParameters=config_overrides"
@@ -258,6 +263,7 @@ do_start() {
   SLURMD_PORT=${LM_SLURM_SLURMD_PORT:-6818}
   CRED_EXPIRE=${LM_SLURM_CRED_EXPIRE:-30}
   EXTRA_CONF=${LM_SLURM_EXTRA_CONF:-}
+  SCHED_PARAMS=${LM_SLURM_SCHED_PARAMS-bf_interval=1,sched_interval=1}
   WAIT_SECS=${LM_SLURM_WAIT_SECS:-60}
   for s in "$PROLOG" "$EPILOG"; do
     [ -z "$s" ] && continue
