@@ -99,6 +99,7 @@ stop_pid() { # PID NAME SECONDS: SIGTERM, then SIGKILL after SECONDS
 conf_value() { # KEY: value of KEY= in DIR/slurm.conf
   sed -n "s/^$1=//p" "$CONF" 2>/dev/null | head -n 1
 }
+restart_keys() { grep -E '^(SlurmctldHost|SlurmctldPort|SlurmdPort|NodeName)=' || true; }
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # ------------------------------------------------------------------ status --
@@ -283,7 +284,14 @@ do_start() {
   host=$(hostname -s 2>/dev/null || uname -n | cut -d. -f1)
   [ -n "$host" ] || die "cannot determine the short host name"
   write_conf "$host"
-  if [ -f "$CONF" ] && cmp -s "$CONF" "$CONF.new"; then changed=0; rm -f "$CONF.new"; else mv -f "$CONF.new" "$CONF"; fi
+  if [ -f "$CONF" ] && cmp -s "$CONF" "$CONF.new"; then
+    changed=0; rm -f "$CONF.new"
+  else
+    # scontrol reconfigure cannot move ports or the node (and scontrol would
+    # spend ~9 s trying the new port): those need a restart.
+    if [ -f "$CONF" ] && [ "$(restart_keys < "$CONF")" != "$(restart_keys < "$CONF.new")" ]; then changed=2; fi
+    mv -f "$CONF.new" "$CONF"
+  fi
   if [ ! -s "$MUNGE_DIR/munge.key" ]; then
     mungekey -c -k "$MUNGE_DIR/munge.key" 2>/dev/null \
       || dd if=/dev/urandom of="$MUNGE_DIR/munge.key" bs=1024 count=1 status=none
@@ -317,11 +325,11 @@ do_start() {
     log "munged started (pid ${m:-?}) in $(since "$t")s"
   fi
 
-  if [ -n "$c" ] && [ "$changed" = 1 ]; then
-    log "slurm.conf changed: scontrol reconfigure"
-    if ! scontrol reconfigure >&2; then
+  if [ -n "$c" ] && [ "$changed" != 0 ]; then
+    if [ "$changed" = 1 ]; then log "slurm.conf changed: scontrol reconfigure"; fi
+    if [ "$changed" = 2 ] || ! scontrol reconfigure >&2; then
       # node or port changes need a restart; jobs and reservations are kept
-      log "reconfigure is not enough: restarting slurmd and slurmctld, keeping state"
+      log "ports or node changed, or reconfigure failed: restarting slurmd and slurmctld, keeping state"
       if [ -n "$d" ]; then stop_pid "$d" slurmd 15; fi
       stop_pid "$c" slurmctld 30
       c=""; d=""; KEEP_STATE=1
