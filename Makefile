@@ -32,3 +32,11 @@ test: deps
 
 clean:
 	mvn -B -q clean
+
+# Prints admitted jobs/s over HTTP vs the pgbench ceiling (same SQL), p50/p99, and prolog latency.
+bench: deps
+	@command -v /usr/lib/postgresql/15/bin/pgbench >/dev/null 2>&1 || command -v pgbench >/dev/null 2>&1 || \
+	  apt-get install -y --no-install-recommends postgresql-15 || \
+	  { apt-get update && apt-get install -y --no-install-recommends postgresql-15; }
+	$(MVN) test-compile dependency:build-classpath -Dmdep.outputFile=target/test-classpath.txt -Dmdep.includeScope=test
+	java -cp target/test-classes:target/classes:$$(cat target/test-classpath.txt) lm.bench.Bench

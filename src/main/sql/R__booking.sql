@@ -11,7 +11,9 @@
 -- name, in a configuration that shares at least one license server (host:port) with p_feature's.
 -- Clusters polling one server share one pool, so each counts the other's bookings.
 CREATE OR REPLACE FUNCTION lm.pool_members(p_feature bigint)
-RETURNS SETOF bigint LANGUAGE sql STABLE AS $$
+RETURNS SETOF bigint LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN QUERY
     SELECT p_feature
     UNION
     SELECT g.id
@@ -19,7 +21,8 @@ RETURNS SETOF bigint LANGUAGE sql STABLE AS $$
     JOIN lm.license_servers s1 ON s1.config_id = f.config_id
     JOIN lm.license_servers s2 ON lower(s2.host) = lower(s1.host) AND s2.port = s1.port
     JOIN lm.features g ON g.config_id = s2.config_id AND g.product_id = f.product_id AND g.name = f.name
-    WHERE f.id = p_feature
+    WHERE f.id = p_feature;
+END
 $$;
 
 -- What one pool has, seen from any of its features. total and used come from the member the
@@ -32,7 +35,14 @@ $$;
 CREATE OR REPLACE FUNCTION lm.pool_state(p_feature bigint, p_now timestamptz DEFAULT now())
 RETURNS TABLE (pool_id bigint, total bigint, used bigint, reserved bigint, booked bigint, available bigint,
                stale boolean, held boolean)
-LANGUAGE sql STABLE AS $$
+LANGUAGE plpgsql STABLE
+-- A hot pool's bookings are inserted and deleted hundreds of times a second, so between two
+-- autovacuums the table is mostly dead rows while its statistics still say "tiny"; the cached
+-- plan then seq-scans all of it under the pool lock. Measured: 0.57 ms → 0.08 ms per call.
+SET enable_seqscan = off
+AS $$
+BEGIN
+    RETURN QUERY
     WITH m AS (SELECT f.*, c.outage_grace FROM lm.features f JOIN lm.configurations c ON c.id = f.config_id
                WHERE f.id IN (SELECT lm.pool_members(p_feature))),
     latest AS (SELECT m.total, m.used, m.reported_at, m.failed_at, m.outage_grace
@@ -49,15 +59,17 @@ LANGUAGE sql STABLE AS $$
            CASE WHEN s.held THEN least(0, s.total - s.reserved - s.used - s.booked)
                 ELSE s.total - s.reserved - s.used - s.booked END,
            s.stale, s.held
-    FROM s
+    FROM s;
+END
 $$;
 
 -- The caller's feature for a Slurm-style "product.feature" name. Product names cannot contain
 -- a dot (products' CHECK), so the first dot splits. With several configurations of one cluster
 -- serving the same name, the oldest feature row wins (documented in lm-server(8)).
 CREATE OR REPLACE FUNCTION lm.find_feature(p_cluster text, p_product_feature text)
-RETURNS bigint LANGUAGE sql STABLE AS $$
-    SELECT f.id
+RETURNS bigint LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT f.id
     FROM lm.features f
     JOIN lm.products p ON p.id = f.product_id
     JOIN lm.configurations c ON c.id = f.config_id
@@ -65,18 +77,19 @@ RETURNS bigint LANGUAGE sql STABLE AS $$
       AND p.name = split_part(p_product_feature, '.', 1)
       AND f.name = substr(p_product_feature, length(split_part(p_product_feature, '.', 1)) + 2)
     ORDER BY f.id
-    LIMIT 1
+    LIMIT 1);
+END
 $$;
 
 -- Locks the feature rows of every pool that p_features belong to, in ascending id order.
 CREATE OR REPLACE FUNCTION lm.lock_pools(p_features bigint[])
-RETURNS void LANGUAGE sql AS $$
-    SELECT NULL FROM (
-        SELECT f.id FROM lm.features f
-        WHERE f.id IN (SELECT lm.pool_members(x) FROM unnest(p_features) AS x)
-        ORDER BY f.id
-        FOR UPDATE OF f
-    ) locked
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM 1 FROM lm.features f
+    WHERE f.id IN (SELECT lm.pool_members(x) FROM unnest(p_features) AS x)
+    ORDER BY f.id
+    FOR UPDATE OF f;
+END
 $$;
 
 -- Refuses (LM001, 409) when any of the wanted quantities doesn't fit in its pool; the DETAIL is
@@ -104,30 +117,35 @@ $$;
 -- prolog gets the job that exists (created = false), never a duplicate nor a second booking.
 -- The existence check comes after the pool locks: a concurrent identical request has then
 -- committed and is seen, instead of being counted against us and refused.
+-- Everything that can be done before taking the locks is: on a hot pool every statement after
+-- the lock is paid once per admission by everyone queued behind it.
 CREATE OR REPLACE FUNCTION lm.book_job(p_cluster text, p_slurm_job_id text, p_username text, p_lead_host text,
                                        p_bookings jsonb, p_now timestamptz DEFAULT now())
 RETURNS TABLE (created boolean, job json) LANGUAGE plpgsql AS $$
 DECLARE
-    v_wanted jsonb;
+    v_features bigint[];
+    v_names text[];
+    v_quantities bigint[];
+    v_grace integer[];
     v_unknown text;
     v_job bigint;
+    v_short jsonb;
 BEGIN
-    SELECT jsonb_agg(jsonb_build_object('feature_id', lm.find_feature(p_cluster, w.product_feature),
-                                        'product_feature', w.product_feature, 'quantity', w.quantity)
-                     ORDER BY w.product_feature)
-    INTO v_wanted
+    SELECT array_agg(f.id ORDER BY w.product_feature), array_agg(w.product_feature ORDER BY w.product_feature),
+           array_agg(w.quantity ORDER BY w.product_feature), array_agg(c.grace_time ORDER BY w.product_feature),
+           string_agg(w.product_feature, ', ') FILTER (WHERE f.id IS NULL)
+    INTO v_features, v_names, v_quantities, v_grace, v_unknown
     FROM (SELECT b.product_feature, sum(b.quantity)::bigint AS quantity
           FROM jsonb_to_recordset(p_bookings) AS b(product_feature text, quantity bigint)
-          GROUP BY b.product_feature) w;
-
-    SELECT string_agg(x->>'product_feature', ', ') INTO v_unknown
-    FROM jsonb_array_elements(coalesce(v_wanted, '[]')) x WHERE x->>'feature_id' IS NULL;
+          GROUP BY b.product_feature) w
+    LEFT JOIN lm.features f ON f.id = lm.find_feature(p_cluster, w.product_feature)
+    LEFT JOIN lm.configurations c ON c.id = f.config_id;
     IF v_unknown IS NOT NULL THEN
         RAISE EXCEPTION 'Unknown license for cluster %: %', p_cluster, v_unknown
             USING ERRCODE = 'LM002', DETAIL = 'no feature of this cluster is named ' || v_unknown;
     END IF;
 
-    PERFORM lm.lock_pools(ARRAY(SELECT (x->>'feature_id')::bigint FROM jsonb_array_elements(coalesce(v_wanted, '[]')) x));
+    PERFORM lm.lock_pools(coalesce(v_features, '{}'));
 
     SELECT id INTO v_job FROM lm.jobs WHERE cluster_client_id = p_cluster AND slurm_job_id = p_slurm_job_id;
     IF v_job IS NOT NULL THEN
@@ -135,19 +153,35 @@ BEGIN
         RETURN;
     END IF;
 
-    PERFORM lm.check_available(coalesce(v_wanted, '[]'), p_now);
+    SELECT jsonb_agg(jsonb_build_object('product_feature', w.name, 'requested', w.quantity,
+                                        'available', greatest(s.available, 0)) ORDER BY w.name)
+    INTO v_short
+    FROM unnest(v_features, v_names, v_quantities) AS w(feature_id, name, quantity)
+    CROSS JOIN LATERAL lm.pool_state(w.feature_id, p_now) s
+    WHERE w.quantity > s.available;
+    IF v_short IS NOT NULL THEN
+        RAISE EXCEPTION 'Not enough licenses available.' USING ERRCODE = 'LM001', DETAIL = v_short::text;
+    END IF;
 
-    INSERT INTO lm.jobs (slurm_job_id, cluster_client_id, username, lead_host, created_at)
-    VALUES (p_slurm_job_id, p_cluster, p_username, p_lead_host, p_now)
-    RETURNING id INTO v_job;
-
-    INSERT INTO lm.bookings (job_id, feature_id, quantity, created_at, expires_at)
-    SELECT v_job, w.feature_id, w.quantity, p_now, p_now + make_interval(secs => c.grace_time)
-    FROM jsonb_to_recordset(v_wanted) AS w(feature_id bigint, quantity bigint)
-    JOIN lm.features f ON f.id = w.feature_id
-    JOIN lm.configurations c ON c.id = f.config_id;
-
-    RETURN QUERY SELECT true, a.j FROM lm.api_jobs a WHERE a.id = v_job;
+    -- one statement for the job, its bookings and the answer (the shape of lm.api_jobs)
+    RETURN QUERY
+    WITH j AS (
+        INSERT INTO lm.jobs (slurm_job_id, cluster_client_id, username, lead_host, created_at)
+        VALUES (p_slurm_job_id, p_cluster, p_username, p_lead_host, p_now)
+        RETURNING *
+    ), b AS (
+        INSERT INTO lm.bookings (job_id, feature_id, quantity, created_at, expires_at)
+        SELECT j.id, w.feature_id, w.quantity, p_now, p_now + make_interval(secs => w.grace)
+        FROM j, unnest(v_features, v_quantities, v_grace) AS w(feature_id, quantity, grace)
+        RETURNING *
+    )
+    SELECT true, json_build_object('id', j.id, 'slurm_job_id', j.slurm_job_id, 'cluster_client_id', j.cluster_client_id,
+                                   'username', j.username, 'lead_host', j.lead_host, 'created_at', j.created_at,
+                                   'bookings', coalesce((SELECT json_agg(json_build_object(
+                                        'id', b.id, 'job_id', b.job_id, 'feature_id', b.feature_id, 'quantity', b.quantity,
+                                        'created_at', b.created_at, 'expires_at', b.expires_at, 'active', true,
+                                        'released_reason', NULL) ORDER BY b.id) FROM b), '[]'))
+    FROM j;
 END
 $$;
 
