@@ -32,7 +32,7 @@ public final class Bookings {
         r.get("/bookings/{id}", "booking", "read", c -> LIST.one(ds, c.id("id", "booking")));
         r.delete("/bookings/{id}", "booking", "delete", c -> {
             long id = c.id("id", "booking");
-            if (Sql.update(ds, "DELETE FROM lm.bookings WHERE id = ?", id) == 0) {
+            if (!"t".equals(Sql.text(ds, "SELECT lm.delete_booking(?)", id))) {
                 throw ApiException.notFound("booking " + id + " not found");
             }
             return Reply.ok("{\"message\":\"booking " + id + " deleted\"}");

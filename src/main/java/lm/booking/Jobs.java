@@ -44,7 +44,7 @@ public final class Jobs {
         r.get("/jobs/{id}", "job", "read", c -> LIST.one(ds, c.id("id", "job")));
         r.delete("/jobs/{id}", "job", "delete", c -> {
             long id = c.id("id", "job");
-            if (Sql.update(ds, "DELETE FROM lm.jobs WHERE id = ?", id) == 0) {
+            if (!"t".equals(Sql.text(ds, "SELECT lm.delete_job(?)", id))) {
                 throw ApiException.notFound("job " + id + " not found");
             }
             return Reply.ok("{\"message\":\"job " + id + " deleted\"}");
