@@ -314,6 +314,38 @@ final class ManPagesTest {
         assertEquals(script, page, "exit codes and their outcome= values: bin/lm-prolog header vs lm-prolog(8)");
     }
 
+    // ------------------------------------------------------------------ README --
+
+    @Test
+    void readmeReportingSectionNamesTheRealViews() throws IOException {
+        Set<String> views = new TreeSet<>();
+        try (Stream<Path> sql = Files.list(Project.DIR.resolve("src/main/sql"))) {
+            for (Path f : sql.toList()) {
+                Matcher m = Pattern.compile("(?i)CREATE (?:OR REPLACE )?VIEW (lm\\.[a-z_]+)").matcher(read(f));
+                while (m.find()) {
+                    views.add(m.group(1));
+                }
+            }
+        }
+        Set<String> reporting = new TreeSet<>();
+        Matcher r = Pattern.compile("CREATE VIEW (lm\\.[a-z_]+)").matcher(read(Project.DIR.resolve("src/main/sql/R__reporting_views.sql")));
+        while (r.find()) {
+            reporting.add(r.group(1));
+        }
+        String readme = read(Project.DIR.resolve("README.md"));
+        int start = readme.indexOf("\n## Reporting with psql");
+        assertTrue(start >= 0, "README.md has no section \"Reporting with psql\"");
+        int end = readme.indexOf("\n## ", start + 1);
+        String section = readme.substring(start, end < 0 ? readme.length() : end);
+        for (String v : reporting) {
+            assertTrue(section.contains("`" + v + "`"), "README \"Reporting with psql\" does not present " + v);
+        }
+        Matcher used = Pattern.compile("FROM (lm\\.[a-z_]+)").matcher(section);
+        while (used.find()) {
+            assertTrue(views.contains(used.group(1)), "README queries " + used.group(1) + ", which is not a view in src/main/sql");
+        }
+    }
+
     // ---------------------------------------------------------------- rendering --
 
     @Test
