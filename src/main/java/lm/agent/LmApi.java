@@ -1,0 +1,143 @@
+package lm.agent;
+
+import com.google.gson.FieldNamingPolicy;
+import com.google.gson.Gson;
+import com.google.gson.GsonBuilder;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParseException;
+import com.google.gson.JsonParser;
+import com.google.gson.reflect.TypeToken;
+import java.io.IOException;
+import java.net.ConnectException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.net.http.HttpTimeoutException;
+import java.time.Duration;
+import java.util.List;
+
+/** The two calls a pass makes to lm-server. Every failure is an {@link LmServerException}. */
+final class LmApi {
+    static final Gson GSON = new GsonBuilder()
+            .setFieldNamingPolicy(FieldNamingPolicy.LOWER_CASE_WITH_UNDERSCORES)
+            .disableHtmlEscaping()
+            .create();
+    // The report makes the server lock every pool of the cluster; under load that can take a few
+    // seconds, but a minute means something is wrong and the next pass will try again.
+    private static final Duration REQUEST_TIMEOUT = Duration.ofSeconds(60);
+
+    private final URI base;
+    private final HttpClient http;
+
+    LmApi(URI base, HttpClient http) {
+        this.base = base;
+        this.http = http;
+    }
+
+    static HttpClient newClient() {
+        return HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
+    }
+
+    /** This cluster's configurations, servers in the order to try them. */
+    List<Configuration> configurations(String token) throws LmServerException {
+        String body = send("GET", "/configurations/by_client_id", token, null);
+        try {
+            List<Configuration> list = GSON.fromJson(body, new TypeToken<List<Configuration>>() {}.getType());
+            if (list == null) {
+                throw new LmServerException("GET /configurations/by_client_id: empty answer");
+            }
+            for (Configuration c : list) {
+                if (c.name() == null || c.type() == null) {
+                    throw new LmServerException("GET /configurations/by_client_id: a configuration without name or type");
+                }
+            }
+            return list;
+        } catch (JsonParseException e) {
+            throw new LmServerException("GET /configurations/by_client_id: not the expected JSON: " + e.getMessage());
+        }
+    }
+
+    /** Sends the pass's report; returns the plan. */
+    JsonObject report(String token, JsonObject report) throws LmServerException {
+        String body = send("POST", "/agent/report", token, GSON.toJson(report));
+        try {
+            JsonElement e = JsonParser.parseString(body);
+            if (!e.isJsonObject()) {
+                throw new LmServerException("POST /agent/report: expected a JSON object, got " + shorten(body));
+            }
+            return e.getAsJsonObject();
+        } catch (JsonParseException e) {
+            throw new LmServerException("POST /agent/report: not JSON: " + shorten(body));
+        }
+    }
+
+    private String send(String method, String path, String token, String json) throws LmServerException {
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(base + path))
+                .timeout(REQUEST_TIMEOUT)
+                .header("Authorization", "Bearer " + token)
+                .header("Accept", "application/json");
+        if (json != null) {
+            b.header("Content-Type", "application/json");
+        }
+        b.method(method, json == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(json));
+        HttpResponse<String> r;
+        try {
+            r = http.send(b.build(), HttpResponse.BodyHandlers.ofString());
+        } catch (ConnectException e) {
+            throw new LmServerException(method + " " + base + path + ": cannot connect (is lm-server running?)", e);
+        } catch (HttpTimeoutException e) {
+            throw new LmServerException(method + " " + base + path + ": no answer within the timeout", e);
+        } catch (IOException e) {
+            throw new LmServerException(method + " " + base + path + ": " + e, e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new LmServerException(method + " " + path + ": interrupted", e);
+        }
+        int status = r.statusCode();
+        if (status == 200) {
+            return r.body();
+        }
+        String why = errorMessage(r.body());
+        if (status == 401) {
+            throw new LmServerException(method + " " + path + ": lm-server refused the token (401 " + why
+                    + "); renew it (lm-server token --client-id CLUSTER --permission license-manager:admin)");
+        }
+        if (status == 403) {
+            throw new LmServerException(method + " " + path + ": the token lacks a permission (403 " + why
+                    + "); the agent needs license-manager:admin or the config, feature, job and status permissions");
+        }
+        throw new LmServerException(method + " " + path + ": HTTP " + status + " " + why);
+    }
+
+    // lm-server answers {code, message, detail}; anything else (a proxy's HTML page) is shortened.
+    private static String errorMessage(String body) {
+        try {
+            JsonElement e = JsonParser.parseString(body);
+            if (e.isJsonObject()) {
+                JsonObject o = e.getAsJsonObject();
+                StringBuilder s = new StringBuilder();
+                for (String k : List.of("message", "detail")) {
+                    if (o.has(k) && o.get(k).isJsonPrimitive()) {
+                        if (s.length() > 0) {
+                            s.append(": ");
+                        }
+                        s.append(o.get(k).getAsString());
+                    }
+                }
+                if (s.length() > 0) {
+                    return shorten(s.toString());
+                }
+            }
+        } catch (JsonParseException | IllegalStateException e) {
+            // not JSON: fall through
+        }
+        return shorten(body);
+    }
+
+    static String shorten(String s) {
+        String one = s == null ? "" : s.strip().replaceAll("\\s+", " ");
+        return one.length() <= 200 ? one : one.substring(0, 200) + "...";
+    }
+}

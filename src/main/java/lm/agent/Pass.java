@@ -1,0 +1,236 @@
+package lm.agent;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.net.http.HttpClient;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import lm.agent.servers.Checkout;
+import lm.agent.servers.FeatureUsage;
+
+/**
+ * One reconcile pass: ask lm-server for this cluster's configurations, poll their license
+ * servers, read Slurm, report, apply the returned plan to Slurm. Returns an exit status of
+ * {@link Main}. Keeps no state: everything it needs is asked again each pass.
+ */
+final class Pass {
+    private final AgentSettings settings;
+    private final Log log;
+    private final PrintStream out;
+    private final HttpClient http;
+
+    Pass(AgentSettings settings, Log log, PrintStream out) {
+        this.settings = settings;
+        this.log = log;
+        this.out = out;
+        this.http = LmApi.newClient();
+    }
+
+    int run() {
+        LmApi api = new LmApi(settings.apiUrl(), http);
+        String token;
+        List<Configuration> configs;
+        try {
+            token = Tokens.current(settings, http);
+            configs = api.configurations(token);
+        } catch (LmServerException e) {
+            log.line(e.getMessage() + "; nothing applied");
+            return Main.SERVER;
+        }
+        // lm-server has just accepted the token, so it is good to hand on to the prolog; written
+        // before the rest of the pass so a Slurm or report failure doesn't leave the prolog with
+        // an old token that may expire.
+        boolean tokenFileFailed = !writePrologToken(token);
+
+        List<Poller.Outcome> outcomes = new Poller(settings, log).pollAll(configs);
+        JsonArray features = new JsonArray();
+        Set<String> failed = new LinkedHashSet<>();
+        collect(outcomes, features, failed);
+
+        Slurm slurm = new Slurm(settings, log, out);
+        List<Slurm.License> licenses = null;
+        List<Slurm.Job> jobs = null;
+        long squeueDone = 0;
+        boolean slurmFailed = false;
+        try {
+            licenses = slurm.licenses();
+            jobs = slurm.jobs();
+            squeueDone = System.nanoTime();
+        } catch (SlurmException e) {
+            log.line("cannot read Slurm: " + e.getMessage() + "; reporting usage only, Slurm left as is");
+            slurmFailed = true;
+        }
+
+        JsonObject report = new JsonObject();
+        report.addProperty("interval", settings.interval());
+        report.add("features", features);
+        JsonArray failedJson = new JsonArray();
+        failed.forEach(failedJson::add);
+        report.add("failed", failedJson);
+        if (!slurmFailed) {
+            JsonObject s = new JsonObject();
+            JsonArray lic = new JsonArray();
+            for (Slurm.License l : licenses) {
+                JsonObject o = new JsonObject();
+                o.addProperty("license", l.name());
+                o.addProperty("total", l.total());
+                o.addProperty("used", l.used());
+                lic.add(o);
+            }
+            s.add("licenses", lic);
+            JsonArray js = new JsonArray();
+            for (Slurm.Job j : jobs) {
+                JsonObject o = new JsonObject();
+                o.addProperty("slurm_job_id", j.slurmJobId());
+                o.addProperty("state", j.state());
+                js.add(o);
+            }
+            s.add("jobs", js);
+            // The server must not end a job that was submitted after squeue looked: it compares
+            // this age with the job's creation time.
+            s.addProperty("squeue_age_ms", (System.nanoTime() - squeueDone) / 1_000_000);
+            report.add("slurm", s);
+        }
+
+        JsonObject plan;
+        List<Slurm.Hold> holds;
+        try {
+            plan = api.report(token, report);
+            holds = holds(plan);
+        } catch (LmServerException e) {
+            log.line(e.getMessage() + "; nothing applied to Slurm");
+            return Main.SERVER;
+        }
+        boolean stale = !failed.isEmpty() | logPlan(plan);
+
+        if (!slurmFailed) {
+            try {
+                slurm.apply(holds, licenses);
+            } catch (SlurmException e) {
+                log.line(e.getMessage());
+                slurmFailed = true;
+            }
+        }
+        int status = slurmFailed ? Main.SLURM : tokenFileFailed ? Main.USAGE : stale ? Main.STALE : Main.OK;
+        log.line("pass done: " + features.size() + " features reported, " + failed.size() + " failed, exit " + status);
+        return status;
+    }
+
+    /** Reported features and failed ones, matched to the configuration by name, case-insensitively. */
+    private void collect(List<Poller.Outcome> outcomes, JsonArray features, Set<String> failed) {
+        for (Poller.Outcome o : outcomes) {
+            Configuration c = o.config();
+            if (o.failed()) {
+                c.features().forEach(f -> failed.add(f.productFeature()));
+                continue;
+            }
+            Map<String, FeatureUsage> byName = new LinkedHashMap<>();
+            for (FeatureUsage u : o.report().features()) {
+                byName.putIfAbsent(u.name().toLowerCase(Locale.ROOT), u);
+            }
+            for (Configuration.Feature f : c.features()) {
+                FeatureUsage u = byName.get(f.name().toLowerCase(Locale.ROOT));
+                if (u == null) {
+                    // A feature the server doesn't list is a configuration error (a typo, a
+                    // feature moved to another server), not an empty pool: never report it as 0.
+                    log.line("configuration " + c.name() + ": feature " + f.name() + " is not in the output of "
+                            + o.server() + "; " + f.productFeature() + " reported as failed");
+                    failed.add(f.productFeature());
+                    continue;
+                }
+                JsonObject j = new JsonObject();
+                j.addProperty("product_feature", f.productFeature());
+                j.addProperty("total", u.total());
+                j.addProperty("used", u.used());
+                j.addProperty("queued", u.queued());
+                JsonArray checkouts = new JsonArray();
+                for (Checkout k : u.checkouts()) {
+                    JsonObject x = new JsonObject();
+                    x.addProperty("user", k.user());
+                    x.addProperty("host", k.host());
+                    x.addProperty("quantity", k.quantity());
+                    checkouts.add(x);
+                }
+                j.add("checkouts", checkouts);
+                features.add(j);
+            }
+        }
+    }
+
+    /** The plan's reservation list; a plan without one is a contract mismatch, not "hold nothing". */
+    private static List<Slurm.Hold> holds(JsonObject plan) throws LmServerException {
+        JsonElement r = plan.get("reservations");
+        if (r == null || !r.isJsonArray()) {
+            throw new LmServerException("POST /agent/report: the answer has no reservations list");
+        }
+        List<Slurm.Hold> holds = new ArrayList<>();
+        try {
+            for (JsonElement e : r.getAsJsonArray()) {
+                JsonObject o = e.getAsJsonObject();
+                holds.add(new Slurm.Hold(o.get("license").getAsString(), o.get("count").getAsLong()));
+            }
+        } catch (RuntimeException e) {
+            throw new LmServerException("POST /agent/report: bad reservations entry: " + e.getMessage());
+        }
+        return holds;
+    }
+
+    /** Logs what the server decided; true when it used stale data somewhere. */
+    private boolean logPlan(JsonObject plan) {
+        List<String> stale = strings(plan, "stale");
+        List<String> held = strings(plan, "held");
+        for (String f : stale) {
+            if (!held.contains(f)) {
+                log.line("feature " + f + ": license server unreachable, lm-server keeps its last known usage");
+            }
+        }
+        for (String f : held) {
+            log.line("feature " + f + ": license server unreachable beyond its outage grace, held in full (fail closed)");
+        }
+        log.line("report accepted: " + plan.get("reservations").getAsJsonArray().size() + " licenses planned, "
+                + number(plan, "released_checkouts") + " bookings released by checkouts, "
+                + number(plan, "expired") + " expired, " + number(plan, "ended_jobs") + " ended jobs removed");
+        return !stale.isEmpty() || !held.isEmpty();
+    }
+
+    private static List<String> strings(JsonObject o, String key) {
+        List<String> out = new ArrayList<>();
+        JsonElement e = o.get(key);
+        if (e != null && e.isJsonArray()) {
+            for (JsonElement x : e.getAsJsonArray()) {
+                if (x.isJsonPrimitive()) {
+                    out.add(x.getAsString());
+                }
+            }
+        }
+        return out;
+    }
+
+    private static String number(JsonObject o, String key) {
+        JsonElement e = o.get(key);
+        return e != null && e.isJsonPrimitive() ? e.getAsString() : "?";
+    }
+
+    private boolean writePrologToken(String token) {
+        if (settings.dryRun()) {
+            log.line("dry run: not writing prolog_token_file " + settings.prologTokenFile());
+            return true;
+        }
+        try {
+            PrologToken.write(settings.prologTokenFile(), token, settings.prologTokenGroup(), log);
+            return true;
+        } catch (IOException | UnsupportedOperationException e) {
+            log.line("cannot write prolog_token_file " + settings.prologTokenFile() + ": " + e
+                    + "; lm-prolog will fail once the old token expires");
+            return false;
+        }
+    }
+}

@@ -1,0 +1,63 @@
+package lm.agent;
+
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.FileSystems;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.GroupPrincipal;
+import java.nio.file.attribute.PosixFileAttributeView;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.nio.file.attribute.UserPrincipalNotFoundException;
+
+/**
+ * Hands the agent's current token to lm-prolog/lm-epilog, which run once per job and are too
+ * small to fetch one themselves.
+ */
+final class PrologToken {
+    private PrologToken() {}
+
+    /**
+     * Writes {@code token} to {@code file}: a temporary file in the same directory, mode 0640 and
+     * group {@code group} before any byte of the token is in it, then renamed over the old one,
+     * so a prolog reading concurrently sees the old token or the new one, never half of one.
+     */
+    static void write(Path file, String token, String group, Log log) throws IOException {
+        Path dir = file.toAbsolutePath().getParent();
+        Files.createDirectories(dir);
+        Path tmp = Files.createTempFile(dir, "." + file.getFileName() + ".", ".tmp",
+                PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-r-----")));
+        try {
+            setGroup(tmp, file, group, log);
+            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
+                ch.write(StandardCharsets.UTF_8.encode(token + "\n"));
+                ch.force(true);
+            }
+            // createTempFile honours the umask only by narrowing; set it exactly
+            Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rw-r-----"));
+            try {
+                Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING);
+            }
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
+    }
+
+    private static void setGroup(Path tmp, Path file, String group, Log log) {
+        try {
+            GroupPrincipal g = FileSystems.getDefault().getUserPrincipalLookupService().lookupPrincipalByGroupName(group);
+            Files.getFileAttributeView(tmp, PosixFileAttributeView.class).setGroup(g);
+        } catch (UserPrincipalNotFoundException e) {
+            log.line("prolog_token_file " + file + ": group '" + group + "' does not exist; leaving the file's group"
+                    + " as is (set prolog_token_group to the group slurmctld's prolog runs as)");
+        } catch (IOException | SecurityException e) {
+            log.line("prolog_token_file " + file + ": cannot set group '" + group + "': " + e.getMessage());
+        }
+    }
+}
