@@ -21,7 +21,7 @@ final class AuthCommands {
 
     private AuthCommands() {}
 
-    @Command(name = "login", mixinStandardHelpOptions = true,
+    @Command(name = "login",
             description = {
                 "Log in with the identity provider (oidc_issuer) by the device code flow: open the URL shown, "
                         + "approve, and the token is stored in ~/.local/share/lm/token.json (mode 0600).",
@@ -29,6 +29,9 @@ final class AuthCommands {
             })
     static final class Login implements Callable<Integer> {
         private final Main main;
+
+        @Option(names = {"-h", "--help"}, usageHelp = true, hidden = true, description = "Show this help and exit.")
+        boolean help;
 
         Login(Main main) {
             this.main = main;
@@ -131,10 +134,13 @@ final class AuthCommands {
         }
     }
 
-    @Command(name = "logout", mixinStandardHelpOptions = true,
+    @Command(name = "logout",
             description = "Forget the stored login (removes ~/.local/share/lm/token.json).")
     static final class Logout implements Callable<Integer> {
         private final Main main;
+
+        @Option(names = {"-h", "--help"}, usageHelp = true, hidden = true, description = "Show this help and exit.")
+        boolean help;
 
         Logout(Main main) {
             this.main = main;
@@ -156,7 +162,7 @@ final class AuthCommands {
         }
     }
 
-    @Command(name = "show-token", mixinStandardHelpOptions = true,
+    @Command(name = "show-token",
             description = "Print the access token lm-cli would send (--token-file, LM_TOKEN or the stored login, "
                     + "refreshed if expired).")
     static final class ShowToken implements Callable<Integer> {

@@ -1,14 +1,17 @@
 package lm.cli;
 
+import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.time.Clock;
+import java.util.ArrayList;
 import java.util.Map;
 import lm.config.Config;
 import lm.server.ApiRoutes;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Model.OptionSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ScopeType;
 
@@ -75,13 +78,14 @@ public final class Main {
     }
 
     public static void main(String[] args) {
-        PrintWriter out = new PrintWriter(System.out, true);
-        int exit = commandLine(System.getenv(), out).execute(args);
-        out.flush();
+        CommandLine cl = commandLine(System.getenv(), System.out);
+        int exit = cl.execute(args);
+        cl.getOut().flush(); // tables are written with print, which autoflush leaves buffered
         System.exit(exit);
     }
 
-    static CommandLine commandLine(Map<String, String> env, PrintWriter out) {
+    static CommandLine commandLine(Map<String, String> env, PrintStream stdout) {
+        PrintWriter out = new PrintWriter(stdout, true);
         Main main = new Main(env, out);
         CommandLine cl = new CommandLine(main);
         cl.setOut(out);
@@ -90,6 +94,9 @@ public final class Main {
         cl.addSubcommand("show-token", new AuthCommands.ShowToken(main));
         for (Resource r : Resource.ALL) {
             cl.addSubcommand(r.command(), ResourceCommands.group(main, r));
+        }
+        for (CommandLine sub : cl.getSubcommands().values()) {
+            globalsOnlyInRootHelp(sub);
         }
         withExitCodes(cl);
         cl.setExecutionExceptionHandler((e, cmd, parsed) -> {
@@ -104,6 +111,32 @@ public final class Main {
             throw e;
         });
         return cl;
+    }
+
+    /**
+     * The global options work after any command too (lm-cli products list --json), but each
+     * command's help shows only its own options and points at lm-cli --help for the rest: the
+     * same four options under each of thirty commands would bury what differs.
+     */
+    private static void globalsOnlyInRootHelp(CommandLine cl) {
+        CommandSpec spec = cl.getCommandSpec();
+        for (OptionSpec o : new ArrayList<>(spec.options())) {
+            if (o.inherited() && !o.hidden()) {
+                spec.remove(o);
+                // LOCAL: every command already has its own copy, bound to the same field of Main
+                spec.addOption(o.toBuilder().hidden(true).scopeType(ScopeType.LOCAL).build());
+            }
+        }
+        spec.usageMessage().footer("%nGlobal options (see lm-cli --help) may be given here too: --config FILE, "
+                + "--api-url URL, --json, --token-file FILE.");
+        for (CommandLine sub : cl.getSubcommands().values()) {
+            globalsOnlyInRootHelp(sub);
+        }
+    }
+
+    /** The hidden -h/--help of every command below the root (the root has -h and -V visible). */
+    static OptionSpec help() {
+        return OptionSpec.builder("-h", "--help").usageHelp(true).hidden(true).description("Show this help and exit.").build();
     }
 
     private static void withExitCodes(CommandLine cl) {

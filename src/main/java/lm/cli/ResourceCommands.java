@@ -30,7 +30,7 @@ final class ResourceCommands {
     private ResourceCommands() {}
 
     static CommandLine group(Main main, Resource r) {
-        CommandSpec spec = CommandSpec.create().name(r.command()).mixinStandardHelpOptions(true);
+        CommandSpec spec = CommandSpec.create().name(r.command()).addOption(Main.help());
         spec.usageMessage().description(r.writable()
                 ? "List, show, create, update and delete " + r.command() + "."
                 : "List " + r.command() + " (read only).");
@@ -46,7 +46,7 @@ final class ResourceCommands {
     }
 
     private static CommandLine command(String name, String description, Callable<Integer> body, List<OptionSpec> options) {
-        CommandSpec spec = CommandSpec.wrapWithoutInspection(body).name(name).mixinStandardHelpOptions(true);
+        CommandSpec spec = CommandSpec.wrapWithoutInspection(body).name(name).addOption(Main.help());
         spec.usageMessage().description(description);
         options.forEach(spec::addOption);
         return new CommandLine(spec);
