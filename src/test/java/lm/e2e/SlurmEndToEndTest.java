@@ -242,6 +242,13 @@ class SlurmEndToEndTest {
         if (server != null) {
             server.close();
         }
+        if (dir != null) {
+            try (Stream<Path> s = Files.walk(dir)) {
+                s.sorted((a, b) -> b.getNameCount() - a.getNameCount()).forEach(p -> p.toFile().delete());
+            } catch (IOException e) {
+                // a temporary directory left behind is harmless
+            }
+        }
         TIMINGS.forEach((k, v) -> System.err.printf("[e2e] %-45s %6.1f s%n", k, v / 1000.0));
     }
 
