@@ -26,7 +26,11 @@ SELECT f.id, f.name, p.name AS product_name, f.product_id, f.config_id, c.cluste
        json_build_object('id', f.id, 'name', f.name,
                          'product', json_build_object('id', p.id, 'name', p.name),
                          'config_id', f.config_id, 'reserved', f.reserved, 'total', f.total,
-                         'used', f.used, 'booked_total', b.booked) AS j
+                         'used', f.used, 'booked_total', b.booked,
+                         -- when the license server last answered, and whether the last poll failed
+                         -- (the counts are then the last good ones; see lm-agent(8), outage policy)
+                         'reported_at', f.reported_at,
+                         'stale', f.failed_at IS NOT NULL AND f.failed_at >= coalesce(f.reported_at, '-infinity')) AS j
 FROM lm.features f
 JOIN lm.products p ON p.id = f.product_id
 JOIN lm.configurations c ON c.id = f.config_id

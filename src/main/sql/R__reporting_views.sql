@@ -1,11 +1,11 @@
 -- Reporting views for plain psql (README "Reporting with psql"). They use the same functions as
 -- admission, so what an admin reads is what the next admission decides on.
 
-DROP VIEW IF EXISTS lm.pools, lm.active_bookings, lm.cluster_usage CASCADE;
+DROP VIEW IF EXISTS lm.license_pools, lm.active_bookings, lm.cluster_usage CASCADE;
 
 -- One row per license pool (the same product.feature on the same license server), whichever
 -- clusters share it.
-CREATE VIEW lm.pools AS
+CREATE VIEW lm.license_pools AS
 SELECT st.pool_id,
        p.name || '.' || f.name AS product_feature,
        (SELECT string_agg(DISTINCT s.host || ':' || s.port, ',')

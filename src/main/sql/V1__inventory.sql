@@ -2,7 +2,6 @@
 -- Invariants live here as constraints, not in Java: the API maps 23505/23503 to 409 and
 -- 23514 to 422 (lm.http.SqlErrors), so a bad write is refused whole by PostgreSQL itself.
 
-CREATE SCHEMA IF NOT EXISTS lm;
 
 CREATE TABLE lm.configurations (
     id                bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -75,7 +75,7 @@ record AgentSettings(
                 issuer == null ? null : httpUrl(source, "oidc_issuer", issuer),
                 clientId,
                 clientSecret,
-                c.path("prolog_token_file", Path.of("/var/lib/lm/prolog.token")),
+                c.path("prolog_token_file", Path.of("/var/lib/lm-agent/prolog.token")),
                 c.string("prolog_token_group", "slurm"),
                 // a day at most: the server marks a cluster unhealthy after one missed interval
                 c.integer("interval", 60, 1, 86_400),

@@ -30,12 +30,6 @@ public final class Bookings {
         });
         r.get("/bookings", "booking", "read", c -> LIST.list(ds, c.listQuery(LIST), null));
         r.get("/bookings/{id}", "booking", "read", c -> LIST.one(ds, c.id("id", "booking")));
-        r.delete("/bookings/{id}", "booking", "delete", c -> {
-            long id = c.id("id", "booking");
-            if (Sql.update(ds, "DELETE FROM lm.bookings WHERE id = ?", id) == 0) {
-                throw ApiException.notFound("booking " + id + " not found");
-            }
-            return Reply.ok("{\"message\":\"booking " + id + " deleted\"}");
-        });
+        r.delete("/bookings/{id}", "booking", "delete", c -> Release.byId(ds, "lm.delete_booking", "booking", c.id("id", "booking")));
     }
 }

@@ -32,16 +32,25 @@ public record ServerSettings(
         }
         Config c = Config.load(file, env, KEYS);
         Path state = c.path("state_dir", Path.of("/var/lib/lm"));
+        String url = c.optional("database_url");
+        if (url != null && !url.startsWith("jdbc:postgresql:")) {
+            throw new Config.ConfigException("database_url (LM_DATABASE_URL) = '" + url
+                    + "': must be a JDBC URL such as jdbc:postgresql://db.example.org:5432/lm, or empty for the embedded database");
+        }
+        String issuer = c.optional("auth_issuer");
+        if (issuer != null && !issuer.matches("https?://\\S+")) {
+            throw new Config.ConfigException("auth_issuer (LM_AUTH_ISSUER) = '" + issuer + "': must be an http(s) URL");
+        }
         return new ServerSettings(
                 state,
                 c.string("http_host", "127.0.0.1"),
                 c.integer("http_port", 8000, 0, 65535),
-                c.optional("database_url"),
+                url,
                 c.string("database_user", "lm"),
                 c.string("database_password", ""),
                 // 8 measured best on 2 cores: more connections only add lock contention on a hot pool
                 c.integer("database_pool_size", 8, 1, 1000),
-                c.optional("auth_issuer"),
+                issuer,
                 c.path("auth_keys", state.resolve("jwks.json")),
                 c.string("auth_permissions_claim", "permissions"),
                 c.string("auth_local_issuer", "lm-local"));

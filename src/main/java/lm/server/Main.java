@@ -25,8 +25,17 @@ public final class Main implements Callable<Integer> {
     @Option(names = "--print-token", description = "print an admin token (24 h, signed with the local key) and usage hints at startup")
     boolean printToken;
 
+    /**
+     * Libraries that narrate their start-up at INFO (Flyway prints every migration, XNIO its
+     * version): only their warnings reach the journal. Held here because JUL keeps loggers weakly.
+     */
+    static final List<Logger> QUIET = List.of(Logger.getLogger("org.flywaydb"), Logger.getLogger("org.xnio"),
+            Logger.getLogger("io.undertow"), Logger.getLogger("org.jboss"), Logger.getLogger("com.zaxxer.hikari"),
+            Logger.getLogger("io.zonky"));
+
     public static void main(String[] args) {
         System.setProperty("java.util.logging.SimpleFormatter.format", "%1$tFT%1$tT %4$s %5$s%6$s%n");
+        QUIET.forEach(l -> l.setLevel(java.util.logging.Level.WARNING));
         System.exit(commandLine().execute(args));
     }
 

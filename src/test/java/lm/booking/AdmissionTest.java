@@ -230,4 +230,20 @@ class AdmissionTest {
         assertEquals(90, availableAt(f, at(400)));
         assertEquals(0, pools.one("SELECT stale::int FROM lm.pool_state(?, ?)", f, at(400)));
     }
+
+    @Test
+    void reportingViewsShowTheSharedPool() throws SQLException {
+        long ca = pools.config("rv-a", "rv", "lic-rv.example.org", 27100, 3600);
+        long cb = pools.config("rv-b", "rv", "lic-rv.example.org", 27100, 3600);
+        long fa = pools.feature(ca, "rvp", "f", 50, 10, 5);
+        pools.feature(cb, "rvp", "f", 50, 10, 0);
+        assertTrue(book("rv-a", "1", "alice", "n1", b("rvp.f", 4), new Timestamp(System.currentTimeMillis())));
+        assertTrue(book("rv-b", "1", "bob", "n2", b("rvp.f", 6), new Timestamp(System.currentTimeMillis())));
+        String row = text("SELECT concat_ws('|', product_feature, servers, clusters, total, used, reserved, booked, available, stale, held)"
+                + " FROM lm.license_pools WHERE pool_id = " + pools.one("SELECT pool_id FROM lm.features WHERE id = ?", fa));
+        assertEquals("rvp.f|lic-rv.example.org:27100|rv-a,rv-b|50|10|5|10|25|f|f", row);
+        assertEquals(2, pools.one("SELECT count(*) FROM lm.active_bookings WHERE product_feature = 'rvp.f'"));
+        assertEquals("rv-a|rvp.f@flexlm|4|1", text("SELECT concat_ws('|', cluster_client_id, license, booked_by_cluster, jobs_booking)"
+                + " FROM lm.cluster_usage WHERE cluster_client_id = 'rv-a'"));
+    }
 }

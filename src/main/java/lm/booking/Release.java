@@ -1,0 +1,19 @@
+package lm.booking;
+
+import java.sql.SQLException;
+import javax.sql.DataSource;
+import lm.db.Sql;
+import lm.http.ApiException;
+import lm.http.Reply;
+
+/** DELETE by id through a SQL function that locks the pools first (lm.delete_job, lm.delete_booking). */
+final class Release {
+    private Release() {}
+
+    static Reply byId(DataSource ds, String function, String what, long id) throws SQLException {
+        if (!"t".equals(Sql.text(ds, "SELECT " + function + "(?)", id))) {
+            throw ApiException.notFound(what + " " + id + " not found");
+        }
+        return Reply.ok("{\"message\":\"" + what + " " + id + " deleted\"}");
+    }
+}

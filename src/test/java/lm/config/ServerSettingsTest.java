@@ -1,0 +1,65 @@
+package lm.config;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** lm.conf(5): file, environment overrides, and startup errors that name the key. */
+class ServerSettingsTest {
+    @TempDir
+    Path dir;
+
+    Path conf(String text) throws IOException {
+        Path f = dir.resolve("lm.conf");
+        Files.writeString(f, text);
+        return f;
+    }
+
+    @Test
+    void defaults() {
+        ServerSettings s = ServerSettings.load(null, Map.of());
+        assertEquals(Path.of("/var/lib/lm"), s.stateDir());
+        assertEquals("127.0.0.1", s.httpHost());
+        assertEquals(8000, s.httpPort());
+        assertNull(s.databaseUrl());
+        assertTrue(s.embeddedDatabase());
+        assertEquals(Path.of("/var/lib/lm/jwks.json"), s.authKeys());
+        assertEquals("permissions", s.authPermissionsClaim());
+        assertEquals(8, s.databasePoolSize());
+    }
+
+    @Test
+    void fileThenEnvironment() throws IOException {
+        Path f = conf("# comment\nstate_dir = /srv/lm\nhttp_port = 9000\n\ndatabase_url = \"jdbc:postgresql://db/lm\"\ndatabase_password = s3cret\n");
+        ServerSettings s = ServerSettings.load(f, Map.of("LM_HTTP_PORT", "9100", "LM_HTTP_HOST", "0.0.0.0"));
+        assertEquals(9100, s.httpPort(), "the environment wins over the file");
+        assertEquals("0.0.0.0", s.httpHost());
+        assertEquals("jdbc:postgresql://db/lm", s.databaseUrl());
+        assertEquals(Path.of("/srv/lm/jwks.json"), s.authKeys(), "auth_keys follows state_dir");
+        assertTrue(!s.databaseDescription().contains("s3cret"), "never the password in logs");
+    }
+
+    @Test
+    void errorsNameTheKey() throws IOException {
+        var unknown = assertThrows(Config.ConfigException.class, () -> ServerSettings.load(conf("http_prot = 80\n"), Map.of()));
+        assertTrue(unknown.getMessage().contains("http_prot") && unknown.getMessage().contains(":1:"), unknown.getMessage());
+        var port = assertThrows(Config.ConfigException.class, () -> ServerSettings.load(null, Map.of("LM_HTTP_PORT", "eighty")));
+        assertTrue(port.getMessage().contains("http_port") && port.getMessage().contains("LM_HTTP_PORT"), port.getMessage());
+        var range = assertThrows(Config.ConfigException.class, () -> ServerSettings.load(conf("http_port = 70000\n"), Map.of()));
+        assertTrue(range.getMessage().contains("http_port"), range.getMessage());
+        var url = assertThrows(Config.ConfigException.class, () -> ServerSettings.load(conf("database_url = postgres://x/y\n"), Map.of()));
+        assertTrue(url.getMessage().contains("database_url"), url.getMessage());
+        var issuer = assertThrows(Config.ConfigException.class, () -> ServerSettings.load(null, Map.of("LM_AUTH_ISSUER", "keycloak")));
+        assertTrue(issuer.getMessage().contains("auth_issuer"), issuer.getMessage());
+        var syntax = assertThrows(Config.ConfigException.class, () -> ServerSettings.load(conf("just words\n"), Map.of()));
+        assertTrue(syntax.getMessage().contains("key = value"), syntax.getMessage());
+    }
+}
