@@ -229,7 +229,8 @@ BEGIN
     FROM (SELECT b.product_feature, sum(b.quantity)::bigint AS quantity
           FROM jsonb_to_recordset(p_bookings) AS b(product_feature text, quantity bigint)
           GROUP BY b.product_feature) w
-    LEFT JOIN lm.features f ON f.id = lm.find_feature(p_cluster, w.product_feature)
+    CROSS JOIN LATERAL (SELECT lm.find_feature(p_cluster, w.product_feature) AS id) r
+    LEFT JOIN lm.features f ON f.id = r.id
     LEFT JOIN lm.configurations c ON c.id = f.config_id;
     IF v_unknown IS NOT NULL THEN
         RAISE EXCEPTION 'Unknown license for cluster %: %', p_cluster, v_unknown

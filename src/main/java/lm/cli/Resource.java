@@ -1,0 +1,143 @@
+package lm.cli;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import java.util.ArrayList;
+import java.util.List;
+import lm.cli.Table.Column;
+
+/**
+ * What the CLI knows of one API resource: its path, the columns people see, the sort fields the
+ * API accepts (for the help text; the API stays the judge) and the fields of create and update.
+ */
+record Resource(
+        String command,
+        String path,
+        String singular,
+        List<Column> columns,
+        List<String> sortFields,
+        List<Field> fields,
+        boolean writable) {
+
+    /** A body field set by an option; {@code number} fields are sent as JSON integers. */
+    record Field(String option, String key, String label, boolean number, boolean requiredOnCreate, String description) {}
+
+    static final Resource CONFIGURATIONS = new Resource("configurations", "/configurations", "configuration",
+            List.of(Column.number("id", "id"), Column.text("name", "name"), Column.text("cluster_client_id", "cluster_client_id"),
+                    Column.text("type", "type"), Column.number("grace_time", "grace_time"),
+                    Column.number("outage_grace", "outage_grace"),
+                    new Column("license_servers", o -> servers(o.getAsJsonArray("license_servers")), false),
+                    new Column("features", o -> featureNames(o.getAsJsonArray("features")), false)),
+            List.of("id", "name", "cluster_client_id", "grace_time", "type", "outage_grace"),
+            List.of(new Field("--name", "name", "NAME", false, true, "Name of the configuration."),
+                    new Field("--cluster-client-id", "cluster_client_id", "ID", false, true,
+                            "Client id of the cluster's lm-agent (its token's azp)."),
+                    new Field("--grace-time", "grace_time", "SECONDS", true, false,
+                            "Seconds a booking stays active after its job started (server default 60)."),
+                    new Field("--license-server-type", "type", "TYPE", false, true,
+                            "License server type: flexlm, rlm, lsdyna, lmx, olicense or dsls."),
+                    new Field("--outage-grace", "outage_grace", "SECONDS", true, false,
+                            "Seconds the last good counts stay in use while no license server answers (server default 3600).")),
+            true);
+
+    static final Resource LICENSE_SERVERS = new Resource("license-servers", "/license_servers", "license server",
+            List.of(Column.number("id", "id"), Column.number("config_id", "config_id"), Column.text("host", "host"),
+                    Column.number("port", "port")),
+            List.of("id", "config_id", "host", "port"),
+            List.of(new Field("--config-id", "config_id", "ID", true, true, "Configuration the server belongs to."),
+                    new Field("--host", "host", "HOST", false, true, "Host name or address of the license server."),
+                    new Field("--port", "port", "PORT", true, true, "TCP port of the license server (1-65535).")),
+            true);
+
+    static final Resource PRODUCTS = new Resource("products", "/products", "product",
+            List.of(Column.number("id", "id"), Column.text("name", "name")),
+            List.of("id", "name"),
+            List.of(new Field("--name", "name", "NAME", false, true, "Product name (no blanks or dots).")),
+            true);
+
+    static final Resource FEATURES = new Resource("features", "/features", "feature",
+            List.of(Column.number("id", "id"), new Column("product", o -> productName(o), false), Column.text("name", "name"),
+                    Column.number("config_id", "config_id"), Column.number("total", "total"), Column.number("used", "used"),
+                    Column.number("reserved", "reserved"), Column.number("booked_total", "booked_total"),
+                    new Column("available", o -> Long.toString(available(o)), true)),
+            List.of("id", "name", "product_id", "product_name", "config_id", "reserved", "total", "used", "booked_total"),
+            List.of(new Field("--name", "name", "NAME", false, true, "Feature name as the license server reports it."),
+                    new Field("--product-id", "product_id", "ID", true, true, "Product the feature belongs to."),
+                    new Field("--config-id", "config_id", "ID", true, true, "Configuration whose license servers serve it."),
+                    new Field("--reserved", "reserved", "N", true, false,
+                            "Licenses kept back for users outside the cluster (server default 0).")),
+            true);
+
+    static final Resource JOBS = new Resource("jobs", "/jobs", "job",
+            List.of(Column.number("id", "id"), Column.text("slurm_job_id", "slurm_job_id"),
+                    Column.text("cluster_client_id", "cluster_client_id"), Column.text("username", "username"),
+                    Column.text("lead_host", "lead_host"), Column.text("created_at", "created_at"),
+                    new Column("bookings", o -> bookings(o.getAsJsonArray("bookings")), false)),
+            List.of("id", "slurm_job_id", "cluster_client_id", "username", "lead_host", "created_at"),
+            List.of(), false);
+
+    static final Resource BOOKINGS = new Resource("bookings", "/bookings", "booking",
+            List.of(Column.number("id", "id"), Column.number("job_id", "job_id"), Column.number("feature_id", "feature_id"),
+                    Column.number("quantity", "quantity"), Column.text("active", "active"),
+                    Column.text("created_at", "created_at"), Column.text("expires_at", "expires_at"),
+                    Column.text("released_reason", "released_reason")),
+            List.of("id", "job_id", "feature_id", "quantity", "created_at"),
+            List.of(), false);
+
+    static final List<Resource> ALL = List.of(CONFIGURATIONS, LICENSE_SERVERS, PRODUCTS, FEATURES, JOBS, BOOKINGS);
+
+    /**
+     * total − used − reserved − booked_total, never below 0 (the reference CLI's column). Admission
+     * counts the bookings of every cluster sharing the license server, so this is an upper bound.
+     */
+    static long available(JsonObject feature) {
+        long free = num(feature, "total") - num(feature, "used") - num(feature, "reserved") - num(feature, "booked_total");
+        return Math.max(0, free);
+    }
+
+    private static long num(JsonObject o, String key) {
+        JsonElement e = o.get(key);
+        return e == null || e.isJsonNull() ? 0 : e.getAsLong();
+    }
+
+    private static String productName(JsonObject feature) {
+        JsonElement p = feature.get("product");
+        return p != null && p.isJsonObject() ? Table.scalar(p.getAsJsonObject().get("name")) : "";
+    }
+
+    private static String servers(JsonArray a) {
+        List<String> out = new ArrayList<>();
+        if (a != null) {
+            for (JsonElement e : a) {
+                JsonObject s = e.getAsJsonObject();
+                out.add(Table.scalar(s.get("host")) + ":" + Table.scalar(s.get("port")));
+            }
+        }
+        return String.join(",", out);
+    }
+
+    private static String featureNames(JsonArray a) {
+        List<String> out = new ArrayList<>();
+        if (a != null) {
+            for (JsonElement e : a) {
+                JsonObject f = e.getAsJsonObject();
+                out.add(productName(f) + "." + Table.scalar(f.get("name")));
+            }
+        }
+        return String.join(",", out);
+    }
+
+    /** The job's bookings as feature_id:quantity, released ones marked with their reason. */
+    private static String bookings(JsonArray a) {
+        List<String> out = new ArrayList<>();
+        if (a != null) {
+            for (JsonElement e : a) {
+                JsonObject b = e.getAsJsonObject();
+                String s = "feature " + Table.scalar(b.get("feature_id")) + " x" + Table.scalar(b.get("quantity"));
+                out.add(b.has("active") && !b.get("active").getAsBoolean() ? s + " (released)" : s);
+            }
+        }
+        return String.join(", ", out);
+    }
+}
