@@ -366,6 +366,54 @@ class LmPrologTest {
         assertFalse(log.stream().anyMatch(l -> !l.contains("outcome=booked")), log.toString());
     }
 
+    // The script reads its configuration and token with shell built-ins (no sed per line):
+    // the inputs sed used to smooth over must still work.
+    @Test
+    void configWithCrlfAndNoFinalNewline() throws Exception {
+        String text = Files.readString(run.conf).replace("\n", "\r\n") + "# note\r\n  \r\nlog_tag = lm-crlf #x";
+        Files.writeString(run.conf, text);
+        ScriptRun.Result r = run.prolog();
+        assertEquals(0, r.exit(), r.toString());
+        assertTrue(r.last().contains(" lm-crlf[") && r.last().contains("outcome=booked"), r.last());
+    }
+
+    @Test
+    void tokenLineIsSentWithoutBlanksAndOnlyTheFirstLine() throws Exception {
+        String t = ScriptRun.jwt(Instant.now().plusSeconds(120).getEpochSecond(), "");
+        Files.writeString(run.token, " " + t + " \r\nsecond line\n");
+        assertEquals(0, run.prolog().exit());
+        assertEquals("Bearer " + t, lm.requests().get(0).authorization());
+    }
+
+    @Test
+    void aTokenWithoutExpOrWithoutFinalNewlineIsSent() throws Exception {
+        java.util.Base64.Encoder b64 = java.util.Base64.getUrlEncoder().withoutPadding();
+        String t = b64.encodeToString("{}".getBytes()) + "." + b64.encodeToString("{\"sub\":\"x\"}".getBytes()) + ".c2ln";
+        Files.writeString(run.token, t);
+        assertEquals(0, run.prolog().exit());
+        assertEquals("Bearer " + t, lm.requests().get(0).authorization());
+    }
+
+    @Test
+    void controlCharactersAreDroppedFromJsonAndBlankedInTheLog() throws Exception {
+        run.env("SLURM_JOB_USER", "al\tice");
+        ScriptRun.Result r = run.prolog();
+        assertEquals(0, r.exit(), r.toString());
+        assertEquals("alice", json(lm.requests().get(0)).get("username").getAsString());
+        assertEquals(1, run.log().size(), run.log().toString());
+        assertTrue(r.last().contains("for al ice@"), r.last());
+    }
+
+    @Test
+    void aLongLogLineIsCutAt2000Bytes() throws Exception {
+        run.env("SLURM_JOB_USER", "u".repeat(3000));
+        ScriptRun.Result r = run.prolog();
+        assertEquals(0, r.exit(), r.toString());
+        String line = r.last();
+        String msg = line.substring(line.indexOf("job="));
+        assertEquals(2000, msg.length(), line.substring(0, 120));
+    }
+
     @Test
     void oneRunIsFast() throws Exception {
         run.prolog(); // warm the page cache

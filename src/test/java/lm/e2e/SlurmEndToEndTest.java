@@ -1,0 +1,666 @@
+package lm.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.zaxxer.hikari.HikariDataSource;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+import lm.agent.AgentCli;
+import lm.auth.AuthSettings;
+import lm.auth.Authenticator;
+import lm.http.ApiServer;
+import lm.server.LmServer;
+import lm.slurm.LocalSlurm;
+import lm.testing.Http;
+import lm.testing.TestDatabase;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInfo;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtensionContext;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.extension.TestWatcher;
+
+/**
+ * End to end on a real Slurm (issue 5): lm-server (real HTTP, auth and PostgreSQL), the real
+ * bin/lm-prolog and bin/lm-epilog run by slurmctld as PrologSlurmctld/EpilogSlurmctld, lm-agent
+ * reconcile passes in-process against the real scontrol/squeue, and a license server simulated
+ * by lmsim. Every scenario checks Slurm's view (scontrol show job/lic, squeue) and the API's.
+ * One cluster for the whole class; needs root (and apt-get on a machine without slurm-wlm).
+ */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class SlurmEndToEndTest {
+    private static final String CLUSTER = "lmcluster";
+    private static final String LICENSE = "abaqus.abaqus@flexlm";
+    private static final String FEATURE = "abaqus.abaqus";
+    private static final long TOTAL = 100;
+    private static final String LICENSE_SERVER = "licsrv_27000";
+    private static final Path PROJECT =
+            Path.of(System.getProperty("lm.project.dir", System.getProperty("user.dir"))).toAbsolutePath();
+    private static final Path PROLOG = PROJECT.resolve("bin/lm-prolog");
+    private static final Path EPILOG = PROJECT.resolve("bin/lm-epilog");
+
+    private static Path dir;
+    private static Path tools;
+    private static Path agentConf;
+    private static Path prologConf;
+    private static Path prologLog;
+    private static Server server;
+    private static Http http;
+    private static String admin;
+    private static String jobToken;
+    private static LocalSlurm slurm;
+    private static final Map<String, Long> TIMINGS = new LinkedHashMap<>();
+    private Instant scenarioStart;
+
+    /** lm-server on a fixed port once started, so that it can be stopped and started again. */
+    static final class Server {
+        final HikariDataSource ds = TestDatabase.pool(8);
+        final Authenticator auth;
+        private ApiServer api;
+        private int port;
+
+        Server(Path keys) {
+            auth = new Authenticator(new AuthSettings(keys, "lm-local", null, "permissions"));
+        }
+
+        synchronized void start() {
+            if (api != null) {
+                return;
+            }
+            // the port may linger for a moment after a stop: try again for a while
+            Instant end = Instant.now().plusSeconds(15);
+            while (true) {
+                try {
+                    api = LmServer.serve(ds, auth, "127.0.0.1", port);
+                    port = api.port();
+                    return;
+                } catch (RuntimeException e) {
+                    if (Instant.now().isAfter(end)) {
+                        throw new IllegalStateException("cannot listen on 127.0.0.1:" + port, e);
+                    }
+                    sleep(200);
+                }
+            }
+        }
+
+        synchronized void stop() {
+            if (api != null) {
+                api.close();
+                api = null;
+            }
+        }
+
+        boolean running() {
+            return api != null;
+        }
+
+        void close() {
+            stop();
+            ds.close();
+        }
+    }
+
+    @RegisterExtension
+    static final TestWatcher DIAGNOSTICS = new TestWatcher() {
+        @Override
+        public void testFailed(ExtensionContext context, Throwable cause) {
+            System.err.println("====== " + context.getDisplayName() + " failed: " + cause);
+            System.err.println("------ prolog/epilog log (" + prologLog + "):");
+            System.err.println(tail(prologLog, 60));
+            if (slurm != null) {
+                System.err.println("------ slurmctld.log (tail):");
+                System.err.println(tail(slurm.dir().resolve("log/slurmctld.log"), 60));
+                try {
+                    System.err.println("------ squeue:\n" + slurm.run(List.of("squeue", "-a", "-o", "%i %T %r %W %P")));
+                    System.err.println("------ scontrol show lic:\n" + slurm.run(List.of("scontrol", "show", "lic")));
+                } catch (RuntimeException e) {
+                    System.err.println("(Slurm: " + e.getMessage() + ")");
+                }
+            }
+            if (server != null && server.running()) {
+                try {
+                    System.err.println("------ GET /lm/jobs: " + http.get("/jobs", admin));
+                    System.err.println("------ GET /lm/features: " + http.get("/features", admin));
+                } catch (RuntimeException e) {
+                    System.err.println("(API: " + e.getMessage() + ")");
+                }
+            }
+        }
+    };
+
+    @BeforeAll
+    static void setUp() throws Exception {
+        assumeTrue("root".equals(System.getProperty("user.name")), "needs root (a real slurmctld)");
+        Instant t0 = Instant.now();
+        dir = Files.createTempDirectory("lm-e2e");
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
+        server = new Server(dir.resolve("jwks.json"));
+        server.start();
+        http = new Http("http://127.0.0.1:" + server.port + "/lm");
+        admin = server.auth.mint("admin-cluster", List.of("license-manager:admin"), Duration.ofHours(3));
+        // the prolog's token: the cluster's client id, allowed to book, read and release jobs
+        jobToken = server.auth.mint(CLUSTER, List.of("license-manager:job:create", "license-manager:job:read",
+                "license-manager:job:delete"), Duration.ofHours(3));
+
+        // inventory: product abaqus, feature abaqus, one FlexLM server, for the Slurm cluster lmcluster
+        Http.Res p = http.post("/products", admin, "{\"name\":\"abaqus\"}");
+        assertEquals(201, p.status(), p.toString());
+        long product = p.json().getAsJsonObject().get("id").getAsLong();
+        Http.Res c = http.post("/configurations", admin, "{\"name\":\"abaqus\",\"cluster_client_id\":\"" + CLUSTER
+                + "\",\"type\":\"flexlm\",\"grace_time\":600,\"features\":[{\"name\":\"abaqus\",\"product_id\":" + product
+                + "}],\"license_servers\":[{\"host\":\"licsrv\",\"port\":27000}]}");
+        assertEquals(201, c.status(), c.toString());
+
+        // the license server: lmsim answering as lmutil from the files in tools/
+        tools = Files.createDirectories(dir.resolve("tools"));
+        Files.createSymbolicLink(tools.resolve("lmutil"), PROJECT.resolve("src/test/simulator/lmsim"));
+        usage(0);
+
+        // PrologSlurmctld/EpilogSlurmctld: slurmctld passes no environment of ours, so wrappers
+        // record what it did pass and name the configuration, then exec the real scripts
+        prologLog = dir.resolve("lm.log");
+        prologConf = dir.resolve("prolog.conf");
+        Path prologToken = dir.resolve("prolog.token");
+        Files.writeString(prologToken, jobToken + "\n");
+        Path prolog = wrapper("prolog", PROLOG);
+        Path epilog = wrapper("epilog", EPILOG);
+        slurm = LocalSlurm.start(LocalSlurm.Config.defaults().withLicenses(LICENSE + ":" + TOTAL)
+                .withCluster(CLUSTER).withProlog(prolog).withEpilog(epilog));
+        Files.writeString(prologConf, String.join("\n",
+                "# SlurmEndToEndTest",
+                "api_url = http://127.0.0.1:" + server.port + "/lm",
+                "token_file = " + prologToken,
+                "log_file = " + prologLog,
+                "retries = 1",
+                "retry_delay = 0.2",
+                "timeout = 5",
+                "slurm_conf = " + slurm.slurmConf(),
+                ""));
+
+        // lm-agent: its own admin token for the cluster, the real scontrol/squeue of the cluster
+        Path agentToken = dir.resolve("agent.token");
+        Files.writeString(agentToken, server.auth.mint(CLUSTER, List.of("license-manager:admin"), Duration.ofHours(3)) + "\n");
+        agentConf = dir.resolve("agent.conf");
+        Files.writeString(agentConf, String.join("\n",
+                "# SlurmEndToEndTest",
+                "api_url = http://127.0.0.1:" + server.port + "/lm",
+                "token_file = " + agentToken,
+                "prolog_token_file = " + dir.resolve("lib/agent-prolog.token"),
+                "prolog_token_group = root",
+                "command_timeout = 5",
+                "tool_flexlm = " + tools.resolve("lmutil"),
+                "scontrol = scontrol",
+                "squeue = squeue",
+                "slurm_conf = " + slurm.slurmConf(),
+                "reservation_name = lm_e2e",
+                "reservation_user = root",
+                ""));
+        cancelAll();
+        deleteReservation();
+        System.err.println("[e2e] set up in " + Duration.between(t0, Instant.now()).toMillis() + " ms (Slurm in "
+                + slurm.dir() + ", lm-server on port " + server.port + ")");
+    }
+
+    @AfterAll
+    static void tearDown() {
+        if (slurm != null) {
+            try {
+                cancelAll();
+                deleteReservation();
+            } catch (RuntimeException e) {
+                System.err.println("[e2e] cleanup: " + e.getMessage());
+            }
+        }
+        if (server != null) {
+            server.close();
+        }
+        if (dir != null) {
+            try (Stream<Path> s = Files.walk(dir)) {
+                s.sorted((a, b) -> b.getNameCount() - a.getNameCount()).forEach(p -> p.toFile().delete());
+            } catch (IOException e) {
+                // a temporary directory left behind is harmless
+            }
+        }
+        TIMINGS.forEach((k, v) -> System.err.printf("[e2e] %-45s %6.1f s%n", k, v / 1000.0));
+    }
+
+    /** Every scenario starts with no jobs, no outside usage and no reservation. */
+    @BeforeEach
+    void baseline(TestInfo info) throws Exception {
+        server.start();
+        cancelAll();
+        usage(0);
+        reconcile();
+        assertEquals(0, slurmLicense()[2], "nothing reserved at the start");
+        assertEquals(0, feature().get("booked_total").getAsLong(), "nothing booked at the start: " + http.get("/jobs", admin));
+        scenarioStart = Instant.now();
+    }
+
+    @AfterEach
+    void timing(TestInfo info) {
+        if (scenarioStart != null) {
+            TIMINGS.put(info.getDisplayName(), Duration.between(scenarioStart, Instant.now()).toMillis());
+        }
+        server.start();
+    }
+
+    // -------------------------------------------------------------------------------- scenarios
+
+    @Test
+    @Order(1)
+    @Timeout(90)
+    void aJobIsBookedWhileItRunsAndReleasedWhenItEnds() throws Exception {
+        String id = slurm.sbatch("-L", LICENSE + ":3", "-o", "job-%j.out", "--wrap", "sleep 3");
+
+        Map<String, String> job = slurm.waitForState(id, "RUNNING", Duration.ofSeconds(30));
+        assertEquals(LICENSE + ":3", job.get("Licenses"));
+        assertEquals(3, slurmLicense()[1], "Slurm counts the job's licenses as Used");
+        JsonObject booked = apiJob(id);
+        assertNotNull(booked, "the prolog booked the job before it started");
+        assertEquals(List.of(3L), quantities(booked));
+        assertEquals("root", booked.get("username").getAsString());
+        assertEquals(job.get("BatchHost"), booked.get("lead_host").getAsString());
+        assertEquals(3, feature().get("booked_total").getAsLong());
+        assertTrue(squeue().contains(id + "|RUNNING|"), squeue());
+
+        job = slurm.waitForState(id, "COMPLETED", Duration.ofSeconds(30));
+        assertEquals("0", job.get("Restarts"));
+        // licenses stay Used in Slurm until the epilog has exited: once COMPLETED, it has run
+        waitFor(() -> apiJob(id) == null, Duration.ofSeconds(10), "the epilog released job " + id);
+        assertEquals(0, feature().get("booked_total").getAsLong());
+        assertEquals(0, slurmLicense()[1]);
+        List<String> log = logOf(id);
+        assertTrue(log.stream().anyMatch(l -> l.contains("lm-prolog[") && l.contains("outcome=booked")), log.toString());
+        assertTrue(log.stream().anyMatch(l -> l.contains("lm-epilog[") && l.contains("outcome=released")), log.toString());
+    }
+
+    @Test
+    @Order(2)
+    @Timeout(90)
+    void outsideUsageIsHeldByTheReservationUntilItDrops() throws Exception {
+        usage(90);
+        reconcile();
+        long[] lic = slurmLicense();
+        assertEquals(90, lic[2], "the reservation holds what desktop users have");
+        assertEquals(90, feature().get("used").getAsLong());
+        assertTrue(reservation().contains("Licenses=" + LICENSE + ":90"), reservation());
+
+        String id = slurm.sbatch("-L", LICENSE + ":20", "-o", "job-%j.out", "--wrap", "sleep 2");
+        slurm.waitForJob(id, j -> "PENDING".equals(j.get("JobState")) && "Licenses".equals(j.get("Reason")),
+                Duration.ofSeconds(15), "PENDING on Licenses");
+        // and it stays there: two scheduling cycles (bf_interval=1) later it is still waiting
+        Instant until = Instant.now().plusSeconds(3);
+        while (Instant.now().isBefore(until)) {
+            Map<String, String> j = slurm.showJob(id);
+            assertEquals("PENDING", j.get("JobState"), j.toString());
+            sleep(250);
+        }
+        assertTrue(squeue().contains(id + "|PENDING|Licenses"), squeue());
+        assertNull(apiJob(id), "no prolog ran, nothing booked");
+
+        usage(50);
+        reconcile();
+        Instant applied = Instant.now();
+        assertEquals(50, slurmLicense()[2]);
+        Map<String, String> job = slurm.waitForState(id, "RUNNING", Duration.ofSeconds(10));
+        System.err.println("[e2e] pending job started " + Duration.between(applied, Instant.now()).toMillis()
+                + " ms after the reservation update");
+        assertEquals("0", job.get("Restarts"));
+        JsonObject booked = apiJob(id);
+        assertNotNull(booked);
+        assertEquals(List.of(20L), quantities(booked));
+
+        slurm.waitForState(id, "COMPLETED", Duration.ofSeconds(30));
+        waitFor(() -> apiJob(id) == null, Duration.ofSeconds(10), "the epilog released job " + id);
+    }
+
+    @Test
+    @Order(3)
+    @Timeout(150)
+    void twoJobsRaceForTheLastLicenses() throws Exception {
+        long free = 10;
+        usage(TOTAL - free);
+        reconcile();
+        assertEquals(TOTAL - free, slurmLicense()[2]);
+
+        String a = slurm.sbatch("-L", LICENSE + ":" + free, "-o", "job-%j.out", "--wrap", "sleep 4");
+        String b = slurm.sbatch("-L", LICENSE + ":" + free, "-o", "job-%j.out", "--wrap", "sleep 4");
+        Map<String, List<String>> seen = new LinkedHashMap<>();
+        seen.put(a, new ArrayList<>());
+        seen.put(b, new ArrayList<>());
+        Map<String, Instant> started = new LinkedHashMap<>();
+        Instant end = Instant.now().plusSeconds(120);
+        long maxBooked = 0;
+        while (true) {
+            Map<String, String> ja = slurm.showJob(a);
+            Map<String, String> jb = slurm.showJob(b);
+            note(seen.get(a), ja);
+            note(seen.get(b), jb);
+            for (Map<String, String> j : List.of(ja, jb)) {
+                if ("RUNNING".equals(j.get("JobState"))) {
+                    started.putIfAbsent(j.get("JobId"), Instant.now());
+                }
+            }
+            assertFalse(active(ja) && active(jb), "both hold the licenses at once: " + state(ja) + " / " + state(jb));
+            long[] lic = slurmLicense();
+            assertTrue(lic[1] <= free, "Slurm Used " + lic[1] + " > " + free);
+            JsonObject f = feature();
+            long booked = f.get("booked_total").getAsLong();
+            maxBooked = Math.max(maxBooked, booked);
+            assertTrue(booked <= f.get("total").getAsLong() - f.get("used").getAsLong(),
+                    "lm-server booked more than is available: " + f);
+            if ("COMPLETED".equals(ja.get("JobState")) && "COMPLETED".equals(jb.get("JobState"))) {
+                break;
+            }
+            assertTrue(Instant.now().isBefore(end), "both jobs not COMPLETED within 120 s: " + seen);
+            sleep(150);
+        }
+        System.err.println("[e2e] race: " + seen);
+        assertEquals(free, maxBooked, "one job at a time was booked");
+        assertEquals(2, started.size(), "both ran: " + seen);
+        // the one that ran second waited on Slurm's license count or was refused and requeued
+        String second = started.get(a).isAfter(started.get(b)) ? a : b;
+        assertTrue(seen.get(second).stream().anyMatch(s -> s.equals("PENDING/Licenses") || s.startsWith("PENDING/BeginTime")),
+                second + ": " + seen.get(second));
+        waitFor(() -> apiJob(a) == null && apiJob(b) == null, Duration.ofSeconds(10), "both released");
+    }
+
+    @Test
+    @Order(4)
+    @Timeout(150)
+    void withLmServerDownTheJobIsRequeuedNotLostAndRunsLater() throws Exception {
+        server.stop();
+        String id = slurm.sbatch("-L", LICENSE + ":2", "-o", "job-%j.out", "--wrap", "sleep 2");
+        Map<String, String> job = slurm.waitForJob(id,
+                j -> Integer.parseInt(j.get("Restarts")) >= 1 && "PENDING".equals(j.get("JobState")),
+                Duration.ofSeconds(30), "requeued by the fail-closed prolog");
+        System.err.println("[e2e] requeued: " + state(job) + " EligibleTime=" + job.get("EligibleTime"));
+        assertTrue(squeue().contains(id + "|PENDING|"), "still queued: " + squeue());
+        List<String> log = logOf(id);
+        assertTrue(log.stream().anyMatch(l -> l.contains("lm-prolog[") && l.contains("outcome=error")
+                && l.contains("connection refused")), log.toString());
+        assertEquals(0, slurmLicense()[1], "a requeued job holds no licenses");
+
+        server.start();
+        Instant back = Instant.now();
+        job = slurm.waitForState(id, "RUNNING", Duration.ofSeconds(75));
+        System.err.println("[e2e] ran " + Duration.between(back, Instant.now()).toMillis() + " ms after lm-server was back");
+        assertTrue(Integer.parseInt(job.get("Restarts")) >= 1, job.toString());
+        JsonObject booked = apiJob(id);
+        assertNotNull(booked, "booked on the retry");
+        assertEquals(List.of(2L), quantities(booked));
+        slurm.waitForState(id, "COMPLETED", Duration.ofSeconds(30));
+        waitFor(() -> apiJob(id) == null, Duration.ofSeconds(10), "the epilog released job " + id);
+        assertTrue(logOf(id).stream().anyMatch(l -> l.contains("lm-prolog[") && l.contains("outcome=booked")), logOf(id).toString());
+    }
+
+    @Test
+    @Order(5)
+    @Timeout(90)
+    void aRetriedPrologDoesNotDoubleBookAndAnUnknownEpilogIsFine() throws Exception {
+        String id = slurm.sbatch("-L", LICENSE + ":2", "-o", "job-%j.out", "--wrap", "sleep 60");
+        slurm.waitForState(id, "RUNNING", Duration.ofSeconds(30));
+        assertEquals(List.of(2L), quantities(apiJob(id)));
+        // the environment slurmctld gave this job's prolog, replayed by hand
+        Map<String, String> env = recordedEnv("prolog", id);
+        assertEquals(LICENSE + ":2", env.get("SLURM_JOB_LICENSES"));
+        assertEquals(CLUSTER, env.get("SLURM_CLUSTER_NAME"));
+        for (int i = 0; i < 2; i++) {
+            assertEquals(0, script(PROLOG, env), "a retried prolog of a booked job");
+            assertTrue(lastLog().contains("job=" + id + " ") && lastLog().contains("already booked (HTTP 200)"), lastLog());
+        }
+        assertEquals(List.of(2L), quantities(apiJob(id)), "still one booking");
+        assertEquals(2, feature().get("booked_total").getAsLong());
+        assertEquals(2, slurmLicense()[1]);
+
+        // a prolog retried for a job not yet booked: the first run books, the second finds it
+        String other = String.valueOf(Long.parseLong(id) + 100_000);
+        Map<String, String> env2 = new LinkedHashMap<>(env);
+        env2.put("SLURM_JOB_ID", other);
+        env2.put("SLURM_JOBID", other);
+        assertEquals(0, script(PROLOG, env2));
+        assertTrue(lastLog().contains("outcome=booked") && lastLog().contains("(HTTP 201)"), lastLog());
+        assertEquals(0, script(PROLOG, env2));
+        assertTrue(lastLog().contains("already booked (HTTP 200)"), lastLog());
+        assertEquals(List.of(2L), quantities(apiJob(other)));
+        assertEquals(4, feature().get("booked_total").getAsLong());
+        assertEquals(0, script(EPILOG, env2));
+        assertTrue(lastLog().contains("outcome=released"), lastLog());
+        assertNull(apiJob(other));
+        // again, and for a job lm-server never heard of: exit 0, nothing to release
+        assertEquals(0, script(EPILOG, env2));
+        assertTrue(lastLog().contains("outcome=none") && lastLog().contains("HTTP 404"), lastLog());
+        Map<String, String> unknown = new LinkedHashMap<>(env);
+        unknown.put("SLURM_JOB_ID", "987654321");
+        unknown.put("SLURM_JOBID", "987654321");
+        assertEquals(0, script(EPILOG, unknown));
+        assertTrue(lastLog().contains("job=987654321 ") && lastLog().contains("outcome=none"), lastLog());
+        assertEquals(2, feature().get("booked_total").getAsLong(), "the real job's booking is untouched");
+
+        slurm.scancel(id);
+        slurm.waitForJob(id, j -> "CANCELLED".equals(j.get("JobState")), Duration.ofSeconds(20), "CANCELLED");
+        waitFor(() -> apiJob(id) == null, Duration.ofSeconds(10), "the epilog released the cancelled job " + id);
+        assertEquals(0, feature().get("booked_total").getAsLong());
+    }
+
+    // ---------------------------------------------------------------------------------- helpers
+
+    private static Path wrapper(String name, Path target) throws IOException {
+        Path w = dir.resolve(name);
+        Files.writeString(w, "#!/bin/sh\n"
+                + "/usr/bin/env > '" + dir + "/" + name + "-env.'\"$SLURM_JOB_ID.$SLURM_JOB_RESTART_COUNT\"\n"
+                + "LM_PROLOG_CONF='" + dir.resolve("prolog.conf") + "'\n"
+                + "export LM_PROLOG_CONF\n"
+                + "exec '" + target + "'\n");
+        Files.setPosixFilePermissions(w, PosixFilePermissions.fromString("rwxr-xr-x"));
+        return w;
+    }
+
+    /** What the wrapper recorded for the first run of NAME for job ID, without the shell's own variables. */
+    private static Map<String, String> recordedEnv(String name, String id) throws IOException {
+        Map<String, String> env = new LinkedHashMap<>();
+        for (String line : Files.readAllLines(dir.resolve(name + "-env." + id + ".0"))) {
+            int eq = line.indexOf('=');
+            if (eq > 0 && !List.of("PWD", "SHLVL", "_").contains(line.substring(0, eq))) {
+                env.put(line.substring(0, eq), line.substring(eq + 1));
+            }
+        }
+        env.put("LM_PROLOG_CONF", prologConf.toString());
+        return env;
+    }
+
+    /** Runs bin/lm-prolog or bin/lm-epilog with exactly ENV, as slurmctld does; returns the exit status. */
+    private static int script(Path script, Map<String, String> env) throws Exception {
+        ProcessBuilder pb = new ProcessBuilder(script.toString()).directory(dir.toFile());
+        pb.environment().clear();
+        pb.environment().putAll(env);
+        pb.redirectErrorStream(true);
+        pb.redirectOutput(dir.resolve("script.out").toFile());
+        Process p = pb.start();
+        if (!p.waitFor(30, TimeUnit.SECONDS)) {
+            p.destroyForcibly();
+            throw new AssertionError(script + " did not finish within 30 s");
+        }
+        return p.exitValue();
+    }
+
+    /** FlexLM's lmstat -a for the license server: TOTAL abaqus licenses, USED in use by desktop users. */
+    private static void usage(long used) throws IOException {
+        String s = "lmutil - Copyright (c) 1989-2019 Flexera. All Rights Reserved.\n"
+                + "Flexible License Manager status on Thu 1/2/2026 10:00\n\n"
+                + "License server status: 27000@licsrv\n"
+                + "licsrv: license server UP (MASTER) v11.16.2\n\n"
+                + "Feature usage info:\n\n"
+                + "Users of abaqus:  (Total of " + TOTAL + " licenses issued;  Total of " + used + " licenses in use)\n\n"
+                + "  \"abaqus\" v62.2, vendor: ABAQUSLM, expiry: 31-dec-2026\n"
+                + "  floating license\n\n"
+                + (used == 0 ? "" : "    desk desktop1 /dev/tty (v62.2) (licsrv/27000 1234), start Thu 1/2 9:00, " + used + " licenses\n")
+                + "\n";
+        Files.writeString(tools.resolve(LICENSE_SERVER + ".txt"), s);
+    }
+
+    /** One lm-agent pass, in-process; must succeed. */
+    private static void reconcile() {
+        AgentCli.Result r = AgentCli.run("reconcile", "--config", agentConf.toString());
+        System.err.print(r.err());
+        assertEquals(0, r.exit(), "lm-agent reconcile:\n" + r.err());
+    }
+
+    /** {Total, Used, Reserved} of the license in Slurm. */
+    private static long[] slurmLicense() {
+        long[] l = slurm.licenses().get(LICENSE);
+        assertNotNull(l, "Slurm has no license " + LICENSE + ": " + slurm.licenses().keySet());
+        return l;
+    }
+
+    private static String reservation() {
+        return slurm.run(List.of("scontrol", "-o", "show", "reservation", "lm_e2e"));
+    }
+
+    /** squeue's lines "id|state|reason". */
+    private static String squeue() {
+        return slurm.run(List.of("squeue", "-h", "-a", "-o", "%i|%T|%r"));
+    }
+
+    private static void cancelAll() {
+        String ids = slurm.run(List.of("squeue", "-h", "-a", "-o", "%A")).trim();
+        if (!ids.isEmpty()) {
+            List<String> cmd = new ArrayList<>(List.of("scancel"));
+            cmd.addAll(List.of(ids.split("\\s+")));
+            slurm.run(cmd);
+            waitFor(() -> slurm.run(List.of("squeue", "-h", "-a", "-o", "%A")).isBlank(), Duration.ofSeconds(20),
+                    "the queue to empty");
+        }
+    }
+
+    private static void deleteReservation() {
+        try {
+            slurm.run(List.of("scontrol", "delete", "reservation", "lm_e2e"));
+        } catch (IllegalStateException none) {
+            // there was none
+        }
+    }
+
+    /** GET /jobs/slurm_job_id/ID as the cluster; null when lm-server has no such job. */
+    private static JsonObject apiJob(String id) {
+        Http.Res r = http.get("/jobs/slurm_job_id/" + id, jobToken);
+        if (r.status() == 404) {
+            return null;
+        }
+        assertEquals(200, r.status(), r.toString());
+        return r.json().getAsJsonObject();
+    }
+
+    /** Quantities of the job's active bookings. */
+    private static List<Long> quantities(JsonObject job) {
+        assertNotNull(job, "no such job in lm-server");
+        List<Long> out = new ArrayList<>();
+        for (JsonElement e : job.getAsJsonArray("bookings")) {
+            JsonObject b = e.getAsJsonObject();
+            if (b.get("active").getAsBoolean()) {
+                out.add(b.get("quantity").getAsLong());
+            }
+        }
+        return out;
+    }
+
+    private static JsonObject feature() {
+        Http.Res r = http.get("/features", admin);
+        assertEquals(200, r.status(), r.toString());
+        JsonArray a = r.json().getAsJsonArray();
+        for (JsonElement e : a) {
+            JsonObject f = e.getAsJsonObject();
+            if ((f.getAsJsonObject("product").get("name").getAsString() + "." + f.get("name").getAsString()).equals(FEATURE)) {
+                return f;
+            }
+        }
+        throw new AssertionError("no feature " + FEATURE + " in " + r);
+    }
+
+    private static List<String> logOf(String id) throws IOException {
+        if (!Files.exists(prologLog)) {
+            return List.of();
+        }
+        return Files.readAllLines(prologLog).stream().filter(l -> l.contains("job=" + id + " ")).collect(Collectors.toList());
+    }
+
+    private static String lastLog() throws IOException {
+        List<String> all = Files.readAllLines(prologLog);
+        return all.isEmpty() ? "" : all.get(all.size() - 1);
+    }
+
+    private static boolean active(Map<String, String> job) {
+        return "RUNNING".equals(job.get("JobState")) || "CONFIGURING".equals(job.get("JobState"));
+    }
+
+    private static String state(Map<String, String> job) {
+        return job.get("JobId") + " " + job.get("JobState") + "/" + job.get("Reason") + " Restarts=" + job.get("Restarts");
+    }
+
+    /** Appends the job's "STATE/Reason" when it changed. */
+    private static void note(List<String> seen, Map<String, String> job) {
+        String s = job.get("JobState") + "/" + job.get("Reason") + (job.get("Restarts").equals("0") ? "" : " r" + job.get("Restarts"));
+        if (seen.isEmpty() || !seen.get(seen.size() - 1).equals(s)) {
+            seen.add(s);
+        }
+    }
+
+    private static void waitFor(BooleanSupplier done, Duration limit, String what) {
+        Instant end = Instant.now().plus(limit);
+        while (!done.getAsBoolean()) {
+            if (Instant.now().isAfter(end)) {
+                throw new AssertionError("not within " + limit + ": " + what);
+            }
+            sleep(100);
+        }
+    }
+
+    private static String tail(Path file, int lines) {
+        if (file == null || !Files.exists(file)) {
+            return "(no " + file + ")";
+        }
+        try (Stream<String> s = Files.lines(file)) {
+            List<String> all = s.collect(Collectors.toList());
+            return String.join("\n", all.subList(Math.max(0, all.size() - lines), all.size()));
+        } catch (IOException | UncheckedIOException e) {
+            return "(cannot read " + file + ": " + e + ")";
+        }
+    }
+
+    private static void sleep(long ms) {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+}
