@@ -63,16 +63,21 @@ public final class Sql {
     public static <T> T tx(DataSource ds, Work<T> work) throws SQLException {
         for (int attempt = 1; ; attempt++) {
             try (Connection c = ds.getConnection()) {
+                // HikariCP restores autocommit when the connection goes back to the pool
                 c.setAutoCommit(false);
                 try {
                     T result = work.run(c);
                     c.commit();
                     return result;
                 } catch (SQLException | RuntimeException e) {
-                    c.rollback();
+                    try {
+                        c.rollback();
+                    } catch (SQLException lost) {
+                        // the connection is gone (e.g. the database went away): the first
+                        // error is the one that says why, and PostgreSQL rolls back anyway
+                        e.addSuppressed(lost);
+                    }
                     throw e;
-                } finally {
-                    c.setAutoCommit(true);
                 }
             } catch (SQLException e) {
                 if (attempt >= ATTEMPTS || !retryable(e)) {
