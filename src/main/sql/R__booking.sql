@@ -37,6 +37,9 @@ BEGIN
     INSERT INTO lm.pools (id)
     SELECT DISTINCT x FROM unnest(coalesce(v_labels, '{}')) x
     ON CONFLICT (id) DO NOTHING;
+    INSERT INTO lm.pool_counts (pool_id)
+    SELECT DISTINCT x FROM unnest(coalesce(v_labels, '{}')) x
+    ON CONFLICT (pool_id) DO NOTHING;
 
     UPDATE lm.features f SET pool_id = l.label
     FROM unnest(v_ids, v_labels) AS l(id, label)
@@ -44,11 +47,11 @@ BEGIN
 
     DELETE FROM lm.pools p WHERE NOT EXISTS (SELECT 1 FROM lm.features f WHERE f.pool_id = p.id);
 
-    UPDATE lm.pools p SET booked = c.booked
+    UPDATE lm.pool_counts p SET booked = c.booked
     FROM (SELECT q.id, coalesce((SELECT sum(b.quantity) FROM lm.bookings b JOIN lm.features f ON f.id = b.feature_id
                                  WHERE f.pool_id = q.id AND b.released_at IS NULL), 0)::bigint AS booked
           FROM lm.pools q) c
-    WHERE p.id = c.id AND p.booked <> c.booked;
+    WHERE p.pool_id = c.id AND p.booked <> c.booked;
 END
 $$;
 
@@ -67,19 +70,19 @@ DROP TRIGGER IF EXISTS license_servers_pools ON lm.license_servers;
 CREATE TRIGGER license_servers_pools AFTER INSERT OR DELETE OR UPDATE ON lm.license_servers
     FOR EACH STATEMENT EXECUTE FUNCTION lm.inventory_changed();
 
--- Keeps lm.pools.booked equal to the pool's unreleased bookings. The caller should hold the
+-- Keeps lm.pool_counts.booked equal to the pool's unreleased bookings. The caller should hold the
 -- pool's lock already (every function here takes it first); cascaded deletes from inventory
 -- changes are recounted by lm.assign_pools anyway.
 CREATE OR REPLACE FUNCTION lm.count_booked()
 RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.released_at IS NULL THEN
-        UPDATE lm.pools SET booked = booked - OLD.quantity
-        WHERE id = (SELECT pool_id FROM lm.features WHERE id = OLD.feature_id);
+        UPDATE lm.pool_counts SET booked = booked - OLD.quantity
+        WHERE pool_id = (SELECT pool_id FROM lm.features WHERE id = OLD.feature_id);
     END IF;
     IF TG_OP IN ('UPDATE', 'INSERT') AND NEW.released_at IS NULL THEN
-        UPDATE lm.pools SET booked = booked + NEW.quantity
-        WHERE id = (SELECT pool_id FROM lm.features WHERE id = NEW.feature_id);
+        UPDATE lm.pool_counts SET booked = booked + NEW.quantity
+        WHERE pool_id = (SELECT pool_id FROM lm.features WHERE id = NEW.feature_id);
     END IF;
     RETURN NULL;
 END
@@ -113,6 +116,7 @@ LANGUAGE plpgsql STABLE
 -- autovacuums the table is mostly dead rows while its statistics still say "tiny", and a cached
 -- plan would seq-scan all of it under the pool lock (measured 0.57 ms instead of 0.08 ms).
 SET enable_seqscan = off
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_pool bigint;
@@ -132,7 +136,7 @@ BEGIN
                l.failed_at IS NOT NULL AND l.failed_at >= coalesce(l.reported_at, '-infinity') AS stale,
                l.failed_at IS NOT NULL AND l.failed_at >= coalesce(l.reported_at, '-infinity')
                    AND coalesce(l.reported_at, '-infinity') < p_now - make_interval(secs => l.outage_grace) AS held
-        FROM latest l JOIN lm.pools p ON p.id = v_pool
+        FROM latest l JOIN lm.pool_counts p ON p.pool_id = v_pool
     )
     SELECT v_pool, s.total, s.used, s.reserved, s.booked,
            CASE WHEN s.held THEN least(0, s.total - s.reserved - s.used - s.booked)
@@ -165,7 +169,11 @@ $$;
 -- after the other and the second sees the first's booking; the fixed order means two jobs
 -- asking for several pools never deadlock.
 CREATE OR REPLACE FUNCTION lm.lock_pools(p_features bigint[])
-RETURNS void LANGUAGE plpgsql AS $$
+RETURNS void LANGUAGE plpgsql
+-- Generic plans: these run on every admission or release, and with custom plans PostgreSQL
+-- re-plans their array-parameter queries on every call (measured 124 µs → 30 µs for lock_pools).
+SET plan_cache_mode = force_generic_plan
+AS $$
 DECLARE
     v_wanted bigint[];
     v_locked bigint[];
@@ -212,7 +220,10 @@ $$;
 -- the lock is paid once per admission by everyone queued behind it.
 CREATE OR REPLACE FUNCTION lm.book_job(p_cluster text, p_slurm_job_id text, p_username text, p_lead_host text,
                                        p_bookings jsonb, p_now timestamptz DEFAULT now())
-RETURNS TABLE (created boolean, job json) LANGUAGE plpgsql AS $$
+RETURNS TABLE (created boolean, job json) LANGUAGE plpgsql
+-- generic plans: see lm.lock_pools
+SET plan_cache_mode = force_generic_plan
+AS $$
 DECLARE
     v_features bigint[];
     v_names text[];
@@ -310,7 +321,10 @@ $$;
 -- The epilog's call: the job and its bookings go. The job's pools are locked first, in id
 -- order, because releasing updates their booked counters.
 CREATE OR REPLACE FUNCTION lm.release_job(p_cluster text, p_slurm_job_id text)
-RETURNS boolean LANGUAGE plpgsql AS $$
+RETURNS boolean LANGUAGE plpgsql
+-- generic plans: see lm.lock_pools
+SET plan_cache_mode = force_generic_plan
+AS $$
 DECLARE
     v_job bigint;
 BEGIN
@@ -320,7 +334,10 @@ END
 $$;
 
 CREATE OR REPLACE FUNCTION lm.delete_job(p_job bigint)
-RETURNS boolean LANGUAGE plpgsql AS $$
+RETURNS boolean LANGUAGE plpgsql
+-- generic plans: see lm.lock_pools
+SET plan_cache_mode = force_generic_plan
+AS $$
 BEGIN
     IF p_job IS NULL THEN
         RETURN false;
