@@ -7,7 +7,6 @@ import java.sql.Connection;
 import java.sql.Statement;
 import java.time.Duration;
 import java.util.Arrays;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -96,26 +95,11 @@ final class Prolog {
 
     /** What slurmctld 22.05 gives a PrologSlurmctld of a one-node batch job (observed), plus LM_PROLOG_CONF. */
     static Map<String, String> env(String jobId, Path dir, Path conf) {
-        Map<String, String> e = new LinkedHashMap<>();
+        Map<String, String> e = lm.slurm.ScriptRun.slurmEnv(jobId, "benchp.feat@flexlm:1");
         e.put("SLURM_CLUSTER_NAME", "benchprolog");
-        e.put("SLURM_JOBID", jobId);
-        e.put("SLURM_JOB_ACCOUNT", "(null)");
-        e.put("SLURM_JOB_CPUS_PER_NODE", "1");
-        e.put("SLURM_JOB_GID", "1000");
-        e.put("SLURM_JOB_GROUP", "alice");
-        e.put("SLURM_JOB_ID", jobId);
-        e.put("SLURM_JOB_LICENSES", "benchp.feat@flexlm:1");
-        e.put("SLURM_JOB_NAME", "wrap");
         e.put("SLURM_JOB_NODELIST", "benchnode01");
-        e.put("SLURM_JOB_NUM_NODES", "1");
-        e.put("SLURM_JOB_PARTITION", "debug");
-        e.put("SLURM_JOB_RESTART_COUNT", "0");
-        e.put("SLURM_JOB_STDIN", "/dev/null");
         e.put("SLURM_JOB_STDOUT", dir + "/job-%j.out");
-        e.put("SLURM_JOB_UID", "1000");
-        e.put("SLURM_JOB_USER", "alice");
         e.put("SLURM_JOB_WORK_DIR", dir.toString());
-        e.put("SLURM_SCRIPT_CONTEXT", "prolog_slurmctld");
         e.put("LM_PROLOG_CONF", conf.toString());
         return e;
     }

@@ -19,7 +19,7 @@ import java.util.concurrent.TimeUnit;
  * environment of SLURM_* variables only, no PATH, HOME or SLURM_CONF.  The
  * variable set is the one observed for a PrologSlurmctld of Slurm 22.05.
  */
-final class ScriptRun {
+public final class ScriptRun {
 
     static final Path PROJECT = Path.of(System.getProperty("lm.project.dir", System.getProperty("user.dir")))
             .toAbsolutePath();
@@ -64,7 +64,7 @@ final class ScriptRun {
     }
 
     /** The environment of a PrologSlurmctld for a batch job (observed, Slurm 22.05). */
-    static Map<String, String> slurmEnv(String jobId, String licenses) {
+    public static Map<String, String> slurmEnv(String jobId, String licenses) {
         Map<String, String> e = new LinkedHashMap<>();
         e.put("SLURM_CLUSTER_NAME", "lmtest");
         e.put("SLURM_JOBID", jobId);
