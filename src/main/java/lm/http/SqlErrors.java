@@ -32,6 +32,8 @@ public final class SqlErrors {
             Map.entry("40001", new Mapping(503, "retry")),
             Map.entry("40P01", new Mapping(503, "retry")));
     private static final Map<String, Mapping> CLASSES = Map.of(
+            // data exceptions: a value PostgreSQL can't take (e.g. a NUL character in a string)
+            "22", new Mapping(400, "bad_request"),
             "08", new Mapping(503, "database_unavailable"),
             "57", new Mapping(503, "database_unavailable"),
             "53", new Mapping(503, "database_unavailable"));
