@@ -78,7 +78,7 @@ final class InstallTest {
         assertTrue(Files.readString(destdir.resolve("usr/local/share/lm/slurm.conf.snippet"))
                 .contains("\nPrologSlurmctld=/usr/local/bin/lm-prolog\n"));
 
-        // every Java entry point runs from the installed tree (lm-cli once it exists)
+        // every Java entry point (lm-server, lm-agent, lm-cli) runs from the installed tree
         for (String script : names(Project.DIR.resolve("bin"))) {
             if (List.of("lm-java", "lm-prolog", "lm-epilog").contains(script)) {
                 continue;
