@@ -6,23 +6,23 @@ package lm.auth;
  */
 public final class AuthException extends RuntimeException {
 
-  private final int status;
+    private final int status;
 
-  public AuthException(int status, String message) {
-    super(message);
-    if (status != 401 && status != 403) {
-      throw new IllegalArgumentException("status must be 401 or 403, not " + status);
+    public AuthException(int status, String message) {
+        super(message);
+        if (status != 401 && status != 403) {
+            throw new IllegalArgumentException("status must be 401 or 403, not " + status);
+        }
+        this.status = status;
     }
-    this.status = status;
-  }
 
-  public int status() {
-    return status;
-  }
+    public int status() {
+        return status;
+    }
 
-  // Thrown on every rejected request: the stack trace would cost more than the verification.
-  @Override
-  public synchronized Throwable fillInStackTrace() {
-    return this;
-  }
+    // Thrown on every rejected request: the stack trace would cost more than the verification.
+    @Override
+    public synchronized Throwable fillInStackTrace() {
+        return this;
+    }
 }

@@ -14,26 +14,26 @@ import java.util.Objects;
  */
 public record AuthSettings(Path keysFile, String localIssuer, String oidcIssuer, String permissionsClaim) {
 
-  public static final String DEFAULT_LOCAL_ISSUER = "lm-local";
-  public static final String DEFAULT_PERMISSIONS_CLAIM = "permissions";
+    public static final String DEFAULT_LOCAL_ISSUER = "lm-local";
+    public static final String DEFAULT_PERMISSIONS_CLAIM = "permissions";
 
-  public AuthSettings {
-    Objects.requireNonNull(keysFile, "keysFile");
-    localIssuer = isBlank(localIssuer) ? DEFAULT_LOCAL_ISSUER : localIssuer.strip();
-    oidcIssuer = isBlank(oidcIssuer) ? null : oidcIssuer.strip();
-    permissionsClaim = isBlank(permissionsClaim) ? DEFAULT_PERMISSIONS_CLAIM : permissionsClaim.strip();
-    if (oidcIssuer != null) {
-      if (!oidcIssuer.startsWith("https://") && !oidcIssuer.startsWith("http://")) {
-        throw new IllegalArgumentException("OIDC issuer must be an http(s) URL: " + oidcIssuer);
-      }
-      // Tokens are routed to a key set by their iss: one name for two key sets would be ambiguous.
-      if (oidcIssuer.equals(localIssuer)) {
-        throw new IllegalArgumentException("local issuer and OIDC issuer must differ: " + oidcIssuer);
-      }
+    public AuthSettings {
+        Objects.requireNonNull(keysFile, "keysFile");
+        localIssuer = isBlank(localIssuer) ? DEFAULT_LOCAL_ISSUER : localIssuer.strip();
+        oidcIssuer = isBlank(oidcIssuer) ? null : oidcIssuer.strip();
+        permissionsClaim = isBlank(permissionsClaim) ? DEFAULT_PERMISSIONS_CLAIM : permissionsClaim.strip();
+        if (oidcIssuer != null) {
+            if (!oidcIssuer.startsWith("https://") && !oidcIssuer.startsWith("http://")) {
+                throw new IllegalArgumentException("OIDC issuer must be an http(s) URL: " + oidcIssuer);
+            }
+            // Tokens are routed to a key set by their iss: one name for two key sets would be ambiguous.
+            if (oidcIssuer.equals(localIssuer)) {
+                throw new IllegalArgumentException("local issuer and OIDC issuer must differ: " + oidcIssuer);
+            }
+        }
     }
-  }
 
-  private static boolean isBlank(String s) {
-    return s == null || s.isBlank();
-  }
+    private static boolean isBlank(String s) {
+        return s == null || s.isBlank();
+    }
 }

@@ -13,20 +13,20 @@ import java.util.Set;
  */
 public record Principal(String clientId, String subject, Set<String> permissions) {
 
-  public Principal {
-    Objects.requireNonNull(subject, "subject");
-    permissions = permissions == null ? Set.of() : Set.copyOf(permissions);
-  }
+    public Principal {
+        Objects.requireNonNull(subject, "subject");
+        permissions = permissions == null ? Set.of() : Set.copyOf(permissions);
+    }
 
-  /**
-   * True if the principal holds {@code license-manager:admin} or
-   * {@code license-manager:<resource>:<action>}.
-   *
-   * @throws IllegalArgumentException for a resource or action that doesn't exist, so that a typo
-   *     in a route table fails loudly instead of answering 403 to everyone
-   */
-  public boolean can(String resource, String action) {
-    String wanted = Permissions.of(resource, action);
-    return permissions.contains(Permissions.ADMIN) || permissions.contains(wanted);
-  }
+    /**
+     * True if the principal holds {@code license-manager:admin} or
+     * {@code license-manager:<resource>:<action>}.
+     *
+     * @throws IllegalArgumentException for a resource or action that doesn't exist, so that a typo
+     *     in a route table fails loudly instead of answering 403 to everyone
+     */
+    public boolean can(String resource, String action) {
+        String wanted = Permissions.of(resource, action);
+        return permissions.contains(Permissions.ADMIN) || permissions.contains(wanted);
+    }
 }

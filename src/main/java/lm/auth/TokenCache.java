@@ -9,36 +9,36 @@ import java.util.concurrent.ConcurrentHashMap;
  */
 final class TokenCache {
 
-  private record Entry(Principal principal, long validUntilMillis) {}
+    private record Entry(Principal principal, long validUntilMillis) {}
 
-  private final ConcurrentHashMap<String, Entry> entries = new ConcurrentHashMap<>();
-  private final int maxEntries;
+    private final ConcurrentHashMap<String, Entry> entries = new ConcurrentHashMap<>();
+    private final int maxEntries;
 
-  TokenCache(int maxEntries) {
-    this.maxEntries = maxEntries;
-  }
-
-  /** The principal of a token verified before, or null if unknown or no longer valid at now. */
-  Principal get(String token, long nowMillis) {
-    Entry e = entries.get(token);
-    if (e == null) {
-      return null;
+    TokenCache(int maxEntries) {
+        this.maxEntries = maxEntries;
     }
-    if (nowMillis >= e.validUntilMillis) {
-      entries.remove(token, e);
-      return null;
-    }
-    return e.principal;
-  }
 
-  void put(String token, Principal principal, long validUntilMillis) {
-    if (entries.size() >= maxEntries) {
-      entries.clear();
+    /** The principal of a token verified before, or null if unknown or no longer valid at now. */
+    Principal get(String token, long nowMillis) {
+        Entry e = entries.get(token);
+        if (e == null) {
+            return null;
+        }
+        if (nowMillis >= e.validUntilMillis) {
+            entries.remove(token, e);
+            return null;
+        }
+        return e.principal;
     }
-    entries.put(token, new Entry(principal, validUntilMillis));
-  }
 
-  int size() {
-    return entries.size();
-  }
+    void put(String token, Principal principal, long validUntilMillis) {
+        if (entries.size() >= maxEntries) {
+            entries.clear();
+        }
+        entries.put(token, new Entry(principal, validUntilMillis));
+    }
+
+    int size() {
+        return entries.size();
+    }
 }

@@ -18,97 +18,97 @@ import picocli.CommandLine.TypeConversionException;
 
 /** {@code token}: prints a bearer token signed with the server's local key. */
 @Command(
-    name = "token",
-    mixinStandardHelpOptions = true,
-    description = {
-      "Prints a bearer token signed with the server's local key (the keys file is created if"
-          + " missing), for sites without an identity provider.",
-      "Permissions: license-manager:admin or license-manager:<resource>:<action>, resource one of"
-          + " config, license-server, product, feature, job, booking, status, metrics; action one"
-          + " of create, read, update, delete."
-    },
-    exitCodeListHeading = "%nExit status:%n",
-    exitCodeList = {"0:token printed", "1:the keys file can't be read or created", "2:invalid option"})
+        name = "token",
+        mixinStandardHelpOptions = true,
+        description = {
+            "Prints a bearer token signed with the server's local key (the keys file is created if"
+                    + " missing), for sites without an identity provider.",
+            "Permissions: license-manager:admin or license-manager:<resource>:<action>, resource one of"
+                    + " config, license-server, product, feature, job, booking, status, metrics; action one"
+                    + " of create, read, update, delete."
+        },
+        exitCodeListHeading = "%nExit status:%n",
+        exitCodeList = {"0:token printed", "1:the keys file can't be read or created", "2:invalid option"})
 public final class TokenCommand implements Callable<Integer> {
 
-  // A token can't be revoked before it expires; ten years is already more than any agent needs.
-  private static final Duration MAX_TTL = Duration.ofDays(3650);
-  private static final Pattern DURATION = Pattern.compile("(\\d{1,12})([smhd]?)");
+    // A token can't be revoked before it expires; ten years is already more than any agent needs.
+    private static final Duration MAX_TTL = Duration.ofDays(3650);
+    private static final Pattern DURATION = Pattern.compile("(\\d{1,12})([smhd]?)");
 
-  @Option(names = "--client-id", required = true, paramLabel = "ID",
-      description = "The cluster's client id (the token's sub and azp).")
-  String clientId;
+    @Option(names = "--client-id", required = true, paramLabel = "ID",
+            description = "The cluster's client id (the token's sub and azp).")
+    String clientId;
 
-  @Option(names = "--permission", required = true, paramLabel = "P",
-      description = "A permission to grant; repeat for more.")
-  List<String> permissions;
+    @Option(names = "--permission", required = true, paramLabel = "P",
+            description = "A permission to grant; repeat for more.")
+    List<String> permissions;
 
-  @Option(names = "--ttl", defaultValue = "1h", paramLabel = "DURATION", converter = TtlConverter.class,
-      description = "How long the token is valid: 30s, 15m, 1h, 7d or plain seconds (default: ${DEFAULT-VALUE}).")
-  Duration ttl;
+    @Option(names = "--ttl", defaultValue = "1h", paramLabel = "DURATION", converter = TtlConverter.class,
+            description = "How long the token is valid: 30s, 15m, 1h, 7d or plain seconds (default: ${DEFAULT-VALUE}).")
+    Duration ttl;
 
-  @Spec CommandSpec spec;
+    @Spec CommandSpec spec;
 
-  private final Supplier<AuthSettings> settings;
+    private final Supplier<AuthSettings> settings;
 
-  /** The settings are asked for only when the command runs, not for --help. */
-  public TokenCommand(Supplier<AuthSettings> settings) {
-    this.settings = Objects.requireNonNull(settings, "settings");
-  }
-
-  @Override
-  public Integer call() {
-    if (clientId.isBlank()) {
-      throw new ParameterException(spec.commandLine(), "--client-id must not be blank");
+    /** The settings are asked for only when the command runs, not for --help. */
+    public TokenCommand(Supplier<AuthSettings> settings) {
+        this.settings = Objects.requireNonNull(settings, "settings");
     }
-    for (String p : permissions) {
-      if (!Permissions.isKnown(p)) {
-        throw new ParameterException(spec.commandLine(), "unknown permission '" + p
-            + "': expected license-manager:admin or license-manager:<resource>:<action>");
-      }
-    }
-    String token = new Authenticator(settings.get()).mint(clientId, permissions, ttl);
-    spec.commandLine().getOut().println(token);
-    spec.commandLine().getOut().flush();
-    return 0;
-  }
 
-  /**
-   * Parses {@code 30s}, {@code 15m}, {@code 1h}, {@code 7d} or plain seconds ({@code 90}).
-   *
-   * @throws IllegalArgumentException for anything else, including negative numbers
-   */
-  public static Duration parseDuration(String text) {
-    Matcher m = DURATION.matcher(text == null ? "" : text.strip().toLowerCase(Locale.ROOT));
-    if (!m.matches()) {
-      throw new IllegalArgumentException("'" + text + "' is not a duration: expected a number"
-          + " followed by s, m, h or d (30s, 15m, 1h, 7d), or plain seconds");
-    }
-    long n = Long.parseLong(m.group(1)); // at most 12 digits: can't overflow, nor can the units
-    switch (m.group(2)) {
-      case "m": return Duration.ofMinutes(n);
-      case "h": return Duration.ofHours(n);
-      case "d": return Duration.ofDays(n);
-      default: return Duration.ofSeconds(n);
-    }
-  }
-
-  static final class TtlConverter implements ITypeConverter<Duration> {
     @Override
-    public Duration convert(String value) {
-      Duration d;
-      try {
-        d = parseDuration(value);
-      } catch (IllegalArgumentException e) {
-        throw new TypeConversionException(e.getMessage());
-      }
-      if (d.isZero()) {
-        throw new TypeConversionException("the ttl must be more than zero");
-      }
-      if (d.compareTo(MAX_TTL) > 0) {
-        throw new TypeConversionException("the ttl must be at most " + MAX_TTL.toDays() + "d");
-      }
-      return d;
+    public Integer call() {
+        if (clientId.isBlank()) {
+            throw new ParameterException(spec.commandLine(), "--client-id must not be blank");
+        }
+        for (String p : permissions) {
+            if (!Permissions.isKnown(p)) {
+                throw new ParameterException(spec.commandLine(), "unknown permission '" + p
+                        + "': expected license-manager:admin or license-manager:<resource>:<action>");
+            }
+        }
+        String token = new Authenticator(settings.get()).mint(clientId, permissions, ttl);
+        spec.commandLine().getOut().println(token);
+        spec.commandLine().getOut().flush();
+        return 0;
     }
-  }
+
+    /**
+     * Parses {@code 30s}, {@code 15m}, {@code 1h}, {@code 7d} or plain seconds ({@code 90}).
+     *
+     * @throws IllegalArgumentException for anything else, including negative numbers
+     */
+    public static Duration parseDuration(String text) {
+        Matcher m = DURATION.matcher(text == null ? "" : text.strip().toLowerCase(Locale.ROOT));
+        if (!m.matches()) {
+            throw new IllegalArgumentException("'" + text + "' is not a duration: expected a number"
+                    + " followed by s, m, h or d (30s, 15m, 1h, 7d), or plain seconds");
+        }
+        long n = Long.parseLong(m.group(1)); // at most 12 digits: can't overflow, nor can the units
+        switch (m.group(2)) {
+            case "m": return Duration.ofMinutes(n);
+            case "h": return Duration.ofHours(n);
+            case "d": return Duration.ofDays(n);
+            default: return Duration.ofSeconds(n);
+        }
+    }
+
+    static final class TtlConverter implements ITypeConverter<Duration> {
+        @Override
+        public Duration convert(String value) {
+            Duration d;
+            try {
+                d = parseDuration(value);
+            } catch (IllegalArgumentException e) {
+                throw new TypeConversionException(e.getMessage());
+            }
+            if (d.isZero()) {
+                throw new TypeConversionException("the ttl must be more than zero");
+            }
+            if (d.compareTo(MAX_TTL) > 0) {
+                throw new TypeConversionException("the ttl must be at most " + MAX_TTL.toDays() + "d");
+            }
+            return d;
+        }
+    }
 }

@@ -16,45 +16,45 @@ import org.jose4j.jwt.NumericDate;
 /** Builds tokens the way an attacker or another issuer would, with jose4j directly. */
 final class TestTokens {
 
-  private TestTokens() {}
+    private TestTokens() {}
 
-  static RsaJsonWebKey newRsaKey(String kid) throws Exception {
-    RsaJsonWebKey k = RsaJwkGenerator.generateJwk(2048);
-    k.setKeyId(kid);
-    return k;
-  }
+    static RsaJsonWebKey newRsaKey(String kid) throws Exception {
+        RsaJsonWebKey k = RsaJwkGenerator.generateJwk(2048);
+        k.setKeyId(kid);
+        return k;
+    }
 
-  /** The server's own key, read from its keys file as anyone with the file could. */
-  static PublicJsonWebKey localKey(Path keysFile) throws Exception {
-    List<JsonWebKey> keys = new JsonWebKeySet(Files.readString(keysFile)).getJsonWebKeys();
-    return (PublicJsonWebKey) keys.get(0);
-  }
+    /** The server's own key, read from its keys file as anyone with the file could. */
+    static PublicJsonWebKey localKey(Path keysFile) throws Exception {
+        List<JsonWebKey> keys = new JsonWebKeySet(Files.readString(keysFile)).getJsonWebKeys();
+        return (PublicJsonWebKey) keys.get(0);
+    }
 
-  /** Claims valid for ten minutes from now (seconds since the epoch). */
-  static JwtClaims claims(String iss, long nowSeconds) {
-    JwtClaims c = new JwtClaims();
-    c.setIssuer(iss);
-    c.setSubject("user-1");
-    c.setClaim("azp", "cluster-a");
-    c.setStringListClaim("permissions", List.of("license-manager:job:read"));
-    c.setIssuedAt(NumericDate.fromSeconds(nowSeconds));
-    c.setExpirationTime(NumericDate.fromSeconds(nowSeconds + 600));
-    c.setGeneratedJwtId();
-    return c;
-  }
+    /** Claims valid for ten minutes from now (seconds since the epoch). */
+    static JwtClaims claims(String iss, long nowSeconds) {
+        JwtClaims c = new JwtClaims();
+        c.setIssuer(iss);
+        c.setSubject("user-1");
+        c.setClaim("azp", "cluster-a");
+        c.setStringListClaim("permissions", List.of("license-manager:job:read"));
+        c.setIssuedAt(NumericDate.fromSeconds(nowSeconds));
+        c.setExpirationTime(NumericDate.fromSeconds(nowSeconds + 600));
+        c.setGeneratedJwtId();
+        return c;
+    }
 
-  static String sign(JwtClaims claims, PublicJsonWebKey key) throws Exception {
-    return sign(claims, key, key instanceof RsaJsonWebKey
-        ? AlgorithmIdentifiers.RSA_USING_SHA256
-        : AlgorithmIdentifiers.ECDSA_USING_P256_CURVE_AND_SHA256);
-  }
+    static String sign(JwtClaims claims, PublicJsonWebKey key) throws Exception {
+        return sign(claims, key, key instanceof RsaJsonWebKey
+                ? AlgorithmIdentifiers.RSA_USING_SHA256
+                : AlgorithmIdentifiers.ECDSA_USING_P256_CURVE_AND_SHA256);
+    }
 
-  static String sign(JwtClaims claims, PublicJsonWebKey key, String alg) throws Exception {
-    JsonWebSignature jws = new JsonWebSignature();
-    jws.setPayload(claims.toJson());
-    jws.setKey(key.getPrivateKey());
-    jws.setKeyIdHeaderValue(key.getKeyId());
-    jws.setAlgorithmHeaderValue(alg);
-    return jws.getCompactSerialization();
-  }
+    static String sign(JwtClaims claims, PublicJsonWebKey key, String alg) throws Exception {
+        JsonWebSignature jws = new JsonWebSignature();
+        jws.setPayload(claims.toJson());
+        jws.setKey(key.getPrivateKey());
+        jws.setKeyIdHeaderValue(key.getKeyId());
+        jws.setAlgorithmHeaderValue(alg);
+        return jws.getCompactSerialization();
+    }
 }

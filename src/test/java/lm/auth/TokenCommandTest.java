@@ -21,97 +21,97 @@ import picocli.CommandLine;
 
 class TokenCommandTest {
 
-  @TempDir Path dir;
-  private final StringWriter out = new StringWriter();
-  private final StringWriter err = new StringWriter();
-  private final AtomicInteger settingsAsked = new AtomicInteger();
+    @TempDir Path dir;
+    private final StringWriter out = new StringWriter();
+    private final StringWriter err = new StringWriter();
+    private final AtomicInteger settingsAsked = new AtomicInteger();
 
-  private AuthSettings settings() {
-    return new AuthSettings(dir.resolve("keys.json"), null, null, null);
-  }
-
-  private int run(String... args) {
-    CommandLine cmd = new CommandLine(new TokenCommand(() -> {
-      settingsAsked.incrementAndGet();
-      return settings();
-    }));
-    cmd.setOut(new PrintWriter(out, true));
-    cmd.setErr(new PrintWriter(err, true));
-    return cmd.execute(args);
-  }
-
-  private static JwtClaims claimsOf(String token) throws Exception {
-    return JwtClaims.parse(
-        ((JsonWebSignature) JsonWebSignature.fromCompactSerialization(token)).getUnverifiedPayload());
-  }
-
-  @Test
-  void printsATokenTheServerAccepts() throws Exception {
-    int rc = run("--client-id", "cluster-a", "--permission", "license-manager:job:create",
-        "--permission", "license-manager:status:update", "--ttl", "15m");
-    assertEquals(0, rc, err.toString());
-    String printed = out.toString();
-    assertTrue(printed.endsWith("\n"), "token must end with a newline");
-    String token = printed.strip();
-    assertFalse(token.contains("\n"), "exactly one line on stdout");
-
-    Principal p = new Authenticator(settings()).require("Bearer " + token, "status", "update");
-    assertEquals("cluster-a", p.clientId());
-    assertEquals(Set.of("license-manager:job:create", "license-manager:status:update"), p.permissions());
-    JwtClaims c = claimsOf(token);
-    assertEquals(15 * 60, c.getExpirationTime().getValue() - c.getIssuedAt().getValue());
-    assertTrue(Files.exists(dir.resolve("keys.json")), "the keys file is created when missing");
-  }
-
-  @Test
-  void defaultTtlIsOneHour() throws Exception {
-    assertEquals(0, run("--client-id", "c", "--permission", "license-manager:admin"), err.toString());
-    JwtClaims c = claimsOf(out.toString().strip());
-    assertEquals(3600, c.getExpirationTime().getValue() - c.getIssuedAt().getValue());
-  }
-
-  @Test
-  void badTtlFailsWithAClearMessage() {
-    for (String ttl : new String[] {"0", "0s", "-5m", "abc", "10x", "", "1.5h", "1h30m", "99999999999999999d", "3651d"}) {
-      out.getBuffer().setLength(0);
-      err.getBuffer().setLength(0);
-      int rc = run("--client-id", "c", "--permission", "license-manager:admin", "--ttl", ttl);
-      assertNotEquals(0, rc, "--ttl " + ttl);
-      assertTrue(err.toString().contains("--ttl"), "--ttl " + ttl + ": " + err);
-      assertEquals("", out.toString(), "no token for --ttl " + ttl);
+    private AuthSettings settings() {
+        return new AuthSettings(dir.resolve("keys.json"), null, null, null);
     }
-    assertEquals(0, settingsAsked.get(), "rejected before touching the keys file");
-  }
 
-  @Test
-  void permissionIsRequiredAndMustBeKnown() {
-    assertNotEquals(0, run("--client-id", "c"));
-    assertTrue(err.toString().contains("--permission"), err.toString());
-    err.getBuffer().setLength(0);
-    assertNotEquals(0, run("--client-id", "c", "--permission", "license-manager:jobs:read"));
-    assertTrue(err.toString().contains("unknown permission 'license-manager:jobs:read'"), err.toString());
-    assertNotEquals(0, run("--permission", "license-manager:admin"));
-    assertEquals("", out.toString());
-    assertFalse(Files.exists(dir.resolve("keys.json")));
-  }
-
-  @Test
-  void helpDoesNotLoadSettings() {
-    assertEquals(0, run("--help"));
-    assertTrue(out.toString().contains("--client-id"));
-    assertEquals(0, settingsAsked.get());
-  }
-
-  @Test
-  void parseDurationAcceptsTheDocumentedForms() {
-    assertEquals(Duration.ofSeconds(30), TokenCommand.parseDuration("30s"));
-    assertEquals(Duration.ofMinutes(15), TokenCommand.parseDuration("15m"));
-    assertEquals(Duration.ofHours(1), TokenCommand.parseDuration("1h"));
-    assertEquals(Duration.ofDays(7), TokenCommand.parseDuration("7d"));
-    assertEquals(Duration.ofSeconds(90), TokenCommand.parseDuration("90"));
-    assertEquals(Duration.ofHours(2), TokenCommand.parseDuration(" 2H "));
-    for (String bad : new String[] {null, "", "s", "-1", "+1s", "1w", "1 h", "1.5h", "0x10", "1000000000000s"}) {
-      assertThrows(IllegalArgumentException.class, () -> TokenCommand.parseDuration(bad), String.valueOf(bad));
+    private int run(String... args) {
+        CommandLine cmd = new CommandLine(new TokenCommand(() -> {
+            settingsAsked.incrementAndGet();
+            return settings();
+        }));
+        cmd.setOut(new PrintWriter(out, true));
+        cmd.setErr(new PrintWriter(err, true));
+        return cmd.execute(args);
     }
-  }
+
+    private static JwtClaims claimsOf(String token) throws Exception {
+        return JwtClaims.parse(
+                ((JsonWebSignature) JsonWebSignature.fromCompactSerialization(token)).getUnverifiedPayload());
+    }
+
+    @Test
+    void printsATokenTheServerAccepts() throws Exception {
+        int rc = run("--client-id", "cluster-a", "--permission", "license-manager:job:create",
+                "--permission", "license-manager:status:update", "--ttl", "15m");
+        assertEquals(0, rc, err.toString());
+        String printed = out.toString();
+        assertTrue(printed.endsWith("\n"), "token must end with a newline");
+        String token = printed.strip();
+        assertFalse(token.contains("\n"), "exactly one line on stdout");
+
+        Principal p = new Authenticator(settings()).require("Bearer " + token, "status", "update");
+        assertEquals("cluster-a", p.clientId());
+        assertEquals(Set.of("license-manager:job:create", "license-manager:status:update"), p.permissions());
+        JwtClaims c = claimsOf(token);
+        assertEquals(15 * 60, c.getExpirationTime().getValue() - c.getIssuedAt().getValue());
+        assertTrue(Files.exists(dir.resolve("keys.json")), "the keys file is created when missing");
+    }
+
+    @Test
+    void defaultTtlIsOneHour() throws Exception {
+        assertEquals(0, run("--client-id", "c", "--permission", "license-manager:admin"), err.toString());
+        JwtClaims c = claimsOf(out.toString().strip());
+        assertEquals(3600, c.getExpirationTime().getValue() - c.getIssuedAt().getValue());
+    }
+
+    @Test
+    void badTtlFailsWithAClearMessage() {
+        for (String ttl : new String[] {"0", "0s", "-5m", "abc", "10x", "", "1.5h", "1h30m", "99999999999999999d", "3651d"}) {
+            out.getBuffer().setLength(0);
+            err.getBuffer().setLength(0);
+            int rc = run("--client-id", "c", "--permission", "license-manager:admin", "--ttl", ttl);
+            assertNotEquals(0, rc, "--ttl " + ttl);
+            assertTrue(err.toString().contains("--ttl"), "--ttl " + ttl + ": " + err);
+            assertEquals("", out.toString(), "no token for --ttl " + ttl);
+        }
+        assertEquals(0, settingsAsked.get(), "rejected before touching the keys file");
+    }
+
+    @Test
+    void permissionIsRequiredAndMustBeKnown() {
+        assertNotEquals(0, run("--client-id", "c"));
+        assertTrue(err.toString().contains("--permission"), err.toString());
+        err.getBuffer().setLength(0);
+        assertNotEquals(0, run("--client-id", "c", "--permission", "license-manager:jobs:read"));
+        assertTrue(err.toString().contains("unknown permission 'license-manager:jobs:read'"), err.toString());
+        assertNotEquals(0, run("--permission", "license-manager:admin"));
+        assertEquals("", out.toString());
+        assertFalse(Files.exists(dir.resolve("keys.json")));
+    }
+
+    @Test
+    void helpDoesNotLoadSettings() {
+        assertEquals(0, run("--help"));
+        assertTrue(out.toString().contains("--client-id"));
+        assertEquals(0, settingsAsked.get());
+    }
+
+    @Test
+    void parseDurationAcceptsTheDocumentedForms() {
+        assertEquals(Duration.ofSeconds(30), TokenCommand.parseDuration("30s"));
+        assertEquals(Duration.ofMinutes(15), TokenCommand.parseDuration("15m"));
+        assertEquals(Duration.ofHours(1), TokenCommand.parseDuration("1h"));
+        assertEquals(Duration.ofDays(7), TokenCommand.parseDuration("7d"));
+        assertEquals(Duration.ofSeconds(90), TokenCommand.parseDuration("90"));
+        assertEquals(Duration.ofHours(2), TokenCommand.parseDuration(" 2H "));
+        for (String bad : new String[] {null, "", "s", "-1", "+1s", "1w", "1 h", "1.5h", "0x10", "1000000000000s"}) {
+            assertThrows(IllegalArgumentException.class, () -> TokenCommand.parseDuration(bad), String.valueOf(bad));
+        }
+    }
 }
