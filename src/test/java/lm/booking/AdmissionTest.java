@@ -246,4 +246,31 @@ class AdmissionTest {
         assertEquals("rv-a|rvp.f@flexlm|4|1", text("SELECT concat_ws('|', cluster_client_id, license, booked_by_cluster, jobs_booking)"
                 + " FROM lm.cluster_usage WHERE cluster_client_id = 'rv-a'"));
     }
+
+    @Test
+    void inventoryChangesKeepPoolsAndCountsRight() throws SQLException {
+        Timestamp now = new Timestamp(System.currentTimeMillis());
+        long ca = pools.config("inv-a", "inv", "lic-inv", 27200, 3600);
+        long cb = pools.config("inv-b", "inv", "lic-inv-other", 27200, 3600);
+        long fa = pools.feature(ca, "invp", "f", 40, 0, 0);
+        long fb = pools.feature(cb, "invp", "f", 40, 0, 0);
+        assertTrue(book("inv-a", "1", "u", "h", b("invp.f", 5), now));
+        assertTrue(book("inv-b", "1", "u", "h", b("invp.f", 7), now));
+        // different servers: two pools
+        assertEquals(5, pools.activeBooked(fa));
+        assertEquals(7, pools.activeBooked(fb));
+        // cluster b's configuration now also names a's server: one pool, both bookings count
+        pools.one("INSERT INTO lm.license_servers (config_id, host, port) VALUES (?, 'LIC-INV', 27200) RETURNING id", cb);
+        assertEquals(pools.one("SELECT pool_id FROM lm.features WHERE id = ?", fa), pools.one("SELECT pool_id FROM lm.features WHERE id = ?", fb));
+        assertEquals(12, pools.activeBooked(fa));
+        assertEquals(12, pools.activeBooked(fb));
+        // a's configuration goes (its bookings with it): b's pool counts only b's booking
+        pools.one("WITH d AS (DELETE FROM lm.configurations WHERE id = ? RETURNING 1) SELECT count(*) FROM d", ca);
+        assertEquals(7, pools.activeBooked(fb));
+        assertEquals(40 - 7, pools.available(fb));
+        // the counter always equals the bookings it stands for
+        assertEquals(0, pools.one("SELECT count(*) FROM lm.pool_counts pc WHERE pc.booked <> (SELECT coalesce(sum(b.quantity), 0)"
+                + " FROM lm.bookings b JOIN lm.features f ON f.id = b.feature_id WHERE f.pool_id = pc.pool_id AND b.released_at IS NULL)"));
+        assertEquals(0, pools.one("SELECT count(*) FROM lm.pools p WHERE NOT EXISTS (SELECT 1 FROM lm.features f WHERE f.pool_id = p.id)"));
+    }
 }
