@@ -14,7 +14,6 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.Base64;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import lm.http.Json;
@@ -179,27 +178,13 @@ final class Tokens {
 
     /** The claims of a JWT, not verified: for display and for an expiry the response didn't give. */
     static JsonObject claims(String jwt) {
-        String[] parts = jwt == null ? new String[0] : jwt.split("\\.");
-        if (parts.length < 2) {
-            return null;
-        }
-        try {
-            byte[] payload = Base64.getUrlDecoder().decode(parts[1].replace("=", ""));
-            JsonElement e = JsonParser.parseString(new String(payload, StandardCharsets.UTF_8));
-            return e.isJsonObject() ? e.getAsJsonObject() : null;
-        } catch (RuntimeException e) {
-            return null;
-        }
+        return lm.auth.UnverifiedClaims.of(jwt);
     }
 
     /** The exp claim, 0 when the token isn't a JWT or has none. */
     static long jwtExpiry(String jwt) {
-        JsonObject c = claims(jwt);
-        try {
-            return c != null && c.has("exp") ? c.get("exp").getAsLong() : 0;
-        } catch (RuntimeException e) {
-            return 0;
-        }
+        Long exp = lm.auth.UnverifiedClaims.expiry(jwt);
+        return exp == null ? 0 : exp;
     }
 
     static String string(JsonObject o, String key) {
