@@ -1,18 +1,13 @@
 package lm.agent;
 
 import java.io.IOException;
-import java.nio.channels.FileChannel;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.FileSystems;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.GroupPrincipal;
 import java.nio.file.attribute.PosixFileAttributeView;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.nio.file.attribute.UserPrincipalNotFoundException;
+import lm.config.AtomicFile;
 
 /**
  * Hands the agent's current token to lm-prolog/lm-epilog, which run once per job and are too
@@ -27,26 +22,7 @@ final class PrologToken {
      * so a prolog reading concurrently sees the old token or the new one, never half of one.
      */
     static void write(Path file, String token, String group, Log log) throws IOException {
-        Path dir = file.toAbsolutePath().getParent();
-        Files.createDirectories(dir);
-        Path tmp = Files.createTempFile(dir, "." + file.getFileName() + ".", ".tmp",
-                PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-r-----")));
-        try {
-            setGroup(tmp, file, group, log);
-            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
-                ch.write(StandardCharsets.UTF_8.encode(token + "\n"));
-                ch.force(true);
-            }
-            // createTempFile honours the umask only by narrowing; set it exactly
-            Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rw-r-----"));
-            try {
-                Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING);
-            }
-        } finally {
-            Files.deleteIfExists(tmp);
-        }
+        AtomicFile.write(file, token + "\n", "rw-r-----", tmp -> setGroup(tmp, file, group, log));
     }
 
     private static void setGroup(Path tmp, Path file, String group, Log log) {
