@@ -133,21 +133,21 @@ class AdmissionRaceTest {
     @Test
     void exactlyTheAvailableLicensesAreAdmitted() throws Exception {
         long c = pools.config("race-a", "race", "flex-race", 27000, 600);
-        long f = pools.feature(c, "racep", "solver", 50, 20, 5); // 25 available
+        long f = pools.feature(c, "racep", "solver", 50, 20, 5, Pools.wallClock()); // 25 available
         List<String[]> reqs = new ArrayList<>();
         for (int i = 0; i < SESSIONS; i++) {
             reqs.add(job("race-a", Integer.toString(1000 + i), "racep.solver", 1));
         }
         int admitted = race(reqs, new long[] {f}, 25);
         assertEquals(Math.min(SESSIONS, 25), admitted);
-        assertEquals(25, pools.activeBooked(f));
-        assertEquals(0, pools.available(f));
+        assertEquals(25, pools.activeBooked(f, Pools.wallClock()));
+        assertEquals(0, pools.available(f, Pools.wallClock()));
     }
 
     @Test
     void moreLicensesThanSessionsAdmitsEveryone() throws Exception {
         long c = pools.config("race-b", "race", "flex-many", 27000, 600);
-        long f = pools.feature(c, "manyp", "solver", 1000, 0, 0);
+        long f = pools.feature(c, "manyp", "solver", 1000, 0, 0, Pools.wallClock());
         List<String[]> reqs = new ArrayList<>();
         for (int i = 0; i < SESSIONS; i++) {
             reqs.add(job("race-b", Integer.toString(2000 + i), "manyp.solver", 1));
@@ -160,23 +160,23 @@ class AdmissionRaceTest {
         // the same physical license, seen by two clusters whose configurations name one server
         long ca = pools.config("share-a", "abaqus", "lic.example.org", 27000, 600);
         long cb = pools.config("share-b", "abaqus", "LIC.example.org", 27000, 600);
-        long fa = pools.feature(ca, "sharep", "abaqus", 30, 4, 0);
-        long fb = pools.feature(cb, "sharep", "abaqus", 30, 4, 0); // 26 available in the one pool
+        long fa = pools.feature(ca, "sharep", "abaqus", 30, 4, 0, Pools.wallClock());
+        long fb = pools.feature(cb, "sharep", "abaqus", 30, 4, 0, Pools.wallClock()); // 26 available in the one pool
         List<String[]> reqs = new ArrayList<>();
         for (int i = 0; i < SESSIONS; i++) {
             reqs.add(job(i % 2 == 0 ? "share-a" : "share-b", Integer.toString(3000 + i), "sharep.abaqus", 1));
         }
         int admitted = race(reqs, new long[] {fa, fb}, 26);
         assertEquals(26, admitted);
-        assertEquals(26, pools.activeBooked(fa));
-        assertEquals(26, pools.activeBooked(fb));
+        assertEquals(26, pools.activeBooked(fa, Pools.wallClock()));
+        assertEquals(26, pools.activeBooked(fb, Pools.wallClock()));
     }
 
     @Test
     void randomQuantitiesNeverOverbook() throws Exception {
         Random rnd = new Random(42);
         long c = pools.config("race-r", "race", "flex-rand", 27001, 600);
-        long f = pools.feature(c, "randp", "solver", 100, 7, 3); // 90 available
+        long f = pools.feature(c, "randp", "solver", 100, 7, 3, Pools.wallClock()); // 90 available
         List<String[]> reqs = new ArrayList<>();
         int asked = 0;
         for (int i = 0; i < SESSIONS; i++) {
@@ -186,7 +186,7 @@ class AdmissionRaceTest {
         }
         assertTrue(asked > 90, "the test must ask for more than there is");
         race(reqs, new long[] {f}, 90);
-        long booked = pools.activeBooked(f);
+        long booked = pools.activeBooked(f, Pools.wallClock());
         assertTrue(booked <= 90, "booked " + booked);
         // every refusal was right: nothing smaller than the smallest request (1) could still fit, or
         // the leftovers are less than the requests that were refused

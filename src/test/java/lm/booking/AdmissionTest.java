@@ -68,7 +68,7 @@ class AdmissionTest {
     @Test
     void bookingExpiresExactlyAtTheGraceBoundary() throws SQLException {
         long c = pools.config("exp", "exp", "flex-exp", 1, 60);
-        long f = pools.feature(c, "expp", "f", 10, 0, 0);
+        long f = pools.feature(c, "expp", "f", 10, 0, 0, at(0));
         assertTrue(book("exp", "1", "u", "h", b("expp.f", 10), at(0)));
         assertEquals(0, availableAt(f, at(59.999)));
         // no room before the boundary…
@@ -93,16 +93,16 @@ class AdmissionTest {
     @Test
     void retriedBookingIsIdempotent() throws SQLException {
         long c = pools.config("idem", "idem", "flex-idem", 1, 600);
-        long f = pools.feature(c, "idemp", "f", 5, 0, 0);
+        long f = pools.feature(c, "idemp", "f", 5, 0, 0, at(0));
         assertTrue(book("idem", "7", "u", "h", b("idemp.f", 5), at(0)));
         // the same prolog again (e.g. its first answer was lost): the job it has, not a refusal
         assertFalse(book("idem", "7", "u", "h", b("idemp.f", 5), at(1)));
         assertEquals(1, pools.one("SELECT count(*) FROM lm.jobs WHERE cluster_client_id = 'idem'"));
         assertEquals(1, pools.one("SELECT count(*) FROM lm.bookings WHERE feature_id = ?", f));
-        assertEquals(5, pools.activeBooked(f));
+        assertEquals(5, pools.activeBooked(f, at(0)));
         // the same Slurm job id on another cluster is another job
         long c2 = pools.config("idem2", "idem", "flex-idem2", 1, 600);
-        pools.feature(c2, "idemp", "f", 5, 0, 0);
+        pools.feature(c2, "idemp", "f", 5, 0, 0, at(0));
         assertTrue(book("idem2", "7", "u", "h", b("idemp.f", 5), at(1)));
         // after release (epilog), a requeued job books afresh
         assertEquals(1, pools.one("SELECT lm.release_job('idem', '7')::int"));
@@ -113,8 +113,8 @@ class AdmissionTest {
     @Test
     void multiFeatureJobIsAllOrNothing() throws SQLException {
         long c = pools.config("multi", "multi", "flex-multi", 1, 600);
-        long fa = pools.feature(c, "multip", "a", 10, 0, 0);
-        long fb = pools.feature(c, "multip", "b", 10, 4, 2); // 4 available
+        long fa = pools.feature(c, "multip", "a", 10, 0, 0, at(0));
+        long fb = pools.feature(c, "multip", "b", 10, 4, 2, at(0)); // 4 available
         SQLException e = assertThrows(SQLException.class,
                 () -> book("multi", "1", "u", "h", "[{\"product_feature\":\"multip.a\",\"quantity\":2},{\"product_feature\":\"multip.b\",\"quantity\":5}]", at(0)));
         assertEquals("LM001", e.getSQLState());
@@ -125,13 +125,13 @@ class AdmissionTest {
         assertEquals(5, shortOne.get("requested").getAsLong());
         assertEquals(4, shortOne.get("available").getAsLong());
         assertEquals(0, pools.one("SELECT count(*) FROM lm.jobs WHERE cluster_client_id = 'multi'"));
-        assertEquals(0, pools.activeBooked(fa));
+        assertEquals(0, pools.activeBooked(fa, at(0)));
         // the same feature named twice is summed: 2 + 3 > 4
         assertEquals("LM001", assertThrows(SQLException.class,
                 () -> book("multi", "2", "u", "h", "[{\"product_feature\":\"multip.b\",\"quantity\":2},{\"product_feature\":\"multip.b\",\"quantity\":3}]", at(0))).getSQLState());
         assertTrue(book("multi", "3", "u", "h", "[{\"product_feature\":\"multip.a\",\"quantity\":2},{\"product_feature\":\"multip.b\",\"quantity\":4}]", at(0)));
-        assertEquals(2, pools.activeBooked(fa));
-        assertEquals(4, pools.activeBooked(fb));
+        assertEquals(2, pools.activeBooked(fa, at(0)));
+        assertEquals(4, pools.activeBooked(fb, at(0)));
         // unknown product.feature of this cluster: LM002 (404), nothing written
         assertEquals("LM002", assertThrows(SQLException.class,
                 () -> book("multi", "4", "u", "h", "[{\"product_feature\":\"multip.a\",\"quantity\":1},{\"product_feature\":\"nope.x\",\"quantity\":1}]", at(0))).getSQLState());
@@ -141,11 +141,11 @@ class AdmissionTest {
     @Test
     void checkoutsReleaseMatchingBookingsOnly() throws SQLException {
         long c = pools.config("co", "co", "flex-co", 1, 3600);
-        long f = pools.feature(c, "cop", "f", 100, 0, 0);
+        long f = pools.feature(c, "cop", "f", 100, 0, 0, at(0));
         assertTrue(book("co", "1", "alice", "node01.cluster.example", b("cop.f", 3), at(0)));
         assertTrue(book("co", "2", "alice", "node01.cluster.example", b("cop.f", 3), at(1)));
         assertTrue(book("co", "3", "bob", "node02", b("cop.f", 2), at(2)));
-        assertEquals(8, pools.activeBooked(f));
+        assertEquals(8, pools.activeBooked(f, at(0)));
         // alice has 3 out on node01 (the server prints the short name), bob only 1 of his 2,
         // carol (no booking) 5: one alice booking goes, bob's stays, used counts everything
         String report = "[{\"product_feature\":\"cop.f\",\"total\":100,\"used\":9,\"checkouts\":["
@@ -153,17 +153,17 @@ class AdmissionTest {
                 + "{\"user\":\"bob\",\"host\":\"node02.cluster.example\",\"quantity\":1},"
                 + "{\"user\":\"carol\",\"host\":\"desk7\",\"quantity\":5}]}]";
         assertEquals(1, pools.one("SELECT lm.apply_usage('co', ?::jsonb, ?)", report, at(10)));
-        assertEquals(5, pools.activeBooked(f));
+        assertEquals(5, pools.activeBooked(f, at(10)));
         assertEquals(100 - 9 - 5, availableAt(f, at(10)));
         assertEquals("checkout", text("SELECT released_reason FROM lm.bookings b JOIN lm.jobs j ON j.id = b.job_id"
                 + " WHERE j.cluster_client_id = 'co' AND j.slurm_job_id = '1'"));
         // a second checkout of 3 by alice covers her second job too
         report = report.replace("\"quantity\":3}", "\"quantity\":6}");
         assertEquals(1, pools.one("SELECT lm.apply_usage('co', ?::jsonb, ?)", report, at(20)));
-        assertEquals(2, pools.activeBooked(f));
+        assertEquals(2, pools.activeBooked(f, at(20)));
         // a report naming a feature the cluster doesn't have changes nothing
-        assertEquals("LM002", sqlState(() -> pools.one("SELECT lm.apply_usage('co', ?::jsonb)",
-                "[{\"product_feature\":\"cop.f\",\"total\":1,\"used\":1},{\"product_feature\":\"cop.zzz\",\"total\":1,\"used\":1}]")));
+        assertEquals("LM002", sqlState(() -> pools.one("SELECT lm.apply_usage('co', ?::jsonb, ?)",
+                "[{\"product_feature\":\"cop.f\",\"total\":1,\"used\":1},{\"product_feature\":\"cop.zzz\",\"total\":1,\"used\":1}]", at(30))));
         assertEquals(100, pools.one("SELECT total FROM lm.features WHERE id = ?", f));
     }
 
@@ -179,15 +179,15 @@ class AdmissionTest {
     }
 
     static long plan(String cluster, String license, long slurmTotal, long slurmUsed) {
-        return pools.one("SELECT reservation FROM lm.plan_reservations(?, ?::jsonb)", cluster,
-                "[{\"license\":\"" + license + "\",\"total\":" + slurmTotal + ",\"used\":" + slurmUsed + "}]");
+        return pools.one("SELECT reservation FROM lm.plan_reservations(?, ?::jsonb, ?)", cluster,
+                "[{\"license\":\"" + license + "\",\"total\":" + slurmTotal + ",\"used\":" + slurmUsed + "}]", at(1));
     }
 
     @Test
     void reservationArithmetic() throws SQLException {
         // the reference's own case: used 200, Slurm used 23, bookings 103, total 1000 => 280
         long c = pools.config("plan", "plan", "flex-plan", 1, 3600);
-        long f = pools.feature(c, "planp", "f", 1000, 200, 0);
+        long f = pools.feature(c, "planp", "f", 1000, 200, 0, at(0));
         assertTrue(book("plan", "1", "u", "h", b("planp.f", 100), at(0)));
         assertTrue(book("plan", "2", "u", "h", b("planp.f", 3), at(0)));
         assertEquals(103, pools.one("SELECT booked FROM lm.pool_state(?, ?)", f, at(1)));
@@ -195,25 +195,25 @@ class AdmissionTest {
                 "[{\"license\":\"planp.f@flexlm\",\"total\":1000,\"used\":23}]", at(1)));
         // clamped at 0: nothing is held when reality has more free than Slurm thinks
         long c2 = pools.config("plan2", "plan", "flex-plan2", 1, 3600);
-        pools.feature(c2, "planp", "g", 100, 0, 0);
+        pools.feature(c2, "planp", "g", 100, 0, 0, at(0));
         assertEquals(0, plan("plan2", "planp.g@flexlm", 50, 10));
         // clamped at Total_slurm: Slurm 22.05 rejects more and then stops enforcing
         long c3 = pools.config("plan3", "plan", "flex-plan3", 1, 3600);
-        pools.feature(c3, "planp", "h", 100, 100, 20); // free_real = -20
+        pools.feature(c3, "planp", "h", 100, 100, 20, at(0)); // free_real = -20
         assertEquals(10, plan("plan3", "planp.h@flexlm", 10, 0));
         // reserved counts like outside usage; wrong type or unknown licenses are not planned
         long c4 = pools.config("plan4", "plan", "flex-plan4", 1, 3600);
-        pools.feature(c4, "planp", "k", 100, 30, 20);
+        pools.feature(c4, "planp", "k", 100, 30, 20, at(0));
         assertEquals(50, plan("plan4", "planp.k@flexlm", 100, 0));
-        assertEquals(0, pools.one("SELECT count(*) FROM lm.plan_reservations('plan4', ?::jsonb)",
-                "[{\"license\":\"planp.k@rlm\",\"total\":100,\"used\":0},{\"license\":\"other.x@flexlm\",\"total\":5,\"used\":0}]"));
+        assertEquals(0, pools.one("SELECT count(*) FROM lm.plan_reservations('plan4', ?::jsonb, ?)",
+                "[{\"license\":\"planp.k@rlm\",\"total\":100,\"used\":0},{\"license\":\"other.x@flexlm\",\"total\":5,\"used\":0}]", at(1)));
     }
 
     @Test
     void outageKeepsLastValuesThenHoldsThePool() throws SQLException {
         long c = pools.config("out", "out", "flex-out", 1, 3600);
         pools.one("UPDATE lm.configurations SET outage_grace = 300 WHERE id = ? RETURNING id", c);
-        long f = pools.feature(c, "outp", "f", 100, 40, 0);
+        long f = pools.feature(c, "outp", "f", 100, 40, 0, at(0));
         pools.one("UPDATE lm.features SET reported_at = ? WHERE id = ? RETURNING id", at(0), f);
         // the agent says the servers failed: the last values still count while younger than 300 s
         pools.one("SELECT (lm.apply_agent_report('out', '{\"failed\":[\"outp.f\"]}'::jsonb, ?) IS NOT NULL)::int", at(100));
@@ -233,12 +233,14 @@ class AdmissionTest {
 
     @Test
     void reportingViewsShowTheSharedPool() throws SQLException {
+        // the psql views read the database's now(): this test stands at the wall clock
+        Timestamp now = Pools.wallClock();
         long ca = pools.config("rv-a", "rv", "lic-rv.example.org", 27100, 3600);
         long cb = pools.config("rv-b", "rv", "lic-rv.example.org", 27100, 3600);
-        long fa = pools.feature(ca, "rvp", "f", 50, 10, 5);
-        pools.feature(cb, "rvp", "f", 50, 10, 0);
-        assertTrue(book("rv-a", "1", "alice", "n1", b("rvp.f", 4), new Timestamp(System.currentTimeMillis())));
-        assertTrue(book("rv-b", "1", "bob", "n2", b("rvp.f", 6), new Timestamp(System.currentTimeMillis())));
+        long fa = pools.feature(ca, "rvp", "f", 50, 10, 5, now);
+        pools.feature(cb, "rvp", "f", 50, 10, 0, now);
+        assertTrue(book("rv-a", "1", "alice", "n1", b("rvp.f", 4), now));
+        assertTrue(book("rv-b", "1", "bob", "n2", b("rvp.f", 6), now));
         String row = text("SELECT concat_ws('|', product_feature, servers, clusters, total, used, reserved, booked, available, stale, held)"
                 + " FROM lm.license_pools WHERE pool_id = " + pools.one("SELECT pool_id FROM lm.features WHERE id = ?", fa));
         assertEquals("rvp.f|lic-rv.example.org:27100|rv-a,rv-b|50|10|5|10|25|f|f", row);
@@ -249,25 +251,25 @@ class AdmissionTest {
 
     @Test
     void inventoryChangesKeepPoolsAndCountsRight() throws SQLException {
-        Timestamp now = new Timestamp(System.currentTimeMillis());
+        Timestamp now = at(0);
         long ca = pools.config("inv-a", "inv", "lic-inv", 27200, 3600);
         long cb = pools.config("inv-b", "inv", "lic-inv-other", 27200, 3600);
-        long fa = pools.feature(ca, "invp", "f", 40, 0, 0);
-        long fb = pools.feature(cb, "invp", "f", 40, 0, 0);
+        long fa = pools.feature(ca, "invp", "f", 40, 0, 0, now);
+        long fb = pools.feature(cb, "invp", "f", 40, 0, 0, now);
         assertTrue(book("inv-a", "1", "u", "h", b("invp.f", 5), now));
         assertTrue(book("inv-b", "1", "u", "h", b("invp.f", 7), now));
         // different servers: two pools
-        assertEquals(5, pools.activeBooked(fa));
-        assertEquals(7, pools.activeBooked(fb));
+        assertEquals(5, pools.activeBooked(fa, now));
+        assertEquals(7, pools.activeBooked(fb, now));
         // cluster b's configuration now also names a's server: one pool, both bookings count
         pools.one("INSERT INTO lm.license_servers (config_id, host, port) VALUES (?, 'LIC-INV', 27200) RETURNING id", cb);
         assertEquals(pools.one("SELECT pool_id FROM lm.features WHERE id = ?", fa), pools.one("SELECT pool_id FROM lm.features WHERE id = ?", fb));
-        assertEquals(12, pools.activeBooked(fa));
-        assertEquals(12, pools.activeBooked(fb));
+        assertEquals(12, pools.activeBooked(fa, now));
+        assertEquals(12, pools.activeBooked(fb, now));
         // a's configuration goes (its bookings with it): b's pool counts only b's booking
         pools.one("WITH d AS (DELETE FROM lm.configurations WHERE id = ? RETURNING 1) SELECT count(*) FROM d", ca);
-        assertEquals(7, pools.activeBooked(fb));
-        assertEquals(40 - 7, pools.available(fb));
+        assertEquals(7, pools.activeBooked(fb, now));
+        assertEquals(40 - 7, pools.available(fb, now));
         // the counter always equals the bookings it stands for
         assertEquals(0, pools.one("SELECT count(*) FROM lm.pool_counts pc WHERE pc.booked <> (SELECT coalesce(sum(b.quantity), 0)"
                 + " FROM lm.bookings b JOIN lm.features f ON f.id = b.feature_id WHERE f.pool_id = pc.pool_id AND b.released_at IS NULL)"));

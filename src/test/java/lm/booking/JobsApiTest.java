@@ -48,7 +48,7 @@ class JobsApiTest {
     @Test
     void twoInstancesOverHttpNeverOverbook() throws Exception {
         long c = pools.config("http-race", "race", "flex-http", 27000, 600);
-        long f = pools.feature(c, "httpp", "solver", 40, 10, 10); // 20 available
+        long f = pools.feature(c, "httpp", "solver", 40, 10, 10, Pools.wallClock()); // 20 available
         String token = api.token("http-race", "license-manager:job:create");
         int clients = 64;
         ExecutorService pool = Executors.newFixedThreadPool(clients);
@@ -76,13 +76,13 @@ class JobsApiTest {
         pool.shutdown();
         assertEquals(20, created);
         assertEquals(clients - 20, refused);
-        assertEquals(20, pools.activeBooked(f));
+        assertEquals(20, pools.activeBooked(f, Pools.wallClock()));
     }
 
     @Test
     void prologFlowOverHttp() {
         long c = pools.config("flow", "flow", "flex-flow", 27000, 600);
-        long f = pools.feature(c, "flowp", "abaqus", 10, 2, 0);
+        long f = pools.feature(c, "flowp", "abaqus", 10, 2, 0, Pools.wallClock());
         String prolog = api.token("flow", "license-manager:job:create", "license-manager:job:read", "license-manager:job:delete");
 
         Res created = api.http.post("/jobs", prolog, job("55", "flowp.abaqus", 5));
@@ -100,7 +100,7 @@ class JobsApiTest {
         Res retry = second.http.post("/jobs", prolog, job("55", "flowp.abaqus", 5));
         assertEquals(200, retry.status(), retry::toString);
         assertEquals(j.get("id"), retry.json().getAsJsonObject().get("id"));
-        assertEquals(5, pools.activeBooked(f));
+        assertEquals(5, pools.activeBooked(f, Pools.wallClock()));
 
         Res refused = api.http.post("/jobs", prolog, job("56", "flowp.abaqus", 4));
         assertEquals(409, refused.status(), refused::toString);
@@ -127,12 +127,12 @@ class JobsApiTest {
         // epilog
         assertEquals(200, api.http.delete("/jobs/slurm_job_id/55", prolog).status());
         assertEquals(404, api.http.delete("/jobs/slurm_job_id/55", prolog).status());
-        assertEquals(0, pools.activeBooked(f));
+        assertEquals(0, pools.activeBooked(f, Pools.wallClock()));
     }
 
     @Test
     void badJobRequestsAreClearErrors() {
-        pools.feature(pools.config("badjob", "b", "flex-badjob", 27000, 600), "badjobp", "f", 10, 0, 0);
+        pools.feature(pools.config("badjob", "b", "flex-badjob", 27000, 600), "badjobp", "f", 10, 0, 0, Pools.wallClock());
         String t = api.token("badjob", "license-manager:job:create");
         long jobs = pools.one("SELECT count(*) FROM lm.jobs");
         assertEquals(422, api.http.post("/jobs", t, job("1", "badjobp.f", 0)).status());
@@ -153,8 +153,8 @@ class JobsApiTest {
     @Test
     void bookingsEndpoints() {
         long c = pools.config("bk", "bk", "flex-bk", 27000, 600);
-        long f = pools.feature(c, "bkp", "f", 10, 0, 0);
-        long g = pools.feature(c, "bkp", "g", 3, 0, 0);
+        long f = pools.feature(c, "bkp", "f", 10, 0, 0, Pools.wallClock());
+        long g = pools.feature(c, "bkp", "g", 3, 0, 0, Pools.wallClock());
         String t = api.token("bk", "license-manager:job:create");
         long jobId = api.http.post("/jobs", t, job("9", "bkp.f", 2)).json().getAsJsonObject().get("id").getAsLong();
         Res ok = api.http.post("/bookings", admin, "{\"job_id\":" + jobId + ",\"feature_id\":" + g + ",\"quantity\":3}");
@@ -169,16 +169,16 @@ class JobsApiTest {
         assertTrue(api.http.get("/bookings?sort_field=quantity", admin).json().getAsJsonArray().size() >= 2);
         assertEquals(200, api.http.delete("/bookings/" + bid, admin).status());
         assertEquals(404, api.http.get("/bookings/" + bid, admin).status());
-        assertEquals(0, pools.activeBooked(g));
+        assertEquals(0, pools.activeBooked(g, Pools.wallClock()));
         assertEquals(200, api.http.delete("/jobs/" + jobId, admin).status());
-        assertEquals(0, pools.activeBooked(f));
+        assertEquals(0, pools.activeBooked(f, Pools.wallClock()));
         assertEquals(404, api.http.delete("/jobs/" + jobId, admin).status());
     }
 
     @Test
     void agentReportReturnsThePlan() {
         long c = pools.config("rep", "rep", "flex-rep", 27000, 600);
-        long f = pools.feature(c, "repp", "f", 100, 0, 0);
+        long f = pools.feature(c, "repp", "f", 100, 0, 0, Pools.wallClock());
         String prolog = api.token("rep", "license-manager:job:create");
         assertEquals(201, api.http.post("/jobs", prolog, job("1", "repp.f", 10)).status());
         String agent = api.token("rep", "license-manager:feature:update");

@@ -4,6 +4,7 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.sql.Timestamp;
 import javax.sql.DataSource;
 
 /** Test fixtures written straight in SQL: configurations, features and their counts. */
@@ -40,16 +41,26 @@ final class Pools {
         return id;
     }
 
-    long feature(long config, String product, String name, long total, long used, long reserved) {
+    /** A feature whose counts the license server reported at {@code reportedAt}. */
+    long feature(long config, String product, String name, long total, long used, long reserved, Timestamp reportedAt) {
         return one("INSERT INTO lm.features (config_id, product_id, name, total, used, reserved, reported_at)"
-                + " VALUES (?, ?, ?, ?, ?, ?, now()) RETURNING id", config, product(product), name, total, used, reserved);
+                + " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id", config, product(product), name, total, used, reserved, reportedAt);
     }
 
-    long activeBooked(long feature) {
-        return one("SELECT booked FROM lm.pool_state(?)", feature);
+    /** Licenses the feature's pool has booked at {@code t} (bookings past their grace excluded). */
+    long activeBooked(long feature, Timestamp t) {
+        return one("SELECT booked FROM lm.pool_state(?, ?)", feature, t);
     }
 
-    long available(long feature) {
-        return one("SELECT available FROM lm.pool_state(?)", feature);
+    long available(long feature, Timestamp t) {
+        return one("SELECT available FROM lm.pool_state(?, ?)", feature, t);
+    }
+
+    /**
+     * The wall clock, for tests that go through lm-server: the server stamps bookings with the
+     * database's now(), so these tests read the pool at the same clock, never at a fixed date.
+     */
+    static Timestamp wallClock() {
+        return new Timestamp(System.currentTimeMillis());
     }
 }
