@@ -65,6 +65,9 @@ public final class Database implements AutoCloseable {
                 .dataSource(url, user, password)
                 .locations("classpath:db/migration")
                 .schemas("lm")
+                // repeatable files (R__) are the current code and may be split or renamed: one
+                // applied under an old name is superseded, not an error (versioned V files never change)
+                .ignoreMigrationPatterns("*:future", "repeatable:missing")
                 .load()
                 .migrate();
     }

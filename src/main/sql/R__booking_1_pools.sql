@@ -1,0 +1,194 @@
+-- Pools, and the lock every change of what a pool has free takes. The core of License Manager
+-- is all in SQL so that every lm-server instance applies the same rule under the same locks;
+-- it is split by concern: R__booking_1_pools (this file), _2_admission, _3_usage, _4_plan,
+-- _5_agent_report (Flyway applies repeatable files in name order; later ones use earlier ones).
+-- Time is a parameter (p_now, default now()) so tests can stand at a grace boundary.
+--
+-- Locking rule, shared by every function that changes what a pool has free: lock the pools'
+-- rows (lm.pools) with SELECT … FOR UPDATE in ascending id order before reading the counts
+-- (lm.lock_pools), then touch features and bookings.
+
+-- Recomputes which pool every feature belongs to: features of one product.feature are in one
+-- pool when their configurations share a license server (host:port, host case-insensitive),
+-- transitively; the pool's id is its smallest feature id. Then recounts every pool's booked.
+-- Runs from statement triggers on features and license_servers: inventory changes are rare,
+-- so recomputing everything keeps it simple and always right. Locks all pools first (pools
+-- before features, the order admission and reports use).
+CREATE OR REPLACE FUNCTION lm.assign_pools()
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    v_ids bigint[];
+    v_labels bigint[];
+BEGIN
+    PERFORM 1 FROM lm.pools ORDER BY id FOR UPDATE;
+
+    WITH RECURSIVE edges AS (
+        SELECT DISTINCT f.id AS a, g.id AS b
+        FROM lm.features f
+        JOIN lm.license_servers s1 ON s1.config_id = f.config_id
+        JOIN lm.license_servers s2 ON lower(s2.host) = lower(s1.host) AND s2.port = s1.port
+        JOIN lm.features g ON g.config_id = s2.config_id AND g.product_id = f.product_id AND g.name = f.name
+    ), reach (a, b) AS (
+        SELECT id, id FROM lm.features
+        UNION
+        SELECT r.a, e.b FROM reach r JOIN edges e ON e.a = r.b
+    )
+    SELECT array_agg(a), array_agg(label) INTO v_ids, v_labels
+    FROM (SELECT a, min(b) AS label FROM reach GROUP BY a) l;
+
+    INSERT INTO lm.pools (id)
+    SELECT DISTINCT x FROM unnest(coalesce(v_labels, '{}')) x
+    ON CONFLICT (id) DO NOTHING;
+    INSERT INTO lm.pool_counts (pool_id)
+    SELECT DISTINCT x FROM unnest(coalesce(v_labels, '{}')) x
+    ON CONFLICT (pool_id) DO NOTHING;
+
+    UPDATE lm.features f SET pool_id = l.label
+    FROM unnest(v_ids, v_labels) AS l(id, label)
+    WHERE f.id = l.id AND f.pool_id IS DISTINCT FROM l.label;
+
+    DELETE FROM lm.pools p WHERE NOT EXISTS (SELECT 1 FROM lm.features f WHERE f.pool_id = p.id);
+
+    UPDATE lm.pool_counts p SET booked = c.booked
+    FROM (SELECT q.id, coalesce((SELECT sum(b.quantity) FROM lm.bookings b JOIN lm.features f ON f.id = b.feature_id
+                                 WHERE f.pool_id = q.id AND b.released_at IS NULL), 0)::bigint AS booked
+          FROM lm.pools q) c
+    WHERE p.pool_id = c.id AND p.booked <> c.booked;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION lm.inventory_changed()
+RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM lm.assign_pools();
+    RETURN NULL;
+END
+$$;
+
+DROP TRIGGER IF EXISTS features_pools ON lm.features;
+CREATE TRIGGER features_pools AFTER INSERT OR DELETE OR UPDATE OF name, product_id, config_id ON lm.features
+    FOR EACH STATEMENT EXECUTE FUNCTION lm.inventory_changed();
+DROP TRIGGER IF EXISTS license_servers_pools ON lm.license_servers;
+CREATE TRIGGER license_servers_pools AFTER INSERT OR DELETE OR UPDATE ON lm.license_servers
+    FOR EACH STATEMENT EXECUTE FUNCTION lm.inventory_changed();
+
+-- Keeps lm.pool_counts.booked equal to the pool's unreleased bookings. The caller should hold the
+-- pool's lock already (every function here takes it first); cascaded deletes from inventory
+-- changes are recounted by lm.assign_pools anyway.
+CREATE OR REPLACE FUNCTION lm.count_booked()
+RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.released_at IS NULL THEN
+        UPDATE lm.pool_counts SET booked = booked - OLD.quantity
+        WHERE pool_id = (SELECT pool_id FROM lm.features WHERE id = OLD.feature_id);
+    END IF;
+    IF TG_OP IN ('UPDATE', 'INSERT') AND NEW.released_at IS NULL THEN
+        UPDATE lm.pool_counts SET booked = booked + NEW.quantity
+        WHERE pool_id = (SELECT pool_id FROM lm.features WHERE id = NEW.feature_id);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+DROP TRIGGER IF EXISTS bookings_count ON lm.bookings;
+CREATE TRIGGER bookings_count AFTER INSERT OR DELETE OR UPDATE OF released_at, quantity, feature_id ON lm.bookings
+    FOR EACH ROW EXECUTE FUNCTION lm.count_booked();
+
+-- fills pool_id for rows that existed before this file (and is a no-op when all is right)
+SELECT lm.assign_pools();
+
+-- The features that are the same physical license as p_feature (for reports).
+CREATE OR REPLACE FUNCTION lm.pool_members(p_feature bigint)
+RETURNS SETOF bigint LANGUAGE sql STABLE AS $$
+    SELECT g.id FROM lm.features f JOIN lm.features g ON g.pool_id = f.pool_id WHERE f.id = p_feature
+$$;
+
+-- What one pool has, seen from any of its features. total and used come from the member the
+-- license server reported last (all members poll the same server; the newest answer is the
+-- truest); reserved is the largest any configuration keeps back; booked counts the active
+-- bookings of every member, i.e. of every cluster. available may be negative (outside usage
+-- grew after bookings were made): admission then refuses everything.
+-- held: the servers failed and the last good reading is older than the outage grace, so
+-- nothing is known to be free; available is then at most 0 and the plan holds the whole license.
+CREATE OR REPLACE FUNCTION lm.pool_state(p_feature bigint, p_now timestamptz DEFAULT now())
+RETURNS TABLE (pool_id bigint, total bigint, used bigint, reserved bigint, booked bigint, available bigint,
+               stale boolean, held boolean)
+LANGUAGE plpgsql STABLE
+-- Bookings of a hot pool are inserted and deleted hundreds of times a second, so between two
+-- autovacuums the table is mostly dead rows while its statistics still say "tiny", and a cached
+-- plan would seq-scan all of it under the pool lock (measured 0.57 ms instead of 0.08 ms).
+SET enable_seqscan = off
+SET plan_cache_mode = force_generic_plan
+AS $$
+DECLARE
+    v_pool bigint;
+BEGIN
+    SELECT f.pool_id INTO v_pool FROM lm.features f WHERE f.id = p_feature;
+    RETURN QUERY
+    WITH latest AS (
+        SELECT f.total, f.used, f.reported_at, f.failed_at, c.outage_grace
+        FROM lm.features f JOIN lm.configurations c ON c.id = f.config_id
+        WHERE f.pool_id = v_pool
+        ORDER BY f.reported_at DESC NULLS LAST, f.id LIMIT 1
+    ), s AS (
+        SELECT l.*,
+               (SELECT max(f.reserved) FROM lm.features f WHERE f.pool_id = v_pool) AS reserved,
+               p.booked - (SELECT coalesce(sum(b.quantity), 0) FROM lm.bookings b JOIN lm.features f ON f.id = b.feature_id
+                           WHERE b.released_at IS NULL AND b.expires_at <= p_now AND f.pool_id = v_pool)::bigint AS booked,
+               l.failed_at IS NOT NULL AND l.failed_at >= coalesce(l.reported_at, '-infinity') AS stale,
+               l.failed_at IS NOT NULL AND l.failed_at >= coalesce(l.reported_at, '-infinity')
+                   AND coalesce(l.reported_at, '-infinity') < p_now - make_interval(secs => l.outage_grace) AS held
+        FROM latest l JOIN lm.pool_counts p ON p.pool_id = v_pool
+    )
+    SELECT v_pool, s.total, s.used, s.reserved, s.booked,
+           CASE WHEN s.held THEN least(0, s.total - s.reserved - s.used - s.booked)
+                ELSE s.total - s.reserved - s.used - s.booked END,
+           s.stale, s.held
+    FROM s;
+END
+$$;
+
+-- The caller's feature for a Slurm-style "product.feature" name. Product names cannot contain
+-- a dot (products' CHECK), so the first dot splits. With several configurations of one cluster
+-- serving the same name, the oldest feature row wins (documented in lm-server(8)).
+CREATE OR REPLACE FUNCTION lm.find_feature(p_cluster text, p_product_feature text)
+RETURNS bigint LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT f.id
+    FROM lm.features f
+    JOIN lm.products p ON p.id = f.product_id
+    JOIN lm.configurations c ON c.id = f.config_id
+    WHERE c.cluster_client_id = p_cluster
+      AND p.name = split_part(p_product_feature, '.', 1)
+      AND f.name = substr(p_product_feature, length(split_part(p_product_feature, '.', 1)) + 2)
+    ORDER BY f.id
+    LIMIT 1);
+END
+$$;
+
+-- Locks the pools that p_features belong to, in ascending id order. Every function that
+-- changes what a pool has free takes this lock first, so two admissions on one pool run one
+-- after the other and the second sees the first's booking; the fixed order means two jobs
+-- asking for several pools never deadlock.
+CREATE OR REPLACE FUNCTION lm.lock_pools(p_features bigint[])
+RETURNS void LANGUAGE plpgsql
+-- Generic plans: these run on every admission or release, and with custom plans PostgreSQL
+-- re-plans their array-parameter queries on every call (measured 124 µs → 30 µs for lock_pools).
+SET plan_cache_mode = force_generic_plan
+AS $$
+DECLARE
+    v_wanted bigint[];
+    v_locked bigint[];
+BEGIN
+    FOR attempt IN 1..3 LOOP
+        v_wanted := ARRAY(SELECT DISTINCT f.pool_id FROM lm.features f WHERE f.id = ANY (p_features) ORDER BY 1);
+        v_locked := ARRAY(SELECT p.id FROM lm.pools p WHERE p.id = ANY (v_wanted) ORDER BY p.id FOR UPDATE);
+        -- an inventory change (lm.assign_pools) may have moved the features to other pools while
+        -- we waited; the lock only counts if it is on the pools they are in now
+        IF v_locked = ARRAY(SELECT DISTINCT f.pool_id FROM lm.features f WHERE f.id = ANY (p_features) ORDER BY 1) THEN
+            RETURN;
+        END IF;
+    END LOOP;
+    RAISE EXCEPTION 'pools changed while locking them' USING ERRCODE = '40001';
+END
+$$;

@@ -1,0 +1,75 @@
+-- One lm-agent pass, applied in one transaction.
+
+-- One lm-agent pass, applied in one transaction (see POST /lm/agent/report in lm-server(8)):
+--   {"interval": s, "features": [usage items, see apply_usage], "failed": ["product.feature"],
+--    "slurm": {"licenses": [{license, total, used}], "jobs": [{slurm_job_id, state}], "squeue_age_ms": n}}
+-- and returns the plan: {"reservations": [{license, count, held}], "stale": [...], "held": [...],
+--   "released_checkouts": n, "expired": n, "ended_jobs": n}.
+-- Jobs of the cluster that squeue no longer lists have ended (their epilog may have been lost)
+-- and are released — but only those booked before squeue ran, with 5 s to spare: a prolog that
+-- booked after the agent read squeue must not lose its booking to this pass.
+CREATE OR REPLACE FUNCTION lm.apply_agent_report(p_cluster text, p_report jsonb, p_now timestamptz DEFAULT now())
+RETURNS json LANGUAGE plpgsql AS $$
+DECLARE
+    v_released integer;
+    v_expired integer;
+    v_ended integer := 0;
+    v_unknown text;
+    v_plan json := '[]';
+    v_failed bigint[];
+    v_stale json;
+    v_held json;
+BEGIN
+    -- every pool of the cluster, in id order, before anything else: the steps below touch
+    -- different subsets, and taking them piecemeal could deadlock with an admission
+    PERFORM lm.lock_pools(ARRAY(SELECT f.id FROM lm.features f JOIN lm.configurations c ON c.id = f.config_id
+                                WHERE c.cluster_client_id = p_cluster));
+    v_released := lm.apply_usage(p_cluster, coalesce(p_report->'features', '[]'), p_now);
+
+    SELECT array_agg(lm.find_feature(p_cluster, x)), string_agg(x, ', ') FILTER (WHERE lm.find_feature(p_cluster, x) IS NULL)
+    INTO v_failed, v_unknown
+    FROM jsonb_array_elements_text(coalesce(p_report->'failed', '[]')) x;
+    IF v_unknown IS NOT NULL THEN
+        RAISE EXCEPTION 'Feature not found.' USING ERRCODE = 'LM002',
+            DETAIL = 'not features of cluster ' || p_cluster || ': ' || v_unknown;
+    END IF;
+    -- last good total/used stay; only the failure is recorded
+    UPDATE lm.features SET failed_at = p_now WHERE id = ANY (v_failed);
+
+    v_expired := lm.expire_bookings(p_now);
+
+    IF p_report ? 'slurm' AND p_report->'slurm' ? 'jobs' THEN
+        WITH d AS (
+            DELETE FROM lm.jobs j
+            WHERE j.cluster_client_id = p_cluster
+              AND j.created_at < p_now - make_interval(secs => 5 + coalesce((p_report->'slurm'->>'squeue_age_ms')::numeric, 0) / 1000)
+              AND j.slurm_job_id NOT IN (SELECT x->>'slurm_job_id' FROM jsonb_array_elements(p_report->'slurm'->'jobs') x)
+            RETURNING 1)
+        SELECT count(*) INTO v_ended FROM d;
+    END IF;
+
+    IF p_report ? 'interval' THEN
+        INSERT INTO lm.cluster_statuses (cluster_client_id, interval, last_reported)
+        VALUES (p_cluster, (p_report->>'interval')::integer, p_now)
+        ON CONFLICT (cluster_client_id) DO UPDATE SET interval = excluded.interval, last_reported = excluded.last_reported;
+    END IF;
+
+    IF p_report ? 'slurm' AND p_report->'slurm' ? 'licenses' THEN
+        SELECT coalesce(json_agg(json_build_object('license', r.license, 'count', r.reservation, 'held', r.held)
+                                 ORDER BY r.license), '[]')
+        INTO v_plan FROM lm.plan_reservations(p_cluster, p_report->'slurm'->'licenses', p_now) r;
+    END IF;
+
+    SELECT coalesce(json_agg(p.name || '.' || f.name ORDER BY p.name, f.name) FILTER (WHERE st.stale), '[]'),
+           coalesce(json_agg(p.name || '.' || f.name ORDER BY p.name, f.name) FILTER (WHERE st.held), '[]')
+    INTO v_stale, v_held
+    FROM lm.features f
+    JOIN lm.products p ON p.id = f.product_id
+    JOIN lm.configurations c ON c.id = f.config_id
+    CROSS JOIN LATERAL lm.pool_state(f.id, p_now) st
+    WHERE c.cluster_client_id = p_cluster;
+
+    RETURN json_build_object('reservations', v_plan, 'stale', v_stale, 'held', v_held,
+                             'released_checkouts', v_released, 'expired', v_expired, 'ended_jobs', v_ended);
+END
+$$;
