@@ -54,7 +54,7 @@ record AgentSettings(
         String source = file == null ? "defaults" : file.toString();
 
         URI api = httpUrl(source, "api_url", c.string("api_url", "http://127.0.0.1:8000/lm"));
-        String issuer = c.optional("oidc_issuer");
+        String issuer = c.issuerUrl("oidc_issuer");
         String clientId = c.optional("client_id");
         String clientSecret = c.optional("client_secret");
         int credentials = (issuer == null ? 0 : 1) + (clientId == null ? 0 : 1) + (clientSecret == null ? 0 : 1);

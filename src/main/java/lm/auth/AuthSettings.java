@@ -11,17 +11,26 @@ import java.util.Objects;
  * @param oidcIssuer issuer URL of an identity provider, exactly as in its tokens' {@code iss}, or
  *     null (or blank) for none
  * @param permissionsClaim claim holding the permissions; blank means "permissions"
+ * @param audience when set, every token's {@code aud} must contain it (and minted tokens carry
+ *     it); null (or blank) checks no audience, and minted tokens carry {@link #DEFAULT_AUDIENCE}
  */
-public record AuthSettings(Path keysFile, String localIssuer, String oidcIssuer, String permissionsClaim) {
+public record AuthSettings(Path keysFile, String localIssuer, String oidcIssuer, String permissionsClaim, String audience) {
 
     public static final String DEFAULT_LOCAL_ISSUER = "lm-local";
     public static final String DEFAULT_PERMISSIONS_CLAIM = "permissions";
+    public static final String DEFAULT_AUDIENCE = "license-manager";
+
+    /** Settings that check no audience. */
+    public AuthSettings(Path keysFile, String localIssuer, String oidcIssuer, String permissionsClaim) {
+        this(keysFile, localIssuer, oidcIssuer, permissionsClaim, null);
+    }
 
     public AuthSettings {
         Objects.requireNonNull(keysFile, "keysFile");
         localIssuer = isBlank(localIssuer) ? DEFAULT_LOCAL_ISSUER : localIssuer.strip();
         oidcIssuer = isBlank(oidcIssuer) ? null : oidcIssuer.strip();
         permissionsClaim = isBlank(permissionsClaim) ? DEFAULT_PERMISSIONS_CLAIM : permissionsClaim.strip();
+        audience = isBlank(audience) ? null : audience.strip();
         if (oidcIssuer != null) {
             if (!oidcIssuer.startsWith("https://") && !oidcIssuer.startsWith("http://")) {
                 throw new IllegalArgumentException("OIDC issuer must be an http(s) URL: " + oidcIssuer);
@@ -31,6 +40,11 @@ public record AuthSettings(Path keysFile, String localIssuer, String oidcIssuer,
                 throw new IllegalArgumentException("local issuer and OIDC issuer must differ: " + oidcIssuer);
             }
         }
+    }
+
+    /** The audience minted tokens carry. */
+    public String mintedAudience() {
+        return audience != null ? audience : DEFAULT_AUDIENCE;
     }
 
     private static boolean isBlank(String s) {

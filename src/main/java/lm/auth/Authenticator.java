@@ -130,6 +130,7 @@ public final class Authenticator {
         JwtClaims claims = new JwtClaims();
         claims.setIssuer(settings.localIssuer());
         claims.setSubject(clientId);
+        claims.setAudience(settings.mintedAudience());
         claims.setClaim("azp", clientId);
         // Written under the configured name so that the server reads back what it minted.
         claims.setStringListClaim(settings.permissionsClaim(), List.copyOf(permissions));
@@ -202,17 +203,23 @@ public final class Authenticator {
         }
         // Built per token because the evaluation time is part of the consumer; that's cheap next
         // to the signature check it guards.
-        JwtConsumer consumer = new JwtConsumerBuilder()
+        JwtConsumerBuilder builder = new JwtConsumerBuilder()
                 .setEvaluationTime(NumericDate.fromMilliseconds(nowMillis))
+                // nbf in the future is refused with the same tolerance as exp
                 .setAllowedClockSkewInSeconds(CLOCK_SKEW_SECONDS)
                 .setRequireExpirationTime()
                 .setExpectedIssuer(iss)
                 .setJwsAlgorithmConstraints(CONSTRAINTS)
-                .setVerificationKeyResolver(resolver)
-                // Identity providers put their own audiences in access tokens (Keycloak: "account");
-                // what a token may do here is decided by the license-manager: permissions alone.
-                .setSkipDefaultAudienceValidation()
-                .build();
+                .setVerificationKeyResolver(resolver);
+        if (settings.audience() != null) {
+            // Without it any token of the realm that has the permissions claim would do, e.g. one
+            // issued to another application. Providers add audiences of their own (Keycloak:
+            // "account"), so aud must contain ours, not equal it.
+            builder.setExpectedAudience(true, settings.audience());
+        } else {
+            builder.setSkipDefaultAudienceValidation();
+        }
+        JwtConsumer consumer = builder.build();
         try {
             consumer.processContext(ctx);
         } catch (InvalidJwtException e) {
@@ -221,7 +228,7 @@ public final class Authenticator {
         return ctx.getJwtClaims();
     }
 
-    private static String reason(InvalidJwtException e) {
+    private String reason(InvalidJwtException e) {
         if (e.hasExpired()) {
             return "token expired";
         }
@@ -231,6 +238,9 @@ public final class Authenticator {
         if (e.hasErrorCode(ErrorCodes.EXPIRATION_MISSING)) {
             return "token has no exp";
         }
+        if (e.hasErrorCode(ErrorCodes.AUDIENCE_MISSING) || e.hasErrorCode(ErrorCodes.AUDIENCE_INVALID)) {
+            return "token is not meant for this server (aud must contain " + settings.audience() + ")";
+        }
         if (e.hasErrorCode(ErrorCodes.ISSUER_INVALID)) {
             return "wrong issuer";
         }
@@ -238,6 +248,9 @@ public final class Authenticator {
             return "bad signature";
         }
         for (Throwable c = e.getCause(); c != null; c = c.getCause()) {
+            if (c instanceof OidcKeys.Unavailable) {
+                return c.getMessage();
+            }
             if (c instanceof UnresolvableKeyException) {
                 return "no known key matches the token's kid";
             }

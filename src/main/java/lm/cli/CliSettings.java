@@ -35,6 +35,9 @@ record CliSettings(String apiUrl, String oidcIssuer, String clientId, String aud
         String issuer = top.string("oidc_issuer", below.string("oidc_issuer", ""));
         if (!issuer.isEmpty()) {
             checkUrl("oidc_issuer", issuer);
+            if (!Config.secureIssuer(issuer)) {
+                throw new Config.ConfigException("oidc_issuer = '" + issuer + "': must be " + Config.ISSUER_RULE);
+            }
         }
         int timeout = top.integer("timeout", below.integer("timeout", 10, 1, 3600), 1, 3600);
         return new CliSettings(

@@ -121,6 +121,37 @@ public final class Config {
         return v == null ? def : Path.of(v);
     }
 
+    /**
+     * An identity provider's URL, or null when unset. https, or http to a loopback host only:
+     * its keys, and the tokens and client secrets sent to it, must not cross a network in clear
+     * text, where anyone on the path could swap the keys and mint admin tokens.
+     */
+    public String issuerUrl(String key) {
+        String v = optional(key);
+        if (v != null && !secureIssuer(v)) {
+            throw bad(key, v, ISSUER_RULE);
+        }
+        return v;
+    }
+
+    public static final String ISSUER_RULE = "an https:// URL (http:// only to a loopback host: localhost, 127.0.0.1, [::1])";
+
+    /** See {@link #issuerUrl}. */
+    public static boolean secureIssuer(String url) {
+        try {
+            java.net.URI u = new java.net.URI(url);
+            String host = u.getHost();
+            if (host == null || u.getRawUserInfo() != null) {
+                return false;
+            }
+            return "https".equals(u.getScheme())
+                    || "http".equals(u.getScheme()) && (host.equalsIgnoreCase("localhost") || host.equals("[::1]")
+                            || host.matches("127\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}"));
+        } catch (java.net.URISyntaxException e) {
+            return false;
+        }
+    }
+
     private ConfigException bad(String key, String value, String expected) {
         return new ConfigException(source + ": " + key + " (LM_" + key.toUpperCase() + ") = '" + value + "': must be " + expected);
     }

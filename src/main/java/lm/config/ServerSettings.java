@@ -17,13 +17,15 @@ public record ServerSettings(
         String authIssuer,
         Path authKeys,
         String authPermissionsClaim,
-        String authLocalIssuer) {
+        String authLocalIssuer,
+        String authAudience) {
 
     public static final Path DEFAULT_FILE = Path.of("/etc/lm/lm.conf");
 
     static final Set<String> KEYS = Set.of(
             "state_dir", "http_host", "http_port", "database_url", "database_user", "database_password",
-            "database_pool_size", "auth_issuer", "auth_keys", "auth_permissions_claim", "auth_local_issuer");
+            "database_pool_size", "auth_issuer", "auth_keys", "auth_permissions_claim", "auth_local_issuer",
+            "auth_audience");
 
     /** {@code file} null means /etc/lm/lm.conf when it exists, else defaults and environment only. */
     public static ServerSettings load(Path file, Map<String, String> env) {
@@ -37,10 +39,7 @@ public record ServerSettings(
             throw new Config.ConfigException("database_url (LM_DATABASE_URL) = '" + url
                     + "': must be a JDBC URL such as jdbc:postgresql://db.example.org:5432/lm, or empty for the embedded database");
         }
-        String issuer = c.optional("auth_issuer");
-        if (issuer != null && !issuer.matches("https?://\\S+")) {
-            throw new Config.ConfigException("auth_issuer (LM_AUTH_ISSUER) = '" + issuer + "': must be an http(s) URL");
-        }
+        String issuer = c.issuerUrl("auth_issuer");
         return new ServerSettings(
                 state,
                 c.string("http_host", "127.0.0.1"),
@@ -53,7 +52,8 @@ public record ServerSettings(
                 issuer,
                 c.path("auth_keys", state.resolve("jwks.json")),
                 c.string("auth_permissions_claim", "permissions"),
-                c.string("auth_local_issuer", "lm-local"));
+                c.string("auth_local_issuer", "lm-local"),
+                c.optional("auth_audience"));
     }
 
     public boolean embeddedDatabase() {

@@ -21,7 +21,7 @@ public final class LmServer implements AutoCloseable {
     }
 
     public static AuthSettings authSettings(ServerSettings s) {
-        return new AuthSettings(s.authKeys(), s.authLocalIssuer(), s.authIssuer(), s.authPermissionsClaim());
+        return new AuthSettings(s.authKeys(), s.authLocalIssuer(), s.authIssuer(), s.authPermissionsClaim(), s.authAudience());
     }
 
     public static LmServer start(ServerSettings s) throws IOException {

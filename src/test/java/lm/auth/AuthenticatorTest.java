@@ -115,6 +115,37 @@ class AuthenticatorTest {
     }
 
     @Test
+    void audienceWhenSetMustBeInTheToken() throws Exception {
+        Authenticator strict = new Authenticator(
+                new AuthSettings(dir.resolve("keys.json"), null, null, null, "lm-api"), clock);
+        // what the server mints carries its audience, and passes its own check
+        String minted = strict.mint("c", List.of(JOB_READ), Duration.ofMinutes(1));
+        assertEquals(List.of("lm-api"), JwtClaims.parse(((JsonWebSignature) JsonWebSignature
+                .fromCompactSerialization(minted)).getUnverifiedPayload()).getAudience());
+        assertEquals("c", strict.authenticate(bearer(minted)).clientId());
+        // providers add audiences of their own (Keycloak: "account"): membership is enough
+        JwtClaims both = TestTokens.claims("lm-local", nowSeconds());
+        both.setAudience("lm-api", "account");
+        assertEquals("cluster-a", strict.authenticate(bearer(TestTokens.sign(both, localKey))).clientId());
+        // no aud, or only someone else's: refused, and the message says what is expected
+        JwtClaims none = TestTokens.claims("lm-local", nowSeconds());
+        AuthException e = assertThrows(AuthException.class, () -> strict.authenticate(bearer(TestTokens.sign(none, localKey))));
+        assertEquals(401, e.status());
+        assertTrue(e.getMessage().contains("lm-api"), e.getMessage());
+        JwtClaims other = TestTokens.claims("lm-local", nowSeconds());
+        other.setAudience("grafana", "account");
+        assertEquals(401, assertThrows(AuthException.class,
+                () -> strict.authenticate(bearer(TestTokens.sign(other, localKey)))).status());
+        // a token minted for the default audience is not one for "lm-api"
+        String loose = auth.mint("c", List.of(JOB_READ), Duration.ofMinutes(1));
+        assertEquals(401, assertThrows(AuthException.class, () -> strict.authenticate(bearer(loose))).status());
+        // without auth_audience, tokens carry the default audience and none is required
+        assertEquals(List.of(AuthSettings.DEFAULT_AUDIENCE), JwtClaims.parse(((JsonWebSignature) JsonWebSignature
+                .fromCompactSerialization(loose)).getUnverifiedPayload()).getAudience());
+        assertEquals("cluster-a", auth.authenticate(bearer(TestTokens.sign(other, localKey))).clientId());
+    }
+
+    @Test
     void mintRejectsNonsense() {
         assertThrows(IllegalArgumentException.class, () -> auth.mint("c", List.of(), Duration.ZERO));
         assertThrows(IllegalArgumentException.class, () -> auth.mint("c", List.of(), Duration.ofSeconds(-5)));

@@ -159,6 +159,7 @@ class OidcTest {
                 () -> auth.authenticate("Bearer " + TestTokens.sign(other, k1)));
         assertEquals(401, e.status());
         assertEquals("token issuer is not trusted", e.getMessage());
+        assertEquals(0, discoveryHits.get() + jwksHits.get(), "an untrusted issuer must cost no network call");
 
         // Nor may the issuer's key sign for the local issuer: each issuer has its own key set.
         JwtClaims local = issuerClaims();
@@ -198,7 +199,7 @@ class OidcTest {
     }
 
     @Test
-    void failedDiscoveryIsRetriedOnlyAfterAPause() throws Exception {
+    void failedDiscoveryIsRetriedOnlyAfterAPauseThatGrows() throws Exception {
         discoveredIssuer = "https://evil.example/realms/hpc";
         MutableClock clock = new MutableClock(java.time.Instant.now());
         Authenticator auth = new Authenticator(
@@ -206,13 +207,68 @@ class OidcTest {
         String token = TestTokens.sign(issuerClaims(), k1);
         assertThrows(AuthException.class, () -> auth.authenticate("Bearer " + token));
         assertEquals(1, discoveryHits.get());
-
-        discoveredIssuer = issuer; // the provider is fixed, but we wait before asking again
         assertThrows(AuthException.class, () -> auth.authenticate("Bearer " + token));
         assertEquals(1, discoveryHits.get(), "a failed discovery must not be retried on every request");
 
-        clock.advance(java.time.Duration.ofSeconds(6));
-        assertEquals("cluster-a", auth.authenticate("Bearer " + token).clientId());
+        clock.advance(java.time.Duration.ofSeconds(6)); // past the first pause of 5 s
+        assertThrows(AuthException.class, () -> auth.authenticate("Bearer " + token));
         assertEquals(2, discoveryHits.get());
+        clock.advance(java.time.Duration.ofSeconds(6)); // the second pause is 10 s
+        discoveredIssuer = issuer; // the provider is fixed, but we wait before asking again
+        assertThrows(AuthException.class, () -> auth.authenticate("Bearer " + token));
+        assertEquals(2, discoveryHits.get(), "the pause must grow after a second failure");
+
+        clock.advance(java.time.Duration.ofSeconds(5));
+        assertEquals("cluster-a", auth.authenticate("Bearer " + token).clientId());
+        assertEquals(3, discoveryHits.get());
+    }
+
+    @Test
+    void aSlowProviderCostsEachRequestABoundedWaitAndOneFetch() throws Exception {
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        server.removeContext("/realms/hpc/protocol/openid-connect/certs");
+        server.createContext("/realms/hpc/protocol/openid-connect/certs", ex -> {
+            jwksHits.incrementAndGet();
+            try {
+                release.await(30, java.util.concurrent.TimeUnit.SECONDS); // the provider hangs
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            reply(ex, new JsonWebKeySet(published.toArray(new JsonWebKey[0])).toJson());
+        });
+        Authenticator auth = authenticator();
+        String token = TestTokens.sign(issuerClaims(), k1);
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(16);
+        try {
+            List<java.util.concurrent.Future<Long>> waits = new java.util.ArrayList<>();
+            for (int i = 0; i < 16; i++) {
+                waits.add(pool.submit(() -> {
+                    long t0 = System.nanoTime();
+                    AuthException e = assertThrows(AuthException.class, () -> auth.authenticate("Bearer " + token));
+                    assertTrue(e.getMessage().contains("unavailable"), e.getMessage());
+                    return (System.nanoTime() - t0) / 1_000_000;
+                }));
+            }
+            for (java.util.concurrent.Future<Long> w : waits) {
+                // the bound is OidcKeys.WAIT_MILLIS (2 s); the provider would have held them 30 s
+                assertTrue(w.get(20, java.util.concurrent.TimeUnit.SECONDS) < 10_000, "a request waited " + w.get() + " ms");
+            }
+            assertEquals(1, jwksHits.get(), "16 waiting requests share one fetch");
+        } finally {
+            pool.shutdownNow();
+        }
+        release.countDown();
+        // once the fetch completes, tokens verify without another fetch
+        long until = System.currentTimeMillis() + 10_000;
+        Principal p = null;
+        while (p == null && System.currentTimeMillis() < until) {
+            try {
+                p = auth.authenticate("Bearer " + token);
+            } catch (AuthException e) {
+                Thread.sleep(50);
+            }
+        }
+        assertEquals("cluster-a", p == null ? null : p.clientId());
+        assertEquals(1, jwksHits.get());
     }
 }

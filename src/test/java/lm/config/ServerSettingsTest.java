@@ -59,6 +59,20 @@ class ServerSettingsTest {
         assertTrue(url.getMessage().contains("database_url"), url.getMessage());
         var issuer = assertThrows(Config.ConfigException.class, () -> ServerSettings.load(null, Map.of("LM_AUTH_ISSUER", "keycloak")));
         assertTrue(issuer.getMessage().contains("auth_issuer"), issuer.getMessage());
+        // keys fetched over plain http could be swapped on the way: only loopback may use it
+        var plain = assertThrows(Config.ConfigException.class,
+                () -> ServerSettings.load(null, Map.of("LM_AUTH_ISSUER", "http://keycloak.example.org/realms/hpc")));
+        assertTrue(plain.getMessage().contains("auth_issuer") && plain.getMessage().contains("https://"), plain.getMessage());
+        for (String ok : new String[] {"https://keycloak.example.org/realms/hpc", "http://127.0.0.1:8080/realms/hpc",
+                                       "http://localhost:8080/realms/hpc", "http://[::1]:8080/realms/hpc"}) {
+            assertEquals(ok, ServerSettings.load(null, Map.of("LM_AUTH_ISSUER", ok)).authIssuer());
+        }
+        for (String bad : new String[] {"http://127.0.0.1.evil.example/realms/hpc", "http://10.0.0.1/realms/hpc",
+                                        "https://user:pw@kc.example.org/x", "ftp://kc.example.org/x"}) {
+            assertThrows(Config.ConfigException.class, () -> ServerSettings.load(null, Map.of("LM_AUTH_ISSUER", bad)), bad);
+        }
+        assertEquals("lm-api", ServerSettings.load(null, Map.of("LM_AUTH_AUDIENCE", "lm-api")).authAudience());
+        assertEquals(null, ServerSettings.load(null, Map.of()).authAudience());
         var syntax = assertThrows(Config.ConfigException.class, () -> ServerSettings.load(conf("just words\n"), Map.of()));
         assertTrue(syntax.getMessage().contains("key = value"), syntax.getMessage());
     }
