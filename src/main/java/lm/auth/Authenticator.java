@@ -117,6 +117,10 @@ public final class Authenticator {
         return p;
     }
 
+    public AuthSettings settings() {
+        return settings;
+    }
+
     /** A token for {@code clientId} signed with the local key, valid for {@code ttl}. */
     public String mint(String clientId, List<String> permissions, Duration ttl) {
         if (clientId == null || clientId.isBlank()) {
