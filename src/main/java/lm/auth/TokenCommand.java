@@ -33,12 +33,12 @@ import picocli.CommandLine.TypeConversionException;
         exitCodeList = {"0:token printed", "1:the keys file can't be read or created", "2:invalid option"})
 public final class TokenCommand implements Callable<Integer> {
 
-    // A token can't be revoked before it expires; ten years is already more than any agent needs.
+    // Ten years is already more than any agent needs (tokens can be revoked: token revoke).
     private static final Duration MAX_TTL = Duration.ofDays(3650);
     private static final Pattern DURATION = Pattern.compile("(\\d{1,12})([smhd]?)");
 
-    @Option(names = "--client-id", required = true, paramLabel = "ID",
-            description = "The cluster's client id (the token's sub and azp).")
+    @Option(names = "--client-id", paramLabel = "ID",
+            description = "The cluster's client id (the token's sub and azp). Required.")
     String clientId;
 
     @Option(names = "--role", paramLabel = "ROLE",
@@ -64,8 +64,8 @@ public final class TokenCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        if (clientId.isBlank()) {
-            throw new ParameterException(spec.commandLine(), "--client-id must not be blank");
+        if (clientId == null || clientId.isBlank()) {
+            throw new ParameterException(spec.commandLine(), "--client-id is required and must not be blank");
         }
         java.util.Set<String> granted = new java.util.LinkedHashSet<>();
         for (String r : roles) {

@@ -30,6 +30,7 @@ public final class LmServer implements AutoCloseable {
         Database db = Database.open(s.databaseUrl(), s.databaseUser(), s.databasePassword(), s.databasePoolSize(),
                 s.stateDir().resolve("pg"));
         try {
+            auth.checkRevocations(db.dataSource());
             ApiServer api = new ApiServer(s.httpHost(), s.httpPort(), ApiRoutes.all(db.dataSource(), auth), auth);
             api.start();
             return new LmServer(db, api, auth);
@@ -41,6 +42,7 @@ public final class LmServer implements AutoCloseable {
 
     /** For tests and benchmarks: an API over an existing (migrated) database. */
     public static ApiServer serve(DataSource ds, Authenticator auth, String host, int port) {
+        auth.checkRevocations(ds);
         ApiServer api = new ApiServer(host, port, ApiRoutes.all(ds, auth), auth);
         api.start();
         return api;
