@@ -13,16 +13,26 @@ import java.util.Objects;
  * @param permissionsClaim claim holding the permissions; blank means "permissions"
  * @param audience when set, every token's {@code aud} must contain it (and minted tokens carry
  *     it); null (or blank) checks no audience, and minted tokens carry {@link #DEFAULT_AUDIENCE}
+ * @param prologTokenTtl how long a token made by POST /prolog_token is valid; null means
+ *     {@link #DEFAULT_PROLOG_TOKEN_TTL}
  */
-public record AuthSettings(Path keysFile, String localIssuer, String oidcIssuer, String permissionsClaim, String audience) {
+public record AuthSettings(Path keysFile, String localIssuer, String oidcIssuer, String permissionsClaim, String audience,
+                           java.time.Duration prologTokenTtl) {
 
     public static final String DEFAULT_LOCAL_ISSUER = "lm-local";
     public static final String DEFAULT_PERMISSIONS_CLAIM = "permissions";
     public static final String DEFAULT_AUDIENCE = "license-manager";
+    // a day: the agent renews it every pass, so the prolog keeps working through an agent outage
+    // that short, and a stolen copy is worthless after it
+    public static final java.time.Duration DEFAULT_PROLOG_TOKEN_TTL = java.time.Duration.ofHours(24);
 
     /** Settings that check no audience. */
     public AuthSettings(Path keysFile, String localIssuer, String oidcIssuer, String permissionsClaim) {
         this(keysFile, localIssuer, oidcIssuer, permissionsClaim, null);
+    }
+
+    public AuthSettings(Path keysFile, String localIssuer, String oidcIssuer, String permissionsClaim, String audience) {
+        this(keysFile, localIssuer, oidcIssuer, permissionsClaim, audience, null);
     }
 
     public AuthSettings {
@@ -31,6 +41,7 @@ public record AuthSettings(Path keysFile, String localIssuer, String oidcIssuer,
         oidcIssuer = isBlank(oidcIssuer) ? null : oidcIssuer.strip();
         permissionsClaim = isBlank(permissionsClaim) ? DEFAULT_PERMISSIONS_CLAIM : permissionsClaim.strip();
         audience = isBlank(audience) ? null : audience.strip();
+        prologTokenTtl = prologTokenTtl == null ? DEFAULT_PROLOG_TOKEN_TTL : prologTokenTtl;
         if (oidcIssuer != null) {
             if (!oidcIssuer.startsWith("https://") && !oidcIssuer.startsWith("http://")) {
                 throw new IllegalArgumentException("OIDC issuer must be an http(s) URL: " + oidcIssuer);

@@ -69,6 +69,7 @@ public final class Authenticator {
     private final VerificationKeyResolver localResolver;
     private final OidcKeys oidcKeys;
     private final TokenCache cache = new TokenCache(CACHE_ENTRIES);
+    private volatile Revocations revocations;
 
     /** Loads the local keys file, creating it with a new key pair if it's missing. */
     public Authenticator(AuthSettings s) {
@@ -92,15 +93,43 @@ public final class Authenticator {
     public Principal authenticate(String authorizationHeader) {
         String token = bearerToken(authorizationHeader);
         long now = clock.millis();
-        Principal cached = cache.get(token, now);
-        if (cached != null) {
-            return cached;
+        Verified v = cache.get(token, now);
+        if (v == null) {
+            JwtClaims claims = verify(token, now);
+            v = new Verified(principal(claims), jti(claims), issuedAt(claims));
+            cache.put(token, v, Math.min(expiry(claims), now + CACHE_MILLIS));
         }
-        JwtClaims claims = verify(token, now);
-        Principal p = principal(claims);
-        long exp = expiry(claims);
-        cache.put(token, p, Math.min(exp, now + CACHE_MILLIS));
-        return p;
+        // on every request, cached or not: a revocation must not wait for the cache to expire
+        Revocations r = revocations;
+        if (r != null && r.revoked(v.jti, v.principal.clientId(), v.issuedAt)) {
+            throw unauthorized("token revoked");
+        }
+        return v.principal;
+    }
+
+    /** A verified token: who, and what a revocation can name it by. */
+    record Verified(Principal principal, String jti, Long issuedAt) {}
+
+    /** From now on tokens listed in lm.revoked_tokens are refused (lm-server(8), token revoke). */
+    public void checkRevocations(javax.sql.DataSource ds) {
+        this.revocations = new Revocations(ds, clock::millis);
+    }
+
+    private static String jti(JwtClaims claims) {
+        try {
+            return claims.getJwtId();
+        } catch (MalformedClaimException e) {
+            throw unauthorized("malformed token: jti is not a string");
+        }
+    }
+
+    private static Long issuedAt(JwtClaims claims) {
+        try {
+            NumericDate iat = claims.getIssuedAt();
+            return iat == null ? null : iat.getValue();
+        } catch (MalformedClaimException e) {
+            throw unauthorized("malformed token: iat is not a number");
+        }
     }
 
     /**
@@ -115,6 +144,10 @@ public final class Authenticator {
             throw new AuthException(403, "missing permission " + Permissions.of(resource, action));
         }
         return p;
+    }
+
+    public AuthSettings settings() {
+        return settings;
     }
 
     /** A token for {@code clientId} signed with the local key, valid for {@code ttl}. */

@@ -9,7 +9,7 @@ import java.util.concurrent.ConcurrentHashMap;
  */
 final class TokenCache {
 
-    private record Entry(Principal principal, long validUntilMillis) {}
+    private record Entry(Authenticator.Verified verified, long validUntilMillis) {}
 
     private final ConcurrentHashMap<String, Entry> entries = new ConcurrentHashMap<>();
     private final int maxEntries;
@@ -18,8 +18,8 @@ final class TokenCache {
         this.maxEntries = maxEntries;
     }
 
-    /** The principal of a token verified before, or null if unknown or no longer valid at now. */
-    Principal get(String token, long nowMillis) {
+    /** A token verified before, or null if unknown or no longer valid at now. */
+    Authenticator.Verified get(String token, long nowMillis) {
         Entry e = entries.get(token);
         if (e == null) {
             return null;
@@ -28,14 +28,14 @@ final class TokenCache {
             entries.remove(token, e);
             return null;
         }
-        return e.principal;
+        return e.verified;
     }
 
-    void put(String token, Principal principal, long validUntilMillis) {
+    void put(String token, Authenticator.Verified verified, long validUntilMillis) {
         if (entries.size() >= maxEntries) {
             entries.clear();
         }
-        entries.put(token, new Entry(principal, validUntilMillis));
+        entries.put(token, new Entry(verified, validUntilMillis));
     }
 
     int size() {

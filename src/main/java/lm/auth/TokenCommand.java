@@ -23,25 +23,31 @@ import picocli.CommandLine.TypeConversionException;
         description = {
             "Prints a bearer token signed with the server's local key (the keys file is created if"
                     + " missing), for sites without an identity provider.",
+            "Roles: admin (everything), agent (one cluster's lm-agent: config:read, feature:update,"
+                    + " prolog-token:create), prolog (job:create, job:read, job:delete), reader (every :read).",
             "Permissions: license-manager:admin or license-manager:<resource>:<action>, resource one of"
-                    + " config, license-server, product, feature, job, booking, status, metrics; action one"
-                    + " of create, read, update, delete."
+                    + " config, license-server, product, feature, job, booking, status, metrics, prolog-token;"
+                    + " action one of create, read, update, delete."
         },
         exitCodeListHeading = "%nExit status:%n",
         exitCodeList = {"0:token printed", "1:the keys file can't be read or created", "2:invalid option"})
 public final class TokenCommand implements Callable<Integer> {
 
-    // A token can't be revoked before it expires; ten years is already more than any agent needs.
+    // Ten years is already more than any agent needs (tokens can be revoked: token revoke).
     private static final Duration MAX_TTL = Duration.ofDays(3650);
     private static final Pattern DURATION = Pattern.compile("(\\d{1,12})([smhd]?)");
 
-    @Option(names = "--client-id", required = true, paramLabel = "ID",
-            description = "The cluster's client id (the token's sub and azp).")
+    @Option(names = "--client-id", paramLabel = "ID",
+            description = "The cluster's client id (the token's sub and azp). Required.")
     String clientId;
 
-    @Option(names = "--permission", required = true, paramLabel = "P",
-            description = "A permission to grant; repeat for more.")
-    List<String> permissions;
+    @Option(names = "--role", paramLabel = "ROLE",
+            description = "A role whose permissions to grant: admin, agent, prolog or reader; repeat for more.")
+    List<String> roles = new java.util.ArrayList<>();
+
+    @Option(names = "--permission", paramLabel = "P",
+            description = "A permission to grant; repeat for more. At least one --role or --permission.")
+    List<String> permissions = new java.util.ArrayList<>();
 
     @Option(names = "--ttl", defaultValue = "1h", paramLabel = "DURATION", converter = TtlConverter.class,
             description = "How long the token is valid: 30s, 15m, 1h, 7d or plain seconds (default: ${DEFAULT-VALUE}).")
@@ -58,16 +64,28 @@ public final class TokenCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        if (clientId.isBlank()) {
-            throw new ParameterException(spec.commandLine(), "--client-id must not be blank");
+        if (clientId == null || clientId.isBlank()) {
+            throw new ParameterException(spec.commandLine(), "--client-id is required and must not be blank");
+        }
+        java.util.Set<String> granted = new java.util.LinkedHashSet<>();
+        for (String r : roles) {
+            try {
+                granted.addAll(Roles.permissions(r));
+            } catch (IllegalArgumentException e) {
+                throw new ParameterException(spec.commandLine(), e.getMessage());
+            }
         }
         for (String p : permissions) {
             if (!Permissions.isKnown(p)) {
                 throw new ParameterException(spec.commandLine(), "unknown permission '" + p
                         + "': expected license-manager:admin or license-manager:<resource>:<action>");
             }
+            granted.add(p);
         }
-        String token = new Authenticator(settings.get()).mint(clientId, permissions, ttl);
+        if (granted.isEmpty()) {
+            throw new ParameterException(spec.commandLine(), "give at least one --role or --permission");
+        }
+        String token = new Authenticator(settings.get()).mint(clientId, List.copyOf(granted), ttl);
         spec.commandLine().getOut().println(token);
         spec.commandLine().getOut().flush();
         return 0;

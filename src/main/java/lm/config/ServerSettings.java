@@ -18,14 +18,15 @@ public record ServerSettings(
         Path authKeys,
         String authPermissionsClaim,
         String authLocalIssuer,
-        String authAudience) {
+        String authAudience,
+        int prologTokenTtl) {
 
     public static final Path DEFAULT_FILE = Path.of("/etc/lm/lm.conf");
 
     static final Set<String> KEYS = Set.of(
             "state_dir", "http_host", "http_port", "database_url", "database_user", "database_password",
             "database_pool_size", "auth_issuer", "auth_keys", "auth_permissions_claim", "auth_local_issuer",
-            "auth_audience");
+            "auth_audience", "prolog_token_ttl");
 
     /** {@code file} null means /etc/lm/lm.conf when it exists, else defaults and environment only. */
     public static ServerSettings load(Path file, Map<String, String> env) {
@@ -53,7 +54,9 @@ public record ServerSettings(
                 c.path("auth_keys", state.resolve("jwks.json")),
                 c.string("auth_permissions_claim", "permissions"),
                 c.string("auth_local_issuer", "lm-local"),
-                c.optional("auth_audience"));
+                c.optional("auth_audience"),
+                // seconds; a minute at least, 30 days at most (the prolog's token must stay narrow in time too)
+                c.integer("prolog_token_ttl", 86_400, 60, 2_592_000));
     }
 
     public boolean embeddedDatabase() {

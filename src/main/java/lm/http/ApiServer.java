@@ -90,7 +90,12 @@ public final class ApiServer implements AutoCloseable {
                 writeError(ex, e);
             } catch (AuthException e) {
                 ex.getResponseHeaders().put(Headers.WWW_AUTHENTICATE, "Bearer");
-                writeError(ex, new ApiException(e.status(), e.status() == 401 ? "unauthorized" : "forbidden", e.getMessage(), null));
+                String code = switch (e.status()) {
+                    case 401 -> "unauthorized";
+                    case 503 -> "database_unavailable";
+                    default -> "forbidden";
+                };
+                writeError(ex, new ApiException(e.status(), code, e.getMessage(), null));
             } catch (SQLException e) {
                 ApiException mapped = SqlErrors.toApi(e);
                 if (mapped == null) {

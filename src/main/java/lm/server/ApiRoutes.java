@@ -5,6 +5,7 @@ import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.Properties;
 import javax.sql.DataSource;
+import lm.auth.Authenticator;
 import lm.booking.AgentReport;
 import lm.booking.Bookings;
 import lm.booking.Jobs;
@@ -21,7 +22,7 @@ import lm.inventory.Products;
 public final class ApiRoutes {
     private ApiRoutes() {}
 
-    public static Routes all(DataSource ds) {
+    public static Routes all(DataSource ds, Authenticator auth) {
         Routes r = new Routes();
         // health includes the database: a load balancer should skip an instance that can't reach it
         r.open("GET", "/health", c -> {
@@ -39,6 +40,7 @@ public final class ApiRoutes {
         Jobs.routes(r, ds);
         Bookings.routes(r, ds);
         AgentReport.routes(r, ds);
+        PrologToken.routes(r, auth);
         return r;
     }
 

@@ -21,7 +21,8 @@ public final class LmServer implements AutoCloseable {
     }
 
     public static AuthSettings authSettings(ServerSettings s) {
-        return new AuthSettings(s.authKeys(), s.authLocalIssuer(), s.authIssuer(), s.authPermissionsClaim(), s.authAudience());
+        return new AuthSettings(s.authKeys(), s.authLocalIssuer(), s.authIssuer(), s.authPermissionsClaim(), s.authAudience(),
+                java.time.Duration.ofSeconds(s.prologTokenTtl()));
     }
 
     public static LmServer start(ServerSettings s) throws IOException {
@@ -29,7 +30,8 @@ public final class LmServer implements AutoCloseable {
         Database db = Database.open(s.databaseUrl(), s.databaseUser(), s.databasePassword(), s.databasePoolSize(),
                 s.stateDir().resolve("pg"));
         try {
-            ApiServer api = new ApiServer(s.httpHost(), s.httpPort(), ApiRoutes.all(db.dataSource()), auth);
+            auth.checkRevocations(db.dataSource());
+            ApiServer api = new ApiServer(s.httpHost(), s.httpPort(), ApiRoutes.all(db.dataSource(), auth), auth);
             api.start();
             return new LmServer(db, api, auth);
         } catch (RuntimeException e) {
@@ -40,7 +42,8 @@ public final class LmServer implements AutoCloseable {
 
     /** For tests and benchmarks: an API over an existing (migrated) database. */
     public static ApiServer serve(DataSource ds, Authenticator auth, String host, int port) {
-        ApiServer api = new ApiServer(host, port, ApiRoutes.all(ds), auth);
+        auth.checkRevocations(ds);
+        ApiServer api = new ApiServer(host, port, ApiRoutes.all(ds, auth), auth);
         api.start();
         return api;
     }

@@ -43,6 +43,7 @@ public final class Main implements Callable<Integer> {
         Main main = new Main();
         CommandLine cl = new CommandLine(main);
         cl.addSubcommand("token", new TokenCommand(() -> LmServer.authSettings(ServerSettings.load(main.config, System.getenv()))));
+        cl.getSubcommands().get("token").addSubcommand("revoke", new RevokeCommand(() -> ServerSettings.load(main.config, System.getenv())));
         cl.setExecutionExceptionHandler((e, cmd, parsed) -> {
             if (e instanceof Config.ConfigException) {
                 cmd.getErr().println("lm-server: configuration error: " + e.getMessage());

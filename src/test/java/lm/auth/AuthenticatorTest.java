@@ -438,7 +438,7 @@ class AuthenticatorTest {
     @Test
     void cacheIsBoundedAndExpiresEntries() {
         TokenCache cache = new TokenCache(100);
-        Principal p = new Principal("c", "s", Set.of());
+        Authenticator.Verified p = new Authenticator.Verified(new Principal("c", "s", Set.of()), "j", 1L);
         for (int i = 0; i < 1_000; i++) {
             cache.put("t" + i, p, 1_000);
             assertTrue(cache.size() <= 100, "size " + cache.size());

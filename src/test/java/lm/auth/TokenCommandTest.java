@@ -46,6 +46,31 @@ class TokenCommandTest {
     }
 
     @Test
+    void rolesGrantTheirPermissionsOnly() throws Exception {
+        assertEquals(0, run("--client-id", "cluster-a", "--role", "prolog"), err.toString());
+        Authenticator auth = new Authenticator(settings());
+        Principal p = auth.authenticate("Bearer " + out.toString().strip());
+        assertEquals(Set.of("license-manager:job:create", "license-manager:job:read", "license-manager:job:delete"), p.permissions());
+        assertFalse(p.can("feature", "update"));
+        assertFalse(p.can("config", "delete"));
+
+        out.getBuffer().setLength(0);
+        assertEquals(0, run("--client-id", "cluster-a", "--role", "agent", "--role", "reader"), err.toString());
+        p = auth.authenticate("Bearer " + out.toString().strip());
+        assertTrue(p.can("feature", "update") && p.can("prolog-token", "create") && p.can("booking", "read"));
+        assertFalse(p.can("job", "create"), "the agent role does not book jobs");
+        assertFalse(p.can("config", "create"));
+        assertFalse(p.permissions().contains("license-manager:admin"));
+
+        // unknown role, or nothing granted at all: usage error, no token
+        out.getBuffer().setLength(0);
+        assertEquals(2, run("--client-id", "c", "--role", "root"));
+        assertTrue(err.toString().contains("unknown role"), err.toString());
+        assertEquals(2, run("--client-id", "c"));
+        assertEquals("", out.toString());
+    }
+
+    @Test
     void printsATokenTheServerAccepts() throws Exception {
         int rc = run("--client-id", "cluster-a", "--permission", "license-manager:job:create",
                 "--permission", "license-manager:status:update", "--ttl", "15m");

@@ -103,7 +103,7 @@ class BadInputTest {
     @Test
     void hostileBodiesAreClientErrorsAndWriteNothing() {
         Random rnd = new Random(20261122);
-        Routes routes = ApiRoutes.all(api.ds);
+        Routes routes = ApiRoutes.all(api.ds, api.auth);
         int sent = 0;
         for (Routes.Route r : routes.all()) {
             if (!r.method().equals("POST") && !r.method().equals("PUT")) {

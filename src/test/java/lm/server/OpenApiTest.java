@@ -97,7 +97,7 @@ class OpenApiTest {
     @Test
     void documentHasExactlyTheRoutesOfTheServer() {
         Set<String> routes = new TreeSet<>();
-        for (Routes.Route r : ApiRoutes.all(api.ds).all()) {
+        for (Routes.Route r : ApiRoutes.all(api.ds, api.auth).all()) {
             routes.add(r.method() + " " + r.path());
         }
         Set<String> documented = new TreeSet<>(operations().keySet());
@@ -134,7 +134,7 @@ class OpenApiTest {
     @Test
     void permissionsAreDocumentedAndPublicRoutesNeedNoToken() {
         JsonArray global = doc.getAsJsonArray("security");
-        for (Routes.Route r : ApiRoutes.all(api.ds).all()) {
+        for (Routes.Route r : ApiRoutes.all(api.ds, api.auth).all()) {
             String key = r.method() + " " + r.path();
             JsonObject op = operations().get(key);
             assertNotNull(op, key);
@@ -246,7 +246,7 @@ class OpenApiTest {
     @Test
     void everyRouteAnswersAsDocumented() {
         Set<String> covered = new TreeSet<>();
-        String cl = api.token(CLUSTER, "license-manager:job:create", "license-manager:job:read", "license-manager:job:delete",
+        String cl = api.token(CLUSTER, "license-manager:prolog-token:create", "license-manager:job:create", "license-manager:job:read", "license-manager:job:delete",
                 "license-manager:feature:update", "license-manager:status:update", "license-manager:config:read");
 
         // public
@@ -290,6 +290,7 @@ class OpenApiTest {
                 "{\"job_id\":" + jobId + ",\"feature_id\":" + feature + ",\"quantity\":1}", 201));
 
         // the agent
+        call(covered, "POST", "/prolog_token", cl, null, 201);
         call(covered, "PUT", "/cluster_statuses?interval=60", cl, null, 202);
         JsonObject plan = call(covered, "POST", "/agent/report", cl, "{\"interval\":60,"
                 + "\"features\":[{\"product_feature\":\"oaprod.solver\",\"total\":10,\"used\":1,\"queued\":0,"
