@@ -58,7 +58,12 @@ public final class Body {
         if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isString()) {
             throw ApiException.badRequest(where + ": '" + field + "' must be a string");
         }
-        return e.getAsString();
+        String s = e.getAsString();
+        if (s.indexOf('\0') >= 0) {
+            // PostgreSQL text cannot hold NUL; its own error would name neither the field nor the rule
+            throw ApiException.unprocessable(where + ": '" + field + "' must not contain the NUL character (\\u0000)");
+        }
+        return s;
     }
 
     public long integer(String field) {
@@ -67,6 +72,23 @@ public final class Body {
             throw ApiException.badRequest(where + ": '" + field + "' is required");
         }
         return n;
+    }
+
+    /** A field stored in an {@code integer} column (seconds, ports): beyond 32 bits is out of range. */
+    public int int32(String field) {
+        Integer n = optInt32(field);
+        if (n == null) {
+            throw ApiException.badRequest(where + ": '" + field + "' is required");
+        }
+        return n;
+    }
+
+    public Integer optInt32(String field) {
+        Long n = optInteger(field);
+        if (n != null && (n < Integer.MIN_VALUE || n > Integer.MAX_VALUE)) {
+            throw ApiException.unprocessable(where + ": '" + field + "' is out of range");
+        }
+        return n == null ? null : n.intValue();
     }
 
     /** Integral JSON numbers only: 1.5, "3" and true are type errors; beyond 64 bits is out of range. */

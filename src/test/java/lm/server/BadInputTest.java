@@ -1,6 +1,7 @@
 package lm.server;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.gson.JsonElement;
@@ -21,8 +22,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Every write route of the route table gets malformed and hostile bodies (seeded, so a failure
- * replays): the answer is always a 4xx with {code, message, detail}, never a 500, and a refused
- * request changes no table.
+ * replays): the answer is always a 4xx with {code, message, detail} in words (no PostgreSQL
+ * text), never a 500, and a refused request changes no table.
  */
 class BadInputTest {
     static TestApi api;
@@ -128,6 +129,7 @@ class BadInputTest {
                 assertTrue(CLIENT_ERRORS.contains(res.status()), r.method() + " " + path + " " + body + " -> " + res);
                 JsonObject err = res.json().getAsJsonObject();
                 assertEquals(Set.of("code", "message", "detail"), err.keySet(), res::toString);
+                assertNull(SqlErrorsTest.rawText(res), r.method() + " " + path + " " + body);
                 assertEquals(before, counts(), "a refused request wrote something: " + r.method() + " " + path + " " + body);
             }
         }
