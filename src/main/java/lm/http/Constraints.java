@@ -28,8 +28,9 @@ public final class Constraints {
             rule("configurations_cluster_client_id_check", "configuration", "cluster_client_id", NAME_RULE),
             rule("configurations_grace_time_check", "configuration", "grace_time", "must be a number of seconds greater than 0"),
             rule("configurations_outage_grace_check", "configuration", "outage_grace", "must be a number of seconds greater than 0"),
+            // the types themselves are not repeated here: the V1 CHECK and /license_servers/types list them
             rule("configurations_type_check", "configuration", "type",
-                    "must be a license server type: flexlm, rlm, lsdyna, lmx, olicense or dsls (GET /lm/license_servers/types)"),
+                    "must be a license server type (GET /lm/license_servers/types lists them)"),
             rule("configurations_cluster_client_id_name_key", "configuration", "name",
                     "is already the name of another configuration of this cluster"),
             // license_servers

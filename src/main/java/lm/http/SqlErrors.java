@@ -94,11 +94,15 @@ public final class SqlErrors {
         return sem == null ? null : sem.getTable();
     }
 
-    /** Class 23: the field and its rule in words, from the constraint's name (see {@link Constraints}). */
+    /**
+     * Class 23: the field and its rule in words, from the constraint's name (see {@link
+     * Constraints}). The detail names the field and the constraint, not the rule again: lm-cli
+     * prints message and detail on one line.
+     */
     private static ApiException integrity(Mapping m, String state, ServerErrorMessage sem) {
         if (state.equals("23502") && sem != null && sem.getColumn() != null) {
             return new ApiException(m.status, m.code, "'" + sem.getColumn() + "' is required",
-                    detail("field", sem.getColumn(), "rule", "is required"));
+                    detail("field", sem.getColumn()));
         }
         String name = sem == null ? null : sem.getConstraint();
         Constraints.Rule rule = Constraints.of(name);
@@ -108,7 +112,7 @@ public final class SqlErrors {
                     name == null ? null : detail("constraint", name));
         }
         return new ApiException(m.status, m.code, rule.message(),
-                detail("field", rule.field(), "rule", rule.rule(), "constraint", name));
+                detail("field", rule.field(), "constraint", name));
     }
 
     /** Key, value, …: a JSON object in the order given (Map.of's order would vary). */
