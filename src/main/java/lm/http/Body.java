@@ -43,11 +43,14 @@ public final class Body {
     }
 
     public String string(String field) {
-        String s = optString(field);
-        if (s == null) {
+        return required(optString(field), field);
+    }
+
+    private <T> T required(T value, String field) {
+        if (value == null) {
             throw ApiException.badRequest(where + ": '" + field + "' is required");
         }
-        return s;
+        return value;
     }
 
     public String optString(String field) {
@@ -67,20 +70,12 @@ public final class Body {
     }
 
     public long integer(String field) {
-        Long n = optInteger(field);
-        if (n == null) {
-            throw ApiException.badRequest(where + ": '" + field + "' is required");
-        }
-        return n;
+        return required(optInteger(field), field);
     }
 
     /** A field stored in an {@code integer} column (seconds, ports): beyond 32 bits is out of range. */
     public int int32(String field) {
-        Integer n = optInt32(field);
-        if (n == null) {
-            throw ApiException.badRequest(where + ": '" + field + "' is required");
-        }
-        return n;
+        return required(optInt32(field), field);
     }
 
     public Integer optInt32(String field) {

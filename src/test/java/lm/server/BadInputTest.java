@@ -143,8 +143,10 @@ class BadInputTest {
                 "/products?search=%00", "/products?sort_field=name;drop", "/features?sort_ascending=", "/jobs?search=%25%5F%5C")) {
             Http.Res res = api.http.get(path, admin);
             assertTrue(res.status() == 200 || CLIENT_ERRORS.contains(res.status()), path + " -> " + res);
+            assertNull(SqlErrorsTest.rawText(res), path);
         }
         Http.Res s = api.http.put("/cluster_statuses?interval=99999999999", admin, null);
         assertTrue(CLIENT_ERRORS.contains(s.status()), s::toString);
+        assertNull(SqlErrorsTest.rawText(s));
     }
 }
