@@ -10,7 +10,9 @@ import org.postgresql.util.ServerErrorMessage;
 
 /**
  * SQLSTATE → HTTP, in one table (PostgREST's rule). Errors are told apart by SQLSTATE and the
- * structured fields PostgreSQL sends (table, constraint), never by message text.
+ * structured fields PostgreSQL sends (table, constraint), never by message text. PostgreSQL's
+ * own message never reaches a client: constraint errors are worded by {@link Constraints}, data
+ * errors by their SQLSTATE; only the project's LM codes pass their (hand-written) text on.
  */
 public final class SqlErrors {
     /** Exact codes first; then classes (first two characters). */
