@@ -43,11 +43,14 @@ public final class Body {
     }
 
     public String string(String field) {
-        String s = optString(field);
-        if (s == null) {
+        return required(optString(field), field);
+    }
+
+    private <T> T required(T value, String field) {
+        if (value == null) {
             throw ApiException.badRequest(where + ": '" + field + "' is required");
         }
-        return s;
+        return value;
     }
 
     public String optString(String field) {
@@ -58,15 +61,29 @@ public final class Body {
         if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isString()) {
             throw ApiException.badRequest(where + ": '" + field + "' must be a string");
         }
-        return e.getAsString();
+        String s = e.getAsString();
+        if (s.indexOf('\0') >= 0) {
+            // PostgreSQL text cannot hold NUL; its own error would name neither the field nor the rule
+            throw ApiException.unprocessable(where + ": '" + field + "' must not contain the NUL character (\\u0000)");
+        }
+        return s;
     }
 
     public long integer(String field) {
+        return required(optInteger(field), field);
+    }
+
+    /** A field stored in an {@code integer} column (seconds, ports): beyond 32 bits is out of range. */
+    public int int32(String field) {
+        return required(optInt32(field), field);
+    }
+
+    public Integer optInt32(String field) {
         Long n = optInteger(field);
-        if (n == null) {
-            throw ApiException.badRequest(where + ": '" + field + "' is required");
+        if (n != null && (n < Integer.MIN_VALUE || n > Integer.MAX_VALUE)) {
+            throw ApiException.unprocessable(where + ": '" + field + "' is out of range");
         }
-        return n;
+        return n == null ? null : n.intValue();
     }
 
     /** Integral JSON numbers only: 1.5, "3" and true are type errors; beyond 64 bits is out of range. */

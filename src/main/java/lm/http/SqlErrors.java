@@ -3,13 +3,16 @@ package lm.http;
 import com.google.gson.JsonParser;
 import java.sql.SQLException;
 import java.sql.SQLTransientConnectionException;
+import java.util.LinkedHashMap;
 import java.util.Map;
 import org.postgresql.util.PSQLException;
 import org.postgresql.util.ServerErrorMessage;
 
 /**
  * SQLSTATE → HTTP, in one table (PostgREST's rule). Errors are told apart by SQLSTATE and the
- * structured fields PostgreSQL sends (table, constraint), never by message text.
+ * structured fields PostgreSQL sends (table, constraint), never by message text. PostgreSQL's
+ * own message never reaches a client: constraint errors are worded by {@link Constraints}, data
+ * errors by their SQLSTATE; only the project's LM codes pass their (hand-written) text on.
  */
 public final class SqlErrors {
     /** Exact codes first; then classes (first two characters). */
@@ -64,16 +67,73 @@ public final class SqlErrors {
             return null;
         }
         ServerErrorMessage sem = e instanceof PSQLException p ? p.getServerErrorMessage() : null;
-        String message = sem != null && sem.getMessage() != null ? sem.getMessage() : "database error";
-        String detail = sem != null ? sem.getDetail() : null;
         if (m.status == 503) {
             return new ApiException(503, m.code, "database unavailable, try again", null);
         }
+        if (state.startsWith("23")) {
+            return integrity(m, state, sem);
+        }
+        if (state.startsWith("22")) {
+            // PostgreSQL names no column for a data error, and its text quotes the value and
+            // internal types ("invalid input syntax for type bigint"); Body names the field for
+            // the cases a client can cause (NUL in a string, a number too large for its column)
+            return new ApiException(m.status, m.code, "invalid value: " + dataRule(state), detail("sqlstate", state));
+        }
+        // project codes (LM…): the functions in src/main/sql write their messages for clients
+        String message = sem != null && sem.getMessage() != null ? sem.getMessage() : "database error";
+        String detail = sem != null ? sem.getDetail() : null;
         Object detailJson = detail;
         if (state.startsWith("LM") && detail != null && (detail.startsWith("[") || detail.startsWith("{"))) {
             // project functions put structured detail (e.g. the short features) as JSON
             detailJson = JsonParser.parseString(detail);
         }
         return new ApiException(m.status, m.code, message, detailJson);
+    }
+
+    /** The table a constraint error is about (for a refused delete: the table still pointing here). */
+    public static String table(SQLException e) {
+        ServerErrorMessage sem = e instanceof PSQLException p ? p.getServerErrorMessage() : null;
+        return sem == null ? null : sem.getTable();
+    }
+
+    /**
+     * Class 23: the field and its rule in words, from the constraint's name (see {@link
+     * Constraints}). The detail names the field and the constraint, not the rule again: lm-cli
+     * prints message and detail on one line.
+     */
+    private static ApiException integrity(Mapping m, String state, ServerErrorMessage sem) {
+        if (state.equals("23502") && sem != null && sem.getColumn() != null) {
+            return new ApiException(m.status, m.code, "'" + sem.getColumn() + "' is required",
+                    detail("field", sem.getColumn()));
+        }
+        String name = sem == null ? null : sem.getConstraint();
+        Constraints.Rule rule = Constraints.of(name);
+        if (rule == null) {
+            // a constraint without words in Constraints (SqlErrorsTest fails on that): still no raw text
+            return new ApiException(m.status, m.code, "the request breaks a rule of the database",
+                    name == null ? null : detail("constraint", name));
+        }
+        return new ApiException(m.status, m.code, rule.message(),
+                detail("field", rule.field(), "constraint", name));
+    }
+
+    /** Key, value, …: a JSON object in the order given (Map.of's order would vary). */
+    private static Map<String, String> detail(String... keyValues) {
+        Map<String, String> out = new LinkedHashMap<>();
+        for (int i = 0; i < keyValues.length; i += 2) {
+            out.put(keyValues[i], keyValues[i + 1]);
+        }
+        return out;
+    }
+
+    private static String dataRule(String state) {
+        return switch (state) {
+            case "22001" -> "a text is longer than its field allows";
+            case "22003" -> "a number is out of range for its field";
+            case "22P02" -> "a value is not of its field's type";
+            case "22021", "22P05" -> "a text contains a character that cannot be stored (NUL, \\u0000)";
+            case "22007", "22008" -> "a date or time is not valid";
+            default -> "a value is not valid for its field";
+        };
     }
 }

@@ -24,15 +24,15 @@ public final class Configurations {
             JsonObject o = new JsonObject();
             o.addProperty("name", b.string("name"));
             o.addProperty("cluster_client_id", b.string("cluster_client_id"));
-            o.addProperty("grace_time", b.optInteger("grace_time"));
+            o.addProperty("grace_time", b.optInt32("grace_time"));
             o.addProperty("type", b.string("type"));
-            o.addProperty("outage_grace", b.optInteger("outage_grace"));
+            o.addProperty("outage_grace", b.optInt32("outage_grace"));
             JsonArray servers = new JsonArray();
             for (Body s : nonNull(b.optObjects("license_servers"))) {
                 s.allow("host", "port");
                 JsonObject x = new JsonObject();
                 x.addProperty("host", s.string("host"));
-                x.addProperty("port", s.integer("port"));
+                x.addProperty("port", s.int32("port"));
                 servers.add(x);
             }
             o.add("license_servers", servers);
@@ -59,8 +59,8 @@ public final class Configurations {
                     "UPDATE lm.configurations SET name = coalesce(?, name), cluster_client_id = coalesce(?, cluster_client_id),"
                             + " grace_time = coalesce(?, grace_time), type = coalesce(?, type), outage_grace = coalesce(?, outage_grace)"
                             + " WHERE id = ? RETURNING id",
-                    b.optString("name"), b.optString("cluster_client_id"), b.optInteger("grace_time"), b.optString("type"),
-                    b.optInteger("outage_grace"), id);
+                    b.optString("name"), b.optString("cluster_client_id"), b.optInt32("grace_time"), b.optString("type"),
+                    b.optInt32("outage_grace"), id);
         });
         r.delete("/configurations/{id}", "config", "delete",
                 c -> Writes.delete(ds, "lm.configurations", "configuration", c.id("id", "configuration")));

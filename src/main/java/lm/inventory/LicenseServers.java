@@ -23,7 +23,7 @@ public final class LicenseServers {
         r.post("/license_servers", "license-server", "create", c -> {
             Body b = c.object("license server").allow("config_id", "host", "port");
             return Writes.create(ds, VIEW, "INSERT INTO lm.license_servers (config_id, host, port) VALUES (?, ?, ?) RETURNING id",
-                    b.integer("config_id"), b.string("host"), b.integer("port"));
+                    b.integer("config_id"), b.string("host"), b.int32("port"));
         });
         r.get("/license_servers", "license-server", "read", c -> LIST.list(ds, c.listQuery(LIST), null));
         r.get("/license_servers/{id}", "license-server", "read", c -> LIST.one(ds, c.id("id", "license server")));
@@ -33,7 +33,7 @@ public final class LicenseServers {
             return Writes.update(ds, VIEW, "license server", id,
                     "UPDATE lm.license_servers SET config_id = coalesce(?, config_id), host = coalesce(?, host), port = coalesce(?, port)"
                             + " WHERE id = ? RETURNING id",
-                    b.optInteger("config_id"), b.optString("host"), b.optInteger("port"), id);
+                    b.optInteger("config_id"), b.optString("host"), b.optInt32("port"), id);
         });
         r.delete("/license_servers/{id}", "license-server", "delete",
                 c -> Writes.delete(ds, "lm.license_servers", "license server", c.id("id", "license server")));

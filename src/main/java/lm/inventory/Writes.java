@@ -1,6 +1,7 @@
 package lm.inventory;
 
 import java.sql.SQLException;
+import java.util.Map;
 import javax.sql.DataSource;
 import lm.db.Sql;
 import lm.http.ApiException;
@@ -39,9 +40,11 @@ final class Writes {
             n = Sql.update(ds, "DELETE FROM " + table + " WHERE id = ?", id);
         } catch (SQLException e) {
             if ("23503".equals(e.getSQLState())) {
-                // on a delete, a foreign-key violation means other rows still point here
-                ApiException mapped = SqlErrors.toApi(e);
-                throw new ApiException(409, "still_referenced", what + " " + id + " is still referenced", mapped.detail());
+                // on a delete, a foreign-key violation means other rows still point here; the
+                // constraint's own words describe the referencing row's field, not this delete
+                String referencing = SqlErrors.table(e);
+                throw new ApiException(409, "still_referenced", what + " " + id + " is still referenced"
+                        + (referencing == null ? "" : " by " + referencing), referencing == null ? null : Map.of("referenced_by", referencing));
             }
             throw e;
         }

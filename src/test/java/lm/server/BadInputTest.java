@@ -1,6 +1,7 @@
 package lm.server;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.gson.JsonElement;
@@ -21,8 +22,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Every write route of the route table gets malformed and hostile bodies (seeded, so a failure
- * replays): the answer is always a 4xx with {code, message, detail}, never a 500, and a refused
- * request changes no table.
+ * replays): the answer is always a 4xx with {code, message, detail} in words (no PostgreSQL
+ * text), never a 500, and a refused request changes no table.
  */
 class BadInputTest {
     static TestApi api;
@@ -128,6 +129,7 @@ class BadInputTest {
                 assertTrue(CLIENT_ERRORS.contains(res.status()), r.method() + " " + path + " " + body + " -> " + res);
                 JsonObject err = res.json().getAsJsonObject();
                 assertEquals(Set.of("code", "message", "detail"), err.keySet(), res::toString);
+                assertNull(SqlErrorsTest.rawText(res), r.method() + " " + path + " " + body);
                 assertEquals(before, counts(), "a refused request wrote something: " + r.method() + " " + path + " " + body);
             }
         }
@@ -141,8 +143,10 @@ class BadInputTest {
                 "/products?search=%00", "/products?sort_field=name;drop", "/features?sort_ascending=", "/jobs?search=%25%5F%5C")) {
             Http.Res res = api.http.get(path, admin);
             assertTrue(res.status() == 200 || CLIENT_ERRORS.contains(res.status()), path + " -> " + res);
+            assertNull(SqlErrorsTest.rawText(res), path);
         }
         Http.Res s = api.http.put("/cluster_statuses?interval=99999999999", admin, null);
         assertTrue(CLIENT_ERRORS.contains(s.status()), s::toString);
+        assertNull(SqlErrorsTest.rawText(s));
     }
 }

@@ -10,6 +10,9 @@ import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import com.google.gson.JsonPrimitive;
+import io.swagger.v3.parser.OpenAPIV3Parser;
+import io.swagger.v3.parser.core.models.ParseOptions;
+import io.swagger.v3.parser.core.models.SwaggerParseResult;
 import java.math.BigDecimal;
 import java.time.OffsetDateTime;
 import java.time.format.DateTimeParseException;
@@ -34,7 +37,9 @@ import org.junit.jupiter.api.Test;
  * Keeps src/main/resources/lm/openapi.json true: the document served at /lm/openapi.json has
  * exactly the routes of {@link ApiRoutes}, names each route's permission, and every response the
  * real server gives (one call per route at least, errors included) is documented for that
- * operation and matches its schema property for property.
+ * operation and matches its schema property for property. swagger-parser reads it with no
+ * message; what that parser does not check (a default outside its enum, type or range) is
+ * checked here, and each declared default and sort field is sent to the server.
  */
 class OpenApiTest {
     private static final Set<String> METHODS = Set.of("get", "put", "post", "delete", "patch", "head", "options", "trace");
@@ -90,6 +95,89 @@ class OpenApiTest {
                 "AgentReport", "AgentPlan", "Error")) {
             assertNotNull(lookup("#/components/schemas/" + name), "missing component schema " + name);
         }
+    }
+
+    @Test
+    void realOpenApiParserFindsNoProblem() {
+        ParseOptions options = new ParseOptions();
+        options.setResolve(true);
+        SwaggerParseResult parsed = new OpenAPIV3Parser().readContents(ApiRoutes.resource("lm/openapi.json"), null, options);
+        assertNotNull(parsed.getOpenAPI(), () -> "not parsed: " + parsed.getMessages());
+        assertEquals(List.of(), parsed.getMessages());
+        assertEquals(operations().size(), parsed.getOpenAPI().getPaths().values().stream()
+                .mapToInt(item -> item.readOperations().size()).sum());
+    }
+
+    /** What swagger-parser does not check: a default outside its own schema (enum, type, range). */
+    @Test
+    void everyDefaultConformsToItsSchema() {
+        List<String> problems = new ArrayList<>();
+        defaults(doc, "#", problems);
+        assertEquals(List.of(), problems);
+        // the checker itself sees a default outside its enum
+        JsonObject bad = JsonParser.parseString("{\"type\":\"string\",\"enum\":[\"name\"],\"default\":\"id\"}").getAsJsonObject();
+        assertFalse(check(bad.get("default"), bad, false).isEmpty());
+    }
+
+    private static void defaults(JsonElement e, String at, List<String> problems) {
+        if (e.isJsonObject()) {
+            JsonObject o = e.getAsJsonObject();
+            if (o.has("default") && (o.has("type") || o.has("enum") || o.has("$ref"))) {
+                for (String p : check(o.get("default"), o, false)) {
+                    problems.add(at + " default " + o.get("default") + ": " + p);
+                }
+            }
+            for (Map.Entry<String, JsonElement> x : o.entrySet()) {
+                defaults(x.getValue(), at + "/" + x.getKey(), problems);
+            }
+        } else if (e.isJsonArray()) {
+            int i = 0;
+            for (JsonElement x : e.getAsJsonArray()) {
+                defaults(x, at + "/" + i++, problems);
+            }
+        }
+    }
+
+    /**
+     * A client that sends what the document declares as a default gets what it would get
+     * without it (2xx, same body); and every value of a documented sort_field enum is one the
+     * server sorts by, while a value outside it is a 400.
+     */
+    @Test
+    void declaredDefaultsAndSortFieldsWorkOnTheServer() {
+        int calls = 0;
+        for (Map.Entry<String, JsonObject> e : operations().entrySet()) {
+            String path = e.getKey().substring(e.getKey().indexOf(' ') + 1);
+            if (!e.getKey().startsWith("GET ") || path.contains("{")) {
+                continue;
+            }
+            List<String> withDefaults = new ArrayList<>();
+            for (JsonObject p : parameters(e.getValue())) {
+                JsonObject schema = p.has("schema") ? resolve(p.getAsJsonObject("schema")) : new JsonObject();
+                if (!p.get("in").getAsString().equals("query")) {
+                    continue;
+                }
+                String name = p.get("name").getAsString();
+                if (schema.has("default")) {
+                    String q = name + "=" + schema.get("default").getAsString();
+                    withDefaults.add(q);
+                    assertEquals(JsonParser.parseString(api.http.get(path, admin).body()), call("GET", path + "?" + q, admin, null, 200),
+                            e.getKey() + " with its declared default " + q);
+                    calls++;
+                }
+                if (name.equals("sort_field")) {
+                    for (JsonElement field : schema.getAsJsonArray("enum")) {
+                        call("GET", path + "?sort_field=" + field.getAsString() + "&sort_ascending=false", admin, null, 200);
+                        calls++;
+                    }
+                    errorBody(call("GET", path + "?sort_field=no_such_field", admin, null, 400));
+                }
+            }
+            if (!withDefaults.isEmpty()) {
+                call("GET", path + "?" + String.join("&", withDefaults), admin, null, 200);
+            }
+        }
+        assertTrue(calls > 20, "calls " + calls);
     }
 
     // ---------------------------------------------------------------- (b) routes, both directions

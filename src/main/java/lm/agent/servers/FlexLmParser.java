@@ -16,19 +16,34 @@ import java.util.regex.Pattern;
  * (Windows accounts like "John Smith") verbatim, but never host or display names with spaces. With
  * only two words there is no display and they are user and host.
  *
+ * <p>A usage, reservation or "Users of" line that does not parse whole, or a block whose lines
+ * account for fewer licenses than its header says are in use, fails the reading: that is what an
+ * output cut short looks like.
+ *
  * <p>In a multi-server dump, a server that is down contributes no feature and the others are still
  * reported: a client cannot check out from a server that is down, so its licenses are not free.
  */
 final class FlexLmParser implements LicenseServerParser {
-    // Singular "license" when the number is 1; uncounted and error headers don't match and end the block.
+    // Singular "license" when the number is 1. Any "Users of" line must be whole: this counted form,
+    // or another parenthesised form ("(Uncounted, node-locked)", "(Error: …)") that ends the block.
     private static final Pattern HEADER = Pattern.compile(
-            "^Users of (\\S+):\\s+\\(Total of (\\d+) licenses? issued;\\s+Total of (\\d+) licenses? in use\\)");
-    private static final Pattern BLOCK_END = Pattern.compile("^\\s*(Users of |License server status)");
+            "^\\s*Users of (\\S+):\\s+\\(Total of (\\d+) licenses? issued;\\s+Total of (\\d+) licenses? in use\\)\\s*$");
+    private static final Pattern OTHER_HEADER = Pattern.compile("^\\s*Users of \\S+:\\s+\\((?!Total of)[^()]*\\)\\s*$");
+    private static final Pattern ANY_HEADER = Pattern.compile("^\\s*Users of ");
+    private static final Pattern SERVER_STATUS = Pattern.compile("^\\s*License server status");
+    // The "(vVERSION)" group marks a usage line; such a line must then parse whole.
+    private static final Pattern USAGE_MARK = Pattern.compile("\\(v[^()\\s]*\\)");
     private static final Pattern USAGE = Pattern.compile(
             "^\\s+(\\S.*?)\\s+\\(v[^()\\s]*\\)\\s+\\([^()]*\\)(.*)$");
-    private static final Pattern COUNT = Pattern.compile(",\\s*(\\d+) licenses?\\b");
-    private static final Pattern QUEUED = Pattern.compile("\\bqueued for (\\d+) licenses?\\b");
-    private static final Pattern RESERVATION = Pattern.compile("^\\s+(\\d+) RESERVATIONs? for \\S+ \\S");
+    // What follows the handle: the start time, then an optional ", N licenses" (none means 1) and
+    // an optional "(linger: …)"; or "queued for N licenses". A line cut anywhere in the time or
+    // the count no longer matches; one cut just before ", 29 licenses" does, and reads as 1: the
+    // header's in-use figure is what catches that (see close).
+    private static final Pattern TAIL = Pattern.compile(
+            "^(?:,\\s+start\\s+\\w{3}\\s+\\d{1,2}/\\d{1,2}\\s+\\d{1,2}:\\d{2}(?:,\\s+(\\d+) licenses?)?"
+                    + "(?:\\s+\\(linger:\\s+\\d+(?:\\s*/\\s*\\d+)?\\))?|\\s+queued for (\\d+) licenses?)\\s*$");
+    private static final Pattern RESERVATION_MARK = Pattern.compile("^\\s+\\d+ RESERVATION");
+    private static final Pattern RESERVATION = Pattern.compile("^\\s+(\\d+) RESERVATIONs? for \\S+ .*\\([^()]*\\)\\s*$");
     // "feature=NAME" (lmutil 2012+) or a package component "PKG:COMPONENT"; an X display such as
     // "wks01:0.0" has a digit after the colon and stays a display.
     private static final Pattern COMPONENT = Pattern.compile("^(feature=\\S+|[\\w.-]+:[A-Za-z_][\\w.-]*)$");
@@ -39,12 +54,17 @@ final class FlexLmParser implements LicenseServerParser {
         Tally tally = new Tally();
         Block block = null;
         for (String line : output.lines().toList()) {
-            Matcher header = HEADER.matcher(line);
-            if (header.find()) {
+            if (ANY_HEADER.matcher(line).find()) {
                 close(block, tally);
-                block = new Block(header.group(1), ServerOutput.number(header.group(2)),
-                        ServerOutput.number(header.group(3)));
-            } else if (BLOCK_END.matcher(line).find()) {
+                block = null;
+                Matcher header = HEADER.matcher(line);
+                if (header.find()) {
+                    block = new Block(header.group(1), ServerOutput.number(header.group(2)),
+                            ServerOutput.number(header.group(3)));
+                } else if (!OTHER_HEADER.matcher(line).find()) {
+                    throw ServerOutput.partialLine(line);
+                }
+            } else if (SERVER_STATUS.matcher(line).find()) {
                 close(block, tally);
                 block = null;
             } else if (block != null) {
@@ -59,13 +79,15 @@ final class FlexLmParser implements LicenseServerParser {
         if (block == null) {
             return;
         }
-        // The header's in-use figure already counts reservations (lmstat shows a reserved license as
-        // in use whether or not anyone holds it) and lingering licenses. Taking the larger of it and
-        // our own sum only matters if a server leaves reservations out: a reserved license is
-        // unavailable to the cluster either way.
-        long used = Math.max(block.used, ServerOutput.add(block.checkedOut, block.reserved));
+        // The header's in-use figure counts every checkout, lingering licenses and reservations
+        // (lmstat shows a reserved license as in use whether or not anyone holds it), and lmstat -a
+        // lists each of them under it. Fewer listed than in use means the listing was cut short.
+        // More is possible (DUP_GROUP checkouts share a license); the larger figure is kept, since
+        // a reserved license is unavailable to the cluster either way.
+        long listed = ServerOutput.add(block.checkedOut, block.reserved);
+        ServerOutput.requireListed(block.name, block.used, listed);
         Tally.Counts counts = tally.feature(block.name);
-        counts.add(block.total, used, block.queued);
+        counts.add(block.total, Math.max(block.used, listed), block.queued);
         block.checkouts.forEach(counts::checkout);
     }
 
@@ -85,21 +107,26 @@ final class FlexLmParser implements LicenseServerParser {
         }
 
         void read(String line) throws BadServerOutputException {
-            Matcher reservation = RESERVATION.matcher(line);
-            if (reservation.find()) {
+            if (RESERVATION_MARK.matcher(line).find()) {
                 // Held for a host/user/group by the options file: not a checkout, nobody to match.
+                Matcher reservation = RESERVATION.matcher(line);
+                if (!reservation.find()) {
+                    throw ServerOutput.partialLine(line);
+                }
                 reserved = ServerOutput.add(reserved, ServerOutput.number(reservation.group(1)));
                 return;
             }
-            Matcher usage = USAGE.matcher(line);
-            if (!usage.find()) {
-                return;
+            if (!USAGE_MARK.matcher(line).find()) {
+                return; // the feature's version/vendor line, its license type, blank lines
             }
-            String rest = usage.group(2);
-            Matcher queuedFor = QUEUED.matcher(rest);
-            if (queuedFor.find()) {
+            Matcher usage = USAGE.matcher(line);
+            Matcher tail = usage.find() ? TAIL.matcher(usage.group(2)) : null;
+            if (tail == null || !tail.find()) {
+                throw ServerOutput.partialLine(line);
+            }
+            if (tail.group(2) != null) {
                 // Waiting, not holding: the server does not count it in use either.
-                queued = ServerOutput.add(queued, ServerOutput.number(queuedFor.group(1)));
+                queued = ServerOutput.add(queued, ServerOutput.number(tail.group(2)));
                 return;
             }
             String[] words = usage.group(1).trim().split("\\s+");
@@ -107,14 +134,13 @@ final class FlexLmParser implements LicenseServerParser {
                 words = Arrays.copyOf(words, words.length - 1);
             }
             if (words.length < 2) {
-                return;
+                throw ServerOutput.partialLine(line);
             }
             int hostAt = words.length == 2 ? 1 : words.length - 2;
             String user = String.join(" ", Arrays.copyOfRange(words, 0, hostAt));
-            Matcher count = COUNT.matcher(rest);
             // No ", N licenses" suffix means one license; "(linger: N / M)" lines are ordinary
             // checkouts here because a lingering license is still held.
-            long quantity = count.find() ? ServerOutput.number(count.group(1)) : 1;
+            long quantity = tail.group(1) != null ? ServerOutput.number(tail.group(1)) : 1;
             checkouts.add(new Checkout(user, words[hostAt], quantity));
             checkedOut = ServerOutput.add(checkedOut, quantity);
         }

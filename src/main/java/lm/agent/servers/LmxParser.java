@@ -8,13 +8,18 @@ import java.util.regex.Pattern;
 /**
  * {@code lmxendutil -licstat}: {@code Feature: NAME ...} blocks, each with an
  * {@code N of M license(s) used} line and {@code N license(s) used by USER@HOST [IP]} lines.
- * A block without its "N of M" line is incomplete and left out.
+ * A block without its "N of M" line is incomplete and left out. A line of a block that starts
+ * with a count must parse whole, and the "used by" lines must account for at least the "N of M"
+ * figure: an output cut inside a block fails instead of reporting fewer checkouts.
  */
 final class LmxParser implements LicenseServerParser {
     private static final Pattern FEATURE = Pattern.compile("^\\s*Feature:\\s+(\\S+)");
-    private static final Pattern TOTALS = Pattern.compile("^\\s*(\\d+) of (\\d+) license\\(s\\) used");
+    private static final Pattern COUNTED = Pattern.compile("^\\s*\\d");
+    private static final Pattern TOTALS = Pattern.compile("^\\s*(\\d+) of (\\d+) license\\(s\\) used:?\\s*$");
+    // The client's address in brackets ends the line; a line without it was cut, maybe inside the
+    // host name, which would then never match the booking's host.
     private static final Pattern USE = Pattern.compile(
-            "^\\s*(\\d+) license\\(s\\) used by (\\S.*)@(\\S+?)(?:\\s+\\[[^\\]]*\\])?\\s*$");
+            "^\\s*(\\d+) license\\(s\\) used by (\\S.*)@(\\S+?)\\s+\\[[^\\]]*\\]\\s*$");
     // Some LM-X servers append the client's product build to the host ("dcv046.com_ver2023",
     // "dcv048.com_ver2022a"); it is not part of the host name Slurm knows.
     private static final Pattern HOST_SUFFIX = Pattern.compile("_ver[0-9A-Za-z.]*$");
@@ -44,6 +49,8 @@ final class LmxParser implements LicenseServerParser {
             } else if (name != null && use.find()) {
                 String host = HOST_SUFFIX.matcher(use.group(3)).replaceFirst("");
                 checkouts.add(new Checkout(use.group(2), host, ServerOutput.number(use.group(1))));
+            } else if (name != null && COUNTED.matcher(line).find()) {
+                throw ServerOutput.partialLine(line);
             }
         }
         close(tally, name, counted, total, used, checkouts);
@@ -55,6 +62,11 @@ final class LmxParser implements LicenseServerParser {
         if (name == null || !counted) {
             return;
         }
+        long listed = 0;
+        for (Checkout c : checkouts) {
+            listed = ServerOutput.add(listed, c.quantity());
+        }
+        ServerOutput.requireListed(name, used, listed);
         Tally.Counts counts = tally.feature(name);
         counts.add(total, used, 0);
         checkouts.forEach(counts::checkout);

@@ -55,6 +55,27 @@ final class ServerOutput {
         return new BadServerOutputException("no feature lines found");
     }
 
+    /**
+     * A line that has the form of a counted line (a usage, a table row, a total) but does not
+     * parse whole: the tool's output was cut short or mangled, and reading what is left of it
+     * would count fewer licenses than the server has in use.
+     */
+    static BadServerOutputException partialLine(String line) {
+        return new BadServerOutputException("line does not parse whole (output cut short?): " + printable(line));
+    }
+
+    /**
+     * The cross-check most formats allow: the checkout lines listed for a feature account for at
+     * least the server's own in-use figure. Fewer means lines are missing; more is allowed,
+     * because some servers list each process of a shared license.
+     */
+    static void requireListed(String feature, long inUse, long listed) throws BadServerOutputException {
+        if (listed < inUse) {
+            throw new BadServerOutputException(printable(feature) + ": " + inUse + " in use but the listed checkouts add up to "
+                    + listed + " (output cut short?)");
+        }
+    }
+
     /** A count printed by the server; digits only are passed in, but garbage can be too long. */
     static long number(String digits) throws BadServerOutputException {
         try {

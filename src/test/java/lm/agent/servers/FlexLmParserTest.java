@@ -122,16 +122,40 @@ class FlexLmParserTest {
     }
 
     @Test
-    void headerInUseWinsWhenLargerThanTheLines() throws BadServerOutputException {
-        // lmstat output is trimmed in places (upstream captures show "..."): the header is the truth.
+    void fewerLinesThanTheHeaderIsAFailure() {
+        // lmstat -a lists every checkout and reservation under the header that counts them: fewer
+        // licenses listed than in use means the listing was cut short (issue 9), not a trimmed
+        // output to trust. ("..." lines in upstream fixtures are their authors' redactions.)
         String text = """
                 Users of Solver:  (Total of 10 licenses issued;  Total of 7 licenses in use)
                 ...
                     ann n1.example.com /dev/tty (v1.0) (lic1/27000 11), start Wed 6/12 9:00, 2 licenses
                 """;
-        FeatureUsage f = feature(flexlmText(text), "Solver");
-        assertCounts(f, 10, 7);
-        assertUses(f, "ann@n1.example.com 2");
+        assertFails("flexlm", text, "Solver: 7 in use but the listed checkouts add up to 2");
+    }
+
+    @Test
+    void aCheckoutLineCutBeforeItsCountIsAFailure() {
+        // the issue's example: cut before ", 29 licenses", the line reads as one license
+        String full = Fixtures.text("flexlm/flexlm_output.txt");
+        int at = full.indexOf(", 29 licenses");
+        assertFails("flexlm", full.substring(0, at), "TESTFEATURE: 93 in use but the listed checkouts add up to 1");
+        // cut inside the time or the count: the line does not parse whole
+        assertFails("flexlm", full.substring(0, at - 2), "line does not parse whole");
+        assertFails("flexlm", full.substring(0, at + 3), "line does not parse whole");
+        String header = full.substring(0, full.indexOf("Users of TESTFEATURE:") + 40);
+        assertFails("flexlm", header, "line does not parse whole");
+    }
+
+    @Test
+    void moreLinesThanTheHeaderKeepTheLargerFigure() throws BadServerOutputException {
+        // DUP_GROUP checkouts of one license are listed once per process
+        String text = """
+                Users of Solver:  (Total of 10 licenses issued;  Total of 1 license in use)
+                    ann n1.example.com /dev/tty (v1.0) (lic1/27000 11), start Wed 6/12 9:00
+                    ann n1.example.com /dev/tty (v1.0) (lic1/27000 12), start Wed 6/12 9:01
+                """;
+        assertCounts(feature(flexlmText(text), "Solver"), 10, 2);
     }
 
     @Test
@@ -178,7 +202,8 @@ class FlexLmParserTest {
     @Test
     void largeTotalsSurvive() throws BadServerOutputException {
         String text = "Users of Big:  (Total of 9000000000 licenses issued;  "
-                + "Total of 2147483647 licenses in use)\n";
+                + "Total of 2147483647 licenses in use)\n"
+                + "    ann n1 /dev/tty (v1.0) (lic1/27000 11), start Wed 6/12 9:00, 2147483647 licenses\n";
         assertCounts(feature(flexlmText(text), "Big"), 9_000_000_000L, 2_147_483_647L);
     }
 

@@ -11,6 +11,7 @@ import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
@@ -77,6 +78,22 @@ class ParseCommandTest {
         assertEquals("", run.out(), "nothing on stdout that could be mistaken for a report");
         assertEquals(1, run.err().lines().count(), run.err());
         assertTrue(run.err().startsWith("lm-agent parse: flexlm: connection refused: "), run.err());
+    }
+
+    @Test
+    void outputCutShortIsExitTwo() {
+        // issue 9: the LS-DYNA table without its LICENSE GROUP row used to read as 0 in use
+        String full = Fixtures.text("lsdyna/lsdyna_output.txt");
+        byte[] cut = full.substring(0, full.indexOf("                   LICENSE GROUP")).getBytes(StandardCharsets.UTF_8);
+        Run run = run(cut, "--type", "lsdyna");
+        assertEquals(2, run.exit());
+        assertEquals("", run.out());
+        assertEquals("lm-agent parse: lsdyna: MPPDYNA_971: USED 0 + FREE 60 is not MAX 500 (output cut short?)", run.err().strip());
+        String flex = Fixtures.text("flexlm/flexlm_output.txt");
+        run = run(flex.substring(0, flex.indexOf(", 29 licenses")).getBytes(StandardCharsets.UTF_8), "--type", "flexlm");
+        assertEquals(2, run.exit());
+        assertEquals("lm-agent parse: flexlm: TESTFEATURE: 93 in use but the listed checkouts add up to 1 (output cut short?)",
+                run.err().strip());
     }
 
     @Test

@@ -1,0 +1,101 @@
+package lm.http;
+
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * What each constraint of the schema (src/main/sql/V*.sql) means to a client, in words: the
+ * resource and field it guards and its rule. PostgreSQL's own text ("new row … violates check
+ * constraint "features_reserved_check"", "Key (id)=(7) is not present in table …") names
+ * internals and quotes whole rows, so it never reaches a client; the constraint name PostgreSQL
+ * sends as a structured field is looked up here instead. SqlErrorsTest compares this table with
+ * pg_constraint, so a new constraint without words fails a test, and so does a stale entry.
+ */
+public final class Constraints {
+    /** {@code resource}: singular, as the API's messages name it; {@code field}: the JSON field. */
+    public record Rule(String resource, String field, String rule) {
+        public String message() {
+            return resource + ": '" + field + "' " + rule;
+        }
+    }
+
+    private static final String NAME_RULE = "must be 1 to 255 characters, not only spaces";
+
+    private static final Map<String, Rule> RULES = Map.ofEntries(
+            // configurations
+            rule("configurations_pkey", "configuration", "id", "is already taken"),
+            rule("configurations_name_check", "configuration", "name", NAME_RULE),
+            rule("configurations_cluster_client_id_check", "configuration", "cluster_client_id", NAME_RULE),
+            rule("configurations_grace_time_check", "configuration", "grace_time", "must be a number of seconds greater than 0"),
+            rule("configurations_outage_grace_check", "configuration", "outage_grace", "must be a number of seconds greater than 0"),
+            // the types themselves are not repeated here: the V1 CHECK and /license_servers/types list them
+            rule("configurations_type_check", "configuration", "type",
+                    "must be a license server type (GET /lm/license_servers/types lists them)"),
+            rule("configurations_cluster_client_id_name_key", "configuration", "name",
+                    "is already the name of another configuration of this cluster"),
+            // license_servers
+            rule("license_servers_pkey", "license server", "id", "is already taken"),
+            rule("license_servers_config_id_fkey", "license server", "config_id", "must be the id of an existing configuration"),
+            rule("license_servers_host_check", "license server", "host", "must be 1 to 255 characters without spaces"),
+            rule("license_servers_port_check", "license server", "port", "must be between 1 and 65535"),
+            rule("license_servers_config_id_host_port_key", "license server", "host",
+                    "and port are already a license server of this configuration"),
+            // products
+            rule("products_pkey", "product", "id", "is already taken"),
+            rule("products_name_key", "product", "name", "is already the name of another product"),
+            rule("products_name_check", "product", "name", "must be 1 to 255 characters without spaces or dots"),
+            // features
+            rule("features_pkey", "feature", "id", "is already taken"),
+            rule("features_name_check", "feature", "name", "must be 1 to 255 characters without spaces"),
+            rule("features_product_id_fkey", "feature", "product_id", "must be the id of an existing product"),
+            rule("features_config_id_fkey", "feature", "config_id", "must be the id of an existing configuration"),
+            rule("features_pool_id_fkey", "feature", "pool_id", "must be the id of an existing pool"),
+            rule("features_reserved_check", "feature", "reserved", "must be 0 or more"),
+            rule("features_total_check", "feature", "total", "must be 0 or more"),
+            rule("features_used_check", "feature", "used", "must be 0 or more"),
+            rule("features_config_id_product_id_name_key", "feature", "name",
+                    "is already a feature of this product in this configuration"),
+            // cluster_statuses
+            rule("cluster_statuses_pkey", "cluster status", "cluster_client_id", "already has a status"),
+            rule("cluster_statuses_cluster_client_id_check", "cluster status", "cluster_client_id", NAME_RULE),
+            rule("cluster_statuses_interval_check", "cluster status", "interval", "must be a number of seconds greater than 0"),
+            // jobs
+            rule("jobs_pkey", "job", "id", "is already taken"),
+            rule("jobs_slurm_job_id_check", "job", "slurm_job_id", "must be a Slurm job id: 1 to 20 digits"),
+            rule("jobs_cluster_client_id_check", "job", "cluster_client_id", NAME_RULE),
+            rule("jobs_username_check", "job", "username", NAME_RULE),
+            rule("jobs_lead_host_check", "job", "lead_host", NAME_RULE),
+            rule("jobs_cluster_client_id_slurm_job_id_key", "job", "slurm_job_id", "is already a job of this cluster"),
+            // bookings
+            rule("bookings_pkey", "booking", "id", "is already taken"),
+            rule("bookings_job_id_fkey", "booking", "job_id", "must be the id of an existing job"),
+            rule("bookings_feature_id_fkey", "booking", "feature_id", "must be the id of an existing feature"),
+            rule("bookings_quantity_check", "booking", "quantity", "must be greater than 0"),
+            // CHECK (expires_at > created_at), unnamed in V1: a grace time of 0 would book nothing
+            rule("bookings_check", "booking", "expires_at", "must be after the booking's creation"),
+            // CHECK ((released_at IS NULL) = (released_reason IS NULL)), unnamed in V1
+            rule("bookings_check1", "booking", "released_reason", "must be given exactly when released_at is"),
+            rule("bookings_released_reason_check", "booking", "released_reason", "must be grace or checkout"),
+            rule("bookings_job_id_feature_id_key", "booking", "feature_id", "is already booked by this job"),
+            // pools (kept by triggers, never written by clients)
+            rule("pools_pkey", "pool", "id", "is already taken"),
+            rule("pool_counts_pkey", "pool", "id", "already has a counter"),
+            rule("pool_counts_pool_id_fkey", "pool", "id", "must be the id of an existing pool"),
+            rule("pool_counts_booked_check", "pool", "booked", "must be 0 or more"));
+
+    private Constraints() {}
+
+    private static Map.Entry<String, Rule> rule(String constraint, String resource, String field, String rule) {
+        return Map.entry(constraint, new Rule(resource, field, rule));
+    }
+
+    /** The rule a constraint stands for; null for a name this table doesn't know. */
+    public static Rule of(String constraint) {
+        return constraint == null ? null : RULES.get(constraint);
+    }
+
+    /** Every constraint named here (for the test that compares them with the database's). */
+    public static Set<String> names() {
+        return RULES.keySet();
+    }
+}
