@@ -81,7 +81,13 @@ public final class Constraints {
             rule("pools_pkey", "pool", "id", "is already taken"),
             rule("pool_counts_pkey", "pool", "id", "already has a counter"),
             rule("pool_counts_pool_id_fkey", "pool", "id", "must be the id of an existing pool"),
-            rule("pool_counts_booked_check", "pool", "booked", "must be 0 or more"));
+            rule("pool_counts_booked_check", "pool", "booked", "must be 0 or more"),
+            // revoked_tokens (written by lm-server token revoke, never through the API)
+            rule("revoked_tokens_pkey", "revoked token", "id", "is already taken"),
+            rule("revoked_tokens_jti_check", "revoked token", "jti", NAME_RULE),
+            rule("revoked_tokens_client_id_check", "revoked token", "client_id", NAME_RULE),
+            // CHECK ((jti IS NULL) <> (client_id IS NULL)), unnamed in V9
+            rule("revoked_tokens_check", "revoked token", "jti", "or client_id must be given, not both"));
 
     private Constraints() {}
 
