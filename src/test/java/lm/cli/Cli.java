@@ -56,7 +56,16 @@ final class Cli {
         return this;
     }
 
-    Result run(String... args) throws IOException, InterruptedException {
+    /**
+     * Starts lm-cli without waiting, its stdout and stderr going to {@code out} (for commands that
+     * wait on something the test does meanwhile, e.g. login waiting for approval).
+     */
+    Process start(Path out, String... args) throws IOException {
+        return builder(args).redirectErrorStream(true).redirectOutput(out.toFile()).start();
+    }
+
+    /** bin/lm-cli ARGS in this environment only, from HOME, with no standard input. */
+    private ProcessBuilder builder(String... args) {
         List<String> cmd = new ArrayList<>();
         cmd.add(SCRIPT.toString());
         cmd.addAll(List.of(args));
@@ -64,9 +73,13 @@ final class Cli {
         pb.environment().clear();
         pb.environment().putAll(env);
         pb.directory(home.toFile());
+        return pb.redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()));
+    }
+
+    Result run(String... args) throws IOException, InterruptedException {
+        ProcessBuilder pb = builder(args);
         Path out = Files.createTempFile(home, "out", ".txt");
         Path err = Files.createTempFile(home, "err", ".txt");
-        pb.redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()));
         pb.redirectOutput(out.toFile());
         pb.redirectError(err.toFile());
         Process p = pb.start();
