@@ -260,29 +260,25 @@ public final class Keycloak {
 
     /** A confidential client with a service account (client credentials); returns its secret. */
     public String serviceClient(String realm, String clientId, JsonObject... mappers) throws IOException, InterruptedException {
-        JsonObject c = new JsonObject();
-        c.addProperty("clientId", clientId);
-        c.addProperty("publicClient", false);
-        c.addProperty("serviceAccountsEnabled", true);
-        c.addProperty("standardFlowEnabled", false);
-        c.addProperty("directAccessGrantsEnabled", false);
         String secret = "secret-" + clientId;
-        c.addProperty("secret", secret);
-        c.add("protocolMappers", array(mappers));
-        created(postJson("/admin/realms/" + realm + "/clients", adminToken(), c.toString()), "client " + clientId);
+        client(realm, clientId, Map.of("publicClient", false, "serviceAccountsEnabled", true, "secret", secret), mappers);
         return secret;
     }
 
     /** A public client allowed the device grant (RFC 8628), as lm-cli login uses. */
     public void deviceClient(String realm, String clientId, JsonObject... mappers) throws IOException, InterruptedException {
-        JsonObject c = new JsonObject();
-        c.addProperty("clientId", clientId);
-        c.addProperty("publicClient", true);
-        c.addProperty("standardFlowEnabled", false);
-        c.addProperty("directAccessGrantsEnabled", false);
         JsonObject attrs = new JsonObject();
         attrs.addProperty("oauth2.device.authorization.grant.enabled", "true");
-        c.add("attributes", attrs);
+        client(realm, clientId, Map.of("publicClient", true, "attributes", attrs), mappers);
+    }
+
+    private void client(String realm, String clientId, Map<String, Object> settings, JsonObject... mappers)
+            throws IOException, InterruptedException {
+        JsonObject c = new JsonObject();
+        c.addProperty("clientId", clientId);
+        c.addProperty("standardFlowEnabled", false);
+        c.addProperty("directAccessGrantsEnabled", false);
+        settings.forEach((k, v) -> c.add(k, lm.http.Json.GSON.toJsonTree(v)));
         c.add("protocolMappers", array(mappers));
         created(postJson("/admin/realms/" + realm + "/clients", adminToken(), c.toString()), "client " + clientId);
     }
