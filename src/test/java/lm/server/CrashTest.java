@@ -41,7 +41,7 @@ class CrashTest {
         Set<Long> acknowledged = ConcurrentHashMap.newKeySet();
         Map<Integer, AtomicLong> otherAnswers = new ConcurrentHashMap<>();
         try (ServerProcess first = ServerProcess.start(dir, Map.of())) {
-            Licenses.setUp(first.embeddedJdbcUrl(), "crash", "a", "b");
+            Licenses.setUp(first.embeddedJdbcUrl(), "postgres", "", "crash", "a", "b");
             String token = first.token("crash", "license-manager:job:create");
             AtomicLong ids = new AtomicLong();
             AtomicBoolean killed = new AtomicBoolean();

@@ -10,8 +10,8 @@ final class Licenses {
     private Licenses() {}
 
     /** Product {@code cluster}, configuration {@code cluster} of that cluster, the features with 10^9 licenses each. */
-    static void setUp(String jdbcUrl, String cluster, String... features) throws SQLException {
-        try (Connection c = DriverManager.getConnection(jdbcUrl, "postgres", "")) {
+    static void setUp(String jdbcUrl, String user, String password, String cluster, String... features) throws SQLException {
+        try (Connection c = DriverManager.getConnection(jdbcUrl, user, password)) {
             c.setAutoCommit(false);
             try (PreparedStatement p = c.prepareStatement("INSERT INTO lm.products (name) VALUES (?)");
                     PreparedStatement conf = c.prepareStatement(

@@ -1,17 +1,14 @@
 package lm.testing;
 
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InputStreamReader;
+import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.regex.Matcher;
@@ -34,30 +31,14 @@ public final class ServerProcess implements AutoCloseable {
 
     public final Path stateDir;
     private final Process process;
-    private final List<String> stderr = Collections.synchronizedList(new ArrayList<>());
-    private final CompletableFuture<Integer> port = new CompletableFuture<>();
-    private final CompletableFuture<Void> ended = new CompletableFuture<>();
+    // a file, not a pipe: the JDK closes a child's pipe when it exits, racing a reader for the last lines
+    private final Path stderr;
+    private volatile int port = -1;
 
-    private ServerProcess(Path stateDir, Process process) {
+    private ServerProcess(Path stateDir, Process process, Path stderr) {
         this.stateDir = stateDir;
         this.process = process;
-        Thread reader = new Thread(() -> {
-            try (BufferedReader r = new BufferedReader(new InputStreamReader(process.getErrorStream(), StandardCharsets.UTF_8))) {
-                for (String line = r.readLine(); line != null; line = r.readLine()) {
-                    stderr.add(line);
-                    Matcher m = LISTENING.matcher(line);
-                    if (m.find()) {
-                        port.complete(Integer.parseInt(m.group(1)));
-                    }
-                }
-            } catch (IOException e) {
-                // the process is gone
-            }
-            port.complete(-1);
-            ended.complete(null);
-        }, "lm-server-stderr");
-        reader.setDaemon(true);
-        reader.start();
+        this.stderr = stderr;
     }
 
     /**
@@ -66,10 +47,12 @@ public final class ServerProcess implements AutoCloseable {
      */
     public static ServerProcess start(Path dir, Map<String, String> settings) throws IOException, InterruptedException {
         ServerProcess p = launch(dir, settings);
-        int port = p.port.join();
-        if (port < 0) {
-            p.process.waitFor(10, TimeUnit.SECONDS);
-            throw new AssertionError("lm-server did not start (exit " + (p.process.isAlive() ? "-" : p.process.exitValue()) + "):\n" + p.stderrText());
+        for (long waited = 0; p.port() < 0; waited += 50) {
+            if (!p.process.isAlive() || waited > 120_000) {
+                p.process.waitFor(10, TimeUnit.SECONDS);
+                throw new AssertionError("lm-server did not start (exit " + (p.process.isAlive() ? "-" : p.process.exitValue()) + "):\n" + p.stderrText());
+            }
+            Thread.sleep(50);
         }
         return p;
     }
@@ -84,7 +67,9 @@ public final class ServerProcess implements AutoCloseable {
             conf.append("http_port = 0\n");
         }
         settings.forEach((k, v) -> conf.append(k).append(" = ").append(v).append('\n'));
-        Path file = dir.resolve("lm-" + SEQ.incrementAndGet() + ".conf");
+        int n = SEQ.incrementAndGet();
+        Path file = dir.resolve("lm-" + n + ".conf");
+        Path err = dir.resolve("lm-" + n + ".err");
         Files.writeString(file, conf);
         Path state = Path.of(settings.getOrDefault("state_dir", dir.resolve("state").toString()));
         ProcessBuilder pb = new ProcessBuilder(PROJECT.resolve("bin/lm-server").toString(), "--config", file.toString());
@@ -99,11 +84,21 @@ public final class ServerProcess implements AutoCloseable {
         pb.directory(dir.toFile());
         pb.redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()));
         pb.redirectOutput(ProcessBuilder.Redirect.DISCARD);
-        return new ServerProcess(state, pb.start());
+        pb.redirectError(err.toFile());
+        return new ServerProcess(state, pb.start(), err);
     }
 
+    /** The port it listens on, from its log; -1 until it says. */
     public int port() {
-        return port.join();
+        if (port < 0) {
+            for (String line : stderr()) {
+                Matcher m = LISTENING.matcher(line);
+                if (m.find()) {
+                    port = Integer.parseInt(m.group(1));
+                }
+            }
+        }
+        return port;
     }
 
     public long pid() {
@@ -115,8 +110,10 @@ public final class ServerProcess implements AutoCloseable {
     }
 
     public List<String> stderr() {
-        synchronized (stderr) {
-            return List.copyOf(stderr);
+        try {
+            return Files.exists(stderr) ? Files.readAllLines(stderr, StandardCharsets.UTF_8) : List.of();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
         }
     }
 
@@ -134,8 +131,6 @@ public final class ServerProcess implements AutoCloseable {
         if (!process.waitFor(limit.toMillis(), TimeUnit.MILLISECONDS)) {
             throw new AssertionError("lm-server still running after " + limit + ":\n" + stderrText());
         }
-        // every line is read once the stream ends
-        ended.join();
         return process.exitValue();
     }
 
