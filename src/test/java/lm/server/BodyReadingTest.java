@@ -113,6 +113,34 @@ class BodyReadingTest {
     }
 
     @Test
+    void aSlowAnswerIsNotCutByTheReadTimeout() throws Exception {
+        // the read timeout is for a silent client; a request the server itself takes long over is answered
+        Licenses.setUp(ds.getJdbcUrl(), TestDatabase.user(), TestDatabase.password(), "held", "a", "b");
+        String token = auth.mint("held", List.of("license-manager:job:create"), Duration.ofHours(1));
+        ApiServer api = server(Duration.ofSeconds(1));
+        try (java.sql.Connection c = java.sql.DriverManager.getConnection(ds.getJdbcUrl(), TestDatabase.user(), TestDatabase.password());
+                LoadClient client = new LoadClient("127.0.0.1", api.port())) {
+            c.setAutoCommit(false);
+            try (java.sql.Statement st = c.createStatement()) {
+                st.execute("LOCK TABLE lm.bookings IN EXCLUSIVE MODE");
+            }
+            Thread unlock = new Thread(() -> {
+                try {
+                    Thread.sleep(2500);
+                    c.rollback();
+                } catch (Exception e) {
+                    throw new IllegalStateException(e);
+                }
+            });
+            unlock.start();
+            assertEquals(201, client.send("POST", "/lm/jobs", token, Licenses.job(7, "held", "a", "b")));
+            unlock.join();
+        } finally {
+            api.close();
+        }
+    }
+
+    @Test
     void anAnnouncedBodyOverTheLimitIs413AtOnce() throws Exception {
         ApiServer api = server(Duration.ofSeconds(60));
         try (Socket s = stalled(api.port(), 2_000_000_000L)) {
