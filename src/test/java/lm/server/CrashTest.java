@@ -26,8 +26,10 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Durable by default: lm-server with its embedded PostgreSQL, 16 clients booking, then kill -9
  * of PostgreSQL's processes and of lm-server at once. After a restart every job answered 201 is
- * there with both its bookings, and nothing is half-written. (With Zonky's defaults, fsync and
- * synchronous_commit off, the same kill lost 1 and 6 of ~3,000 acknowledged bookings.)
+ * there with both its bookings, and nothing is half-written. With Zonky's defaults, fsync and
+ * synchronous_commit off, such a kill lost 1 and 6 of ~3,000 acknowledged bookings (issue 9), but
+ * only when it fell in the WAL writer's short delay: a run here lost none of 576. The SHOW checks
+ * catch those defaults every time.
  */
 class CrashTest {
     private static final int CLIENTS = 16;
@@ -90,12 +92,6 @@ class CrashTest {
         try (ServerProcess again = ServerProcess.start(dir, Map.of());
                 Connection c = DriverManager.getConnection(again.embeddedJdbcUrl(), "postgres", "");
                 Statement st = c.createStatement()) {
-            for (String setting : List.of("fsync", "synchronous_commit", "full_page_writes")) {
-                try (ResultSet rs = st.executeQuery("SHOW " + setting)) {
-                    rs.next();
-                    assertEquals("on", rs.getString(1), setting + " of the embedded PostgreSQL");
-                }
-            }
             Map<Long, String> found = jobs(st);
             long missing = acknowledged.stream().filter(id -> !found.containsKey(id)).count();
             long halfWritten = found.values().stream().filter(b -> !b.equals("a:1 b:2")).count();
@@ -105,6 +101,12 @@ class CrashTest {
                     + " %d of them found with both bookings, %d missing; %d more committed but never answered (in flight);"
                     + " %d half-written; %d pool counters off%n",
                     acknowledged.size(), acknowledged.size() - missing, missing, unacknowledged, halfWritten, countersOff);
+            for (String setting : List.of("fsync", "synchronous_commit", "full_page_writes")) {
+                try (ResultSet rs = st.executeQuery("SHOW " + setting)) {
+                    rs.next();
+                    assertEquals("on", rs.getString(1), setting + " of the embedded PostgreSQL");
+                }
+            }
             assertEquals(0, missing, "acknowledged jobs lost");
             assertEquals(0, halfWritten, "jobs without exactly their two bookings: " + found.entrySet().stream()
                     .filter(e -> !e.getValue().equals("a:1 b:2")).limit(5).toList());
