@@ -36,10 +36,11 @@ public final class ApiServer implements AutoCloseable {
     private static final HttpString RETRY_AFTER = new HttpString("Retry-After");
     /**
      * A stop waits this long with nothing in flight before it closes the connections: the
-     * clients of the last requests to finish reconnect at once (a retry), and a connection
-     * accepted while the listener closes would be reset; these few get their 503 first.
+     * clients of the last requests to finish come back at once (their next job, a retry), and a
+     * connection accepted while the listener closes would be reset; these get their 503 first.
+     * Long enough for a client on a busy host to read its answer and reconnect.
      */
-    private static final Duration QUIET = Duration.ofMillis(200);
+    private static final Duration QUIET = Duration.ofMillis(500);
     public static final String PREFIX = "/lm";
 
     private final Undertow undertow;
