@@ -2,12 +2,10 @@ package lm.auth;
 
 import java.time.Duration;
 import java.util.List;
-import java.util.Locale;
 import java.util.Objects;
 import java.util.concurrent.Callable;
 import java.util.function.Supplier;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
+import lm.config.Config;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.ITypeConverter;
 import picocli.CommandLine.Model.CommandSpec;
@@ -35,7 +33,6 @@ public final class TokenCommand implements Callable<Integer> {
 
     // Ten years is already more than any agent needs (tokens can be revoked: token revoke).
     private static final Duration MAX_TTL = Duration.ofDays(3650);
-    private static final Pattern DURATION = Pattern.compile("(\\d{1,12})([smhd]?)");
 
     @Option(names = "--client-id", paramLabel = "ID",
             description = "The cluster's client id (the token's sub and azp). Required.")
@@ -91,32 +88,12 @@ public final class TokenCommand implements Callable<Integer> {
         return 0;
     }
 
-    /**
-     * Parses {@code 30s}, {@code 15m}, {@code 1h}, {@code 7d} or plain seconds ({@code 90}).
-     *
-     * @throws IllegalArgumentException for anything else, including negative numbers
-     */
-    public static Duration parseDuration(String text) {
-        Matcher m = DURATION.matcher(text == null ? "" : text.strip().toLowerCase(Locale.ROOT));
-        if (!m.matches()) {
-            throw new IllegalArgumentException("'" + text + "' is not a duration: expected a number"
-                    + " followed by s, m, h or d (30s, 15m, 1h, 7d), or plain seconds");
-        }
-        long n = Long.parseLong(m.group(1)); // at most 12 digits: can't overflow, nor can the units
-        switch (m.group(2)) {
-            case "m": return Duration.ofMinutes(n);
-            case "h": return Duration.ofHours(n);
-            case "d": return Duration.ofDays(n);
-            default: return Duration.ofSeconds(n);
-        }
-    }
-
     static final class TtlConverter implements ITypeConverter<Duration> {
         @Override
         public Duration convert(String value) {
             Duration d;
             try {
-                d = parseDuration(value);
+                d = Config.parseDuration(value);
             } catch (IllegalArgumentException e) {
                 throw new TypeConversionException(e.getMessage());
             }

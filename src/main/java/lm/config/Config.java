@@ -4,11 +4,15 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * One config format for every component: {@code key = value} lines, {@code #} comments, every key
@@ -17,6 +21,8 @@ import java.util.TreeSet;
  * site ends up fail-open without knowing it.
  */
 public final class Config {
+    private static final Pattern DURATION = Pattern.compile("(\\d{1,12})([smhd]?)");
+
     private final String source;
     private final Map<String, String> values;
     private final Set<String> known;
@@ -114,6 +120,61 @@ public final class Config {
             throw bad(key, v, "one of " + new TreeSet<>(allowed));
         }
         return v;
+    }
+
+    /** A duration as {@link #parseDuration} reads it, from {@code min} to {@code max}. */
+    public Duration duration(String key, Duration def, Duration min, Duration max) {
+        String v = values.get(checkKnown(key));
+        if (v == null || v.isEmpty()) {
+            return def;
+        }
+        String expected = "a duration from " + text(min) + " to " + text(max) + " (30s, 15m, 1h, 7d, or plain seconds)";
+        Duration d;
+        try {
+            d = parseDuration(v);
+        } catch (IllegalArgumentException e) {
+            throw bad(key, v, expected);
+        }
+        if (d.compareTo(min) < 0 || d.compareTo(max) > 0) {
+            throw bad(key, v, expected);
+        }
+        return d;
+    }
+
+    /** The shortest of the forms {@link #parseDuration} reads: 90s, 15m, 2h, 7d. */
+    public static String text(Duration d) {
+        long s = d.getSeconds();
+        if (s != 0 && s % 86_400 == 0) {
+            return s / 86_400 + "d";
+        }
+        if (s != 0 && s % 3_600 == 0) {
+            return s / 3_600 + "h";
+        }
+        if (s != 0 && s % 60 == 0) {
+            return s / 60 + "m";
+        }
+        return s + "s";
+    }
+
+    /**
+     * Parses {@code 30s}, {@code 15m}, {@code 1h}, {@code 7d} or plain seconds ({@code 90}): the
+     * one duration syntax of the config files and the command lines.
+     *
+     * @throws IllegalArgumentException for anything else, including negative numbers
+     */
+    public static Duration parseDuration(String text) {
+        Matcher m = DURATION.matcher(text == null ? "" : text.strip().toLowerCase(Locale.ROOT));
+        if (!m.matches()) {
+            throw new IllegalArgumentException("'" + text + "' is not a duration: expected a number"
+                    + " followed by s, m, h or d (30s, 15m, 1h, 7d), or plain seconds");
+        }
+        long n = Long.parseLong(m.group(1)); // at most 12 digits: can't overflow, nor can the units
+        switch (m.group(2)) {
+            case "m": return Duration.ofMinutes(n);
+            case "h": return Duration.ofHours(n);
+            case "d": return Duration.ofDays(n);
+            default: return Duration.ofSeconds(n);
+        }
     }
 
     public Path path(String key, Path def) {

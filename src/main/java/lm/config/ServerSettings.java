@@ -2,8 +2,10 @@ package lm.config;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Map;
 import java.util.Set;
+import lm.db.Timeouts;
 
 /** The keys of lm.conf(5) that lm-server reads; etc/lm/lm.conf lists them all with their defaults. */
 public record ServerSettings(
@@ -14,26 +16,41 @@ public record ServerSettings(
         String databaseUser,
         String databasePassword,
         int databasePoolSize,
+        Timeouts databaseTimeouts,
+        Duration httpReadTimeout,
+        Duration shutdownGrace,
         String authIssuer,
         Path authKeys,
         String authPermissionsClaim,
         String authLocalIssuer,
         String authAudience,
-        int prologTokenTtl) {
+        Duration prologTokenTtl) {
 
     public static final Path DEFAULT_FILE = Path.of("/etc/lm/lm.conf");
 
     static final Set<String> KEYS = Set.of(
             "state_dir", "http_host", "http_port", "database_url", "database_user", "database_password",
-            "database_pool_size", "auth_issuer", "auth_keys", "auth_permissions_claim", "auth_local_issuer",
+            "database_pool_size", "database_statement_timeout", "database_lock_timeout",
+            "database_idle_in_transaction_session_timeout", "http_read_timeout", "shutdown_grace",
+            "auth_issuer", "auth_keys", "auth_permissions_claim", "auth_local_issuer",
             "auth_audience", "prolog_token_ttl");
+
+    private static final Duration DAY = Duration.ofDays(1);
 
     /** {@code file} null means /etc/lm/lm.conf when it exists, else defaults and environment only. */
     public static ServerSettings load(Path file, Map<String, String> env) {
         if (file == null && Files.isRegularFile(DEFAULT_FILE)) {
             file = DEFAULT_FILE;
         }
-        Config c = Config.load(file, env, KEYS);
+        return from(Config.load(file, env, KEYS));
+    }
+
+    /** Every key at its default: what tests and benchmarks that build a server in-process use. */
+    public static ServerSettings defaults() {
+        return from(Config.load(null, Map.of(), KEYS));
+    }
+
+    private static ServerSettings from(Config c) {
         Path state = c.path("state_dir", Path.of("/var/lib/lm"));
         String url = c.optional("database_url");
         if (url != null && !url.startsWith("jdbc:postgresql:")) {
@@ -50,13 +67,22 @@ public record ServerSettings(
                 c.string("database_password", ""),
                 // 8 measured best on 2 cores: more connections only add lock contention on a hot pool
                 c.integer("database_pool_size", 8, 1, 1000),
+                new Timeouts(
+                        c.duration("database_statement_timeout", Timeouts.DEFAULTS.statement(), Duration.ZERO, DAY),
+                        c.duration("database_lock_timeout", Timeouts.DEFAULTS.lock(), Duration.ZERO, DAY),
+                        c.duration("database_idle_in_transaction_session_timeout", Timeouts.DEFAULTS.idleInTransaction(), Duration.ZERO, DAY)),
+                // a client that sends nothing for this long (a stalled body, an idle keep-alive
+                // connection) is cut off; lm-prolog sends its whole request at once
+                c.duration("http_read_timeout", Duration.ofSeconds(30), Duration.ofSeconds(1), DAY),
+                // below systemd's TimeoutStopSec=30s with room for the embedded PostgreSQL's own stop
+                c.duration("shutdown_grace", Duration.ofSeconds(10), Duration.ZERO, Duration.ofHours(1)),
                 issuer,
                 c.path("auth_keys", state.resolve("jwks.json")),
                 c.string("auth_permissions_claim", "permissions"),
                 c.string("auth_local_issuer", "lm-local"),
                 c.optional("auth_audience"),
-                // seconds; a minute at least, 30 days at most (the prolog's token must stay narrow in time too)
-                c.integer("prolog_token_ttl", 86_400, 60, 2_592_000));
+                // a minute at least, 30 days at most: the prolog's token must stay narrow in time too
+                c.duration("prolog_token_ttl", Duration.ofHours(24), Duration.ofMinutes(1), Duration.ofDays(30)));
     }
 
     public boolean embeddedDatabase() {

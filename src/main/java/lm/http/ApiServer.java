@@ -2,47 +2,68 @@ package lm.http;
 
 import com.google.gson.JsonObject;
 import io.undertow.Undertow;
+import io.undertow.UndertowOptions;
+import io.undertow.io.Receiver;
 import io.undertow.server.HttpHandler;
 import io.undertow.server.HttpServerExchange;
 import io.undertow.server.RoutingHandler;
 import io.undertow.util.Headers;
 import io.undertow.util.HttpString;
 import io.undertow.util.Methods;
-import java.io.IOException;
-import java.io.InputStream;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.sql.SQLException;
+import java.time.Duration;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 import lm.auth.AuthException;
 import lm.auth.Authenticator;
 import lm.auth.Principal;
+import org.xnio.IoUtils;
+import org.xnio.Options;
 
 /**
- * Undertow under {@code /lm}. Handlers run on worker threads (JDBC never on an IO thread); every
- * exception ends here and is written as {@code {"code","message","detail"}}: client errors keep
- * their 4xx, an unknown failure is a logged 500 with no internals in the body.
+ * Undertow under {@code /lm}. A request body is received without holding any thread (the IO
+ * thread reads it as it arrives, bounded in size and in idle time); handlers then run on worker
+ * threads (JDBC never on an IO thread); every exception ends here and is written as
+ * {@code {"code","message","detail"}}: client errors keep their 4xx, an unknown failure is a
+ * logged 500 with no internals in the body.
  */
 public final class ApiServer implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger("lm.http");
     private static final int MAX_BODY = 4 * 1024 * 1024;
     private static final HttpString TOTAL = new HttpString("X-Total-Count");
+    private static final HttpString RETRY_AFTER = new HttpString("Retry-After");
+    /**
+     * A stop waits this long with nothing in flight before it closes the connections: the
+     * clients of the last requests to finish come back at once (their next job, a retry), and a
+     * connection accepted while the listener closes would be reset; these get their 503 first.
+     * Long enough for a client on a busy host to read its answer and reconnect.
+     */
+    private static final Duration QUIET = Duration.ofMillis(500);
     public static final String PREFIX = "/lm";
 
     private final Undertow undertow;
+    private final Drain drain;
 
-    public ApiServer(String host, int port, Routes routes, Authenticator auth) {
+    /** {@code readTimeout}: a client that sends nothing for this long is cut off. */
+    public ApiServer(String host, int port, Routes routes, Authenticator auth, Duration readTimeout) {
         RoutingHandler router = new RoutingHandler();
+        this.drain = new Drain(router);
         for (Routes.Route r : routes.all()) {
-            router.add(r.method(), PREFIX + r.path(), new Dispatch(r, auth));
+            router.add(r.method(), PREFIX + r.path(), new Dispatch(r, auth, drain));
         }
         router.setFallbackHandler(ex -> writeError(ex, new ApiException(404, "not_found", "no such path: " + ex.getRequestPath(), null)));
         router.setInvalidMethodHandler(ex -> writeError(ex, new ApiException(405, "method_not_allowed",
                 ex.getRequestMethod() + " is not allowed on " + ex.getRequestPath(), null)));
+        int ms = (int) Math.min(Integer.MAX_VALUE, readTimeout.toMillis());
         this.undertow = Undertow.builder()
                 .addHttpListener(port, host)
-                .setHandler(router)
+                // mid-body, mid-headers or idle between requests: a silent client holds no
+                // thread, but its connection and buffer would be held forever
+                .setSocketOption(Options.READ_TIMEOUT, ms)
+                .setServerOption(UndertowOptions.REQUEST_PARSE_TIMEOUT, ms)
+                .setHandler(drain)
                 .build();
     }
 
@@ -55,6 +76,16 @@ public final class ApiServer implements AutoCloseable {
         return ((InetSocketAddress) undertow.getListenerInfo().get(0).getAddress()).getPort();
     }
 
+    /**
+     * Answers 503 to new requests from now on and waits for those in flight, at most
+     * {@code grace}; returns how many are still running. The listener stays open: call
+     * {@link #close} next.
+     */
+    public int stop(Duration grace) throws InterruptedException {
+        return drain.stop(grace, QUIET);
+    }
+
+    /** Closes the listener and every connection. */
     @Override
     public void close() {
         undertow.stop();
@@ -63,27 +94,49 @@ public final class ApiServer implements AutoCloseable {
     private static final class Dispatch implements HttpHandler {
         private final Routes.Route route;
         private final Authenticator auth;
+        private final Drain drain;
 
-        Dispatch(Routes.Route route, Authenticator auth) {
+        Dispatch(Routes.Route route, Authenticator auth, Drain drain) {
             this.route = route;
             this.auth = auth;
+            this.drain = drain;
         }
 
+        /** On the IO thread: receive the body, if any, without blocking, then hand over to a worker. */
         @Override
         public void handleRequest(HttpServerExchange ex) {
-            if (ex.isInIoThread()) {
-                ex.dispatch(this);
+            if (!ex.getRequestMethod().equals(Methods.POST) && !ex.getRequestMethod().equals(Methods.PUT)) {
+                ex.dispatch(() -> run(ex, null));
                 return;
             }
+            if (ex.getRequestContentLength() > MAX_BODY) {
+                // refused before a byte of it is read (Undertow's receiver would first allocate
+                // a buffer of the announced size); the unread rest dies with the connection
+                ex.setPersistent(false);
+                writeError(ex, tooLarge());
+                return;
+            }
+            Receiver receiver = ex.getRequestReceiver();
+            receiver.setMaxBufferSize(MAX_BODY);
+            receiver.receiveFullBytes((e, bytes) -> e.dispatch(() -> run(e, bytes)), (e, error) -> {
+                if (error instanceof Receiver.RequestToLargeException) {
+                    e.setPersistent(false);
+                    writeError(e, tooLarge());
+                } else {
+                    // the client went away or fell silent for http_read_timeout: nobody to answer
+                    LOG.info("lm-server: " + route.method() + " " + route.path() + ": request body not received: " + error);
+                    IoUtils.safeClose(e.getConnection());
+                }
+            });
+        }
+
+        private void run(HttpServerExchange ex, byte[] bytes) {
             try {
                 Principal p = null;
                 if (route.resource() != null) {
                     p = auth.require(ex.getRequestHeaders().getFirst(Headers.AUTHORIZATION), route.resource(), route.action());
                 }
-                String body = null;
-                if (ex.getRequestMethod().equals(Methods.POST) || ex.getRequestMethod().equals(Methods.PUT)) {
-                    body = readBody(ex);
-                }
+                String body = bytes == null ? null : new String(bytes, StandardCharsets.UTF_8);
                 Reply reply = route.endpoint().handle(new Call(ex, p, body));
                 write(ex, reply);
             } catch (ApiException e) {
@@ -98,28 +151,34 @@ public final class ApiServer implements AutoCloseable {
                 writeError(ex, new ApiException(e.status(), code, e.getMessage(), null));
             } catch (SQLException e) {
                 ApiException mapped = SqlErrors.toApi(e);
-                if (mapped == null) {
+                if (mapped == null && drain.stopping()) {
+                    // past shutdown_grace the pool is closed under the request: that is the stop's doing
+                    mapped = stoppedUnder();
+                } else if (mapped == null) {
                     LOG.log(Level.SEVERE, "lm-server: " + route.method() + " " + route.path() + ": unexpected SQL error " + e.getSQLState(), e);
                     mapped = new ApiException(500, "internal", "internal error (logged)", null);
                 } else if (mapped.status() == 503) {
-                    LOG.warning("lm-server: " + route.method() + " " + route.path() + ": database unavailable: " + e.getMessage());
+                    LOG.warning("lm-server: " + route.method() + " " + route.path() + ": " + mapped.code() + ": " + e.getMessage());
                 }
                 writeError(ex, mapped);
             } catch (Exception e) {
+                if (drain.stopping()) {
+                    writeError(ex, stoppedUnder());
+                    return;
+                }
                 LOG.log(Level.SEVERE, "lm-server: " + route.method() + " " + route.path() + ": unexpected error", e);
                 writeError(ex, new ApiException(500, "internal", "internal error (logged)", null));
             }
         }
+
+        private ApiException stoppedUnder() {
+            LOG.warning("lm-server: " + route.method() + " " + route.path() + ": cut short by the stop (shutdown_grace passed)");
+            return new ApiException(503, "shutting_down", "the server stopped before this request finished; try again", null);
+        }
     }
 
-    private static String readBody(HttpServerExchange ex) throws IOException {
-        ex.startBlocking();
-        InputStream in = ex.getInputStream();
-        byte[] bytes = in.readNBytes(MAX_BODY + 1);
-        if (bytes.length > MAX_BODY) {
-            throw new ApiException(413, "too_large", "request body larger than " + MAX_BODY + " bytes", null);
-        }
-        return new String(bytes, StandardCharsets.UTF_8);
+    private static ApiException tooLarge() {
+        return new ApiException(413, "too_large", "request body larger than " + MAX_BODY + " bytes", null);
     }
 
     private static void write(HttpServerExchange ex, Reply reply) {
@@ -144,6 +203,11 @@ public final class ApiServer implements AutoCloseable {
             return;
         }
         ex.setStatusCode(e.status());
+        if (e.status() == 503) {
+            // every 503 is a moment's trouble (database, timeout, stop); lm-prolog waits its own
+            // retry_delay, other clients get told
+            ex.getResponseHeaders().put(RETRY_AFTER, "1");
+        }
         ex.getResponseHeaders().put(Headers.CONTENT_TYPE, "application/json");
         ex.getResponseSender().send(Json.GSON.toJson(o), StandardCharsets.UTF_8);
     }

@@ -33,7 +33,13 @@ public final class SqlErrors {
             Map.entry("22023", new Mapping(422, "unprocessable")),
             // retried by Tx first; reaching the client means the retries ran out
             Map.entry("40001", new Mapping(503, "retry")),
-            Map.entry("40P01", new Mapping(503, "retry")));
+            Map.entry("40P01", new Mapping(503, "retry")),
+            // database_statement_timeout, database_lock_timeout and
+            // database_idle_in_transaction_session_timeout (lm.db.Timeouts): the database is
+            // too busy for this request now, which a retry a moment later may not be
+            Map.entry("57014", new Mapping(503, "timeout")),
+            Map.entry("55P03", new Mapping(503, "timeout")),
+            Map.entry("25P03", new Mapping(503, "timeout")));
     private static final Map<String, Mapping> CLASSES = Map.of(
             // data exceptions: a value PostgreSQL can't take (e.g. a NUL character in a string)
             "22", new Mapping(400, "bad_request"),
@@ -68,7 +74,9 @@ public final class SqlErrors {
         }
         ServerErrorMessage sem = e instanceof PSQLException p ? p.getServerErrorMessage() : null;
         if (m.status == 503) {
-            return new ApiException(503, m.code, "database unavailable, try again", null);
+            return new ApiException(503, m.code, m.code.equals("timeout")
+                    ? "the database did not answer in time (statement or lock timeout), try again"
+                    : "database unavailable, try again", null);
         }
         if (state.startsWith("23")) {
             return integrity(m, state, sem);

@@ -1,49 +1,99 @@
 package lm.server;
 
 import java.io.IOException;
+import java.net.BindException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.time.Duration;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.logging.Logger;
 import javax.sql.DataSource;
 import lm.auth.AuthSettings;
 import lm.auth.Authenticator;
+import lm.config.Config;
 import lm.config.ServerSettings;
 import lm.db.Database;
 import lm.http.ApiServer;
 
 /** A running lm-server: its database (maybe embedded), its authenticator and its HTTP listener. */
 public final class LmServer implements AutoCloseable {
+    private static final Logger LOG = Logger.getLogger("lm.server");
+    /** Past shutdown_grace the pool is closed under the last requests; they answer 503 within this. */
+    private static final Duration CANCEL_WAIT = Duration.ofSeconds(2);
+
     private final Database database;
     private final ApiServer api;
     private final Authenticator auth;
+    private final StateLock lock;
+    private final Duration shutdownGrace;
+    private final AtomicBoolean closed = new AtomicBoolean();
 
-    private LmServer(Database database, ApiServer api, Authenticator auth) {
+    private LmServer(Database database, ApiServer api, Authenticator auth, StateLock lock, Duration shutdownGrace) {
         this.database = database;
         this.api = api;
         this.auth = auth;
+        this.lock = lock;
+        this.shutdownGrace = shutdownGrace;
     }
 
     public static AuthSettings authSettings(ServerSettings s) {
         return new AuthSettings(s.authKeys(), s.authLocalIssuer(), s.authIssuer(), s.authPermissionsClaim(), s.authAudience(),
-                java.time.Duration.ofSeconds(s.prologTokenTtl()));
+                s.prologTokenTtl());
     }
 
+    /**
+     * Locks the state directory, opens the database, listens.
+     *
+     * @throws StartupConflict when the state directory or the port is another process's
+     */
     public static LmServer start(ServerSettings s) throws IOException {
-        Authenticator auth = new Authenticator(authSettings(s));
-        Database db = Database.open(s.databaseUrl(), s.databaseUser(), s.databasePassword(), s.databasePoolSize(),
-                s.stateDir().resolve("pg"));
+        StateLock lock = StateLock.acquire(s.stateDir());
         try {
-            auth.checkRevocations(db.dataSource());
-            ApiServer api = new ApiServer(s.httpHost(), s.httpPort(), ApiRoutes.all(db.dataSource(), auth), auth);
-            api.start();
-            return new LmServer(db, api, auth);
-        } catch (RuntimeException e) {
-            db.close();
+            Authenticator auth = new Authenticator(authSettings(s));
+            Database db = Database.open(s.databaseUrl(), s.databaseUser(), s.databasePassword(), s.databasePoolSize(),
+                    s.stateDir().resolve("pg"), s.databaseTimeouts());
+            try {
+                auth.checkRevocations(db.dataSource());
+                ApiServer api = new ApiServer(s.httpHost(), s.httpPort(), ApiRoutes.all(db.dataSource(), auth), auth, s.httpReadTimeout());
+                listen(api, s.httpHost(), s.httpPort());
+                return new LmServer(db, api, auth, lock, s.shutdownGrace());
+            } catch (RuntimeException e) {
+                db.close();
+                throw e;
+            }
+        } catch (IOException | RuntimeException e) {
+            lock.close();
             throw e;
         }
     }
 
-    /** For tests and benchmarks: an API over an existing (migrated) database. */
+    private static void listen(ApiServer api, String host, int port) {
+        try {
+            api.start();
+        } catch (RuntimeException e) {
+            Throwable cause = e;
+            while (cause != null && !(cause instanceof BindException)) {
+                cause = cause.getCause();
+            }
+            if (cause == null) {
+                throw e;
+            }
+            // BindException says "address in use" and "no such local address" alike: binding the
+            // same address on any free port tells which one it is, without reading its text
+            try (ServerSocket probe = new ServerSocket()) {
+                probe.bind(new InetSocketAddress(InetAddress.getByName(host), 0));
+            } catch (IOException notLocal) {
+                throw new Config.ConfigException("http_host (LM_HTTP_HOST) = '" + host + "': cannot listen on it: " + cause.getMessage());
+            }
+            throw new StartupConflict("port " + port + " on " + host + " (http_port, http_host) is in use by another process");
+        }
+    }
+
+    /** For tests and benchmarks: an API over an existing (migrated) database, with the default limits. */
     public static ApiServer serve(DataSource ds, Authenticator auth, String host, int port) {
         auth.checkRevocations(ds);
-        ApiServer api = new ApiServer(host, port, ApiRoutes.all(ds, auth), auth);
+        ApiServer api = new ApiServer(host, port, ApiRoutes.all(ds, auth), auth, ServerSettings.defaults().httpReadTimeout());
         api.start();
         return api;
     }
@@ -60,9 +110,32 @@ public final class LmServer implements AutoCloseable {
         return database;
     }
 
+    /**
+     * The stop: new requests are answered 503 while those in flight finish, for at most
+     * shutdown_grace; past it the pool is closed under the rest (they answer 503 too). Then the
+     * listener, the embedded PostgreSQL and the state directory's lock go. Runs once.
+     */
     @Override
     public void close() {
+        if (!closed.compareAndSet(false, true)) {
+            return;
+        }
+        LOG.info("lm-server stopping: new requests get 503; in-flight requests have up to "
+                + Config.text(shutdownGrace) + " (shutdown_grace)");
+        try {
+            int left = api.stop(shutdownGrace);
+            if (left > 0) {
+                LOG.warning("lm-server: " + left + " requests still running after shutdown_grace " + Config.text(shutdownGrace)
+                        + ": closing the database pool under them");
+                database.closePool();
+                api.stop(CANCEL_WAIT);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
         api.close();
         database.close();
+        lock.close();
+        LOG.info("lm-server stopped");
     }
 }

@@ -4,7 +4,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CountDownLatch;
 import java.util.logging.Logger;
 import lm.auth.TokenCommand;
 import lm.config.Config;
@@ -49,6 +48,10 @@ public final class Main implements Callable<Integer> {
                 cmd.getErr().println("lm-server: configuration error: " + e.getMessage());
                 return 78; // EX_CONFIG
             }
+            if (e instanceof StartupConflict) {
+                cmd.getErr().println("lm-server: cannot start: " + e.getMessage());
+                return StartupConflict.EXIT;
+            }
             throw e;
         });
         return cl;
@@ -59,11 +62,9 @@ public final class Main implements Callable<Integer> {
         ServerSettings s = ServerSettings.load(config, System.getenv());
         LOG.info("lm-server " + ApiRoutes.version() + " starting: database " + s.databaseDescription());
         LmServer server = LmServer.start(s);
-        CountDownLatch stop = new CountDownLatch(1);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            server.close();
-            stop.countDown();
-        }, "lm-server-stop"));
+        StopSignal signal = StopSignal.install();
+        // any other way the JVM ends (SIGHUP, an uncaught error): close what can be closed
+        Runtime.getRuntime().addShutdownHook(new Thread(server::close, "lm-server-stop"));
         String url = "http://" + s.httpHost() + ":" + server.port() + "/lm";
         LOG.info("lm-server listening on " + url);
         if (printToken) {
@@ -82,8 +83,10 @@ public final class Main implements Callable<Integer> {
             System.out.println("Stop with Ctrl-C.");
             System.out.flush();
         }
-        stop.await();
-        return 0;
+        int exit = signal.await();
+        LOG.info("lm-server: signal " + (exit - 128) + " received");
+        server.close();
+        return exit;
     }
 
     static final class Version implements CommandLine.IVersionProvider {

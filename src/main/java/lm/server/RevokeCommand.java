@@ -81,15 +81,15 @@ final class RevokeCommand implements Callable<Integer> {
      */
     private static Database open(ServerSettings s) throws IOException {
         if (!s.embeddedDatabase()) {
-            return Database.open(s.databaseUrl(), s.databaseUser(), s.databasePassword(), 1, null);
+            return Database.open(s.databaseUrl(), s.databaseUser(), s.databasePassword(), 1, null, s.databaseTimeouts());
         }
         Path pid = s.stateDir().resolve("pg").resolve("postmaster.pid");
         if (Files.isRegularFile(pid)) {
             List<String> lines = Files.readAllLines(pid);
             if (lines.size() >= 4 && ProcessHandle.of(Long.parseLong(lines.get(0).strip())).map(ProcessHandle::isAlive).orElse(false)) {
-                return Database.open("jdbc:postgresql://127.0.0.1:" + lines.get(3).strip() + "/postgres", "postgres", "", 1, null);
+                return Database.open("jdbc:postgresql://127.0.0.1:" + lines.get(3).strip() + "/postgres", "postgres", "", 1, null, s.databaseTimeouts());
             }
         }
-        return Database.open(null, null, null, 1, s.stateDir().resolve("pg"));
+        return Database.open(null, null, null, 1, s.stateDir().resolve("pg"), s.databaseTimeouts());
     }
 }

@@ -6,18 +6,32 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
+import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
 
 /**
  * One keep-alive HTTP/1.1 connection with blocking IO. A load generator this small costs the
- * two shared cores far less than java.net.http's machinery, so the server gets the CPU.
+ * two shared cores far less than java.net.http's machinery, so the server gets the CPU; and it
+ * hides nothing (no silent retry, no pooling), which the crash and stop tests need to tell a
+ * refused connection from a reset one.
  */
-final class LoadClient implements AutoCloseable {
+public final class LoadClient implements AutoCloseable {
     private final Socket socket;
     private final OutputStream out;
     private final InputStream in;
     private final String hostHeader;
+    private boolean open = true;
 
-    LoadClient(String host, int port) throws IOException {
+    /** One response: its status, its headers (names in lower case) and its body. */
+    public record Response(int status, Map<String, String> headers, String body) {
+        public String header(String name) {
+            return headers.get(name.toLowerCase(Locale.ROOT));
+        }
+    }
+
+    /** @throws java.net.ConnectException when nothing listens there */
+    public LoadClient(String host, int port) throws IOException {
         socket = new Socket(host, port);
         socket.setTcpNoDelay(true);
         out = socket.getOutputStream();
@@ -26,7 +40,12 @@ final class LoadClient implements AutoCloseable {
     }
 
     /** Sends one request, reads the whole response, returns its status. */
-    int send(String method, String path, String token, String body) throws IOException {
+    public int send(String method, String path, String token, String body) throws IOException {
+        return request(method, path, token, body).status();
+    }
+
+    /** Sends one request and reads the whole response; after "Connection: close" the client is closed. */
+    public Response request(String method, String path, String token, String body) throws IOException {
         byte[] b = body == null ? new byte[0] : body.getBytes(StandardCharsets.UTF_8);
         String head = method + " " + path + " HTTP/1.1\r\nHost: " + hostHeader + "\r\nAuthorization: Bearer " + token
                 + "\r\nContent-Type: application/json\r\nContent-Length: " + b.length + "\r\n\r\n";
@@ -35,14 +54,22 @@ final class LoadClient implements AutoCloseable {
         out.flush();
         String status = line();
         int code = Integer.parseInt(status.substring(9, 12));
-        int length = 0;
+        Map<String, String> headers = new TreeMap<>();
         for (String h = line(); !h.isEmpty(); h = line()) {
-            if (h.regionMatches(true, 0, "Content-Length:", 0, 15)) {
-                length = Integer.parseInt(h.substring(15).trim());
-            }
+            int colon = h.indexOf(':');
+            headers.put(h.substring(0, colon).strip().toLowerCase(Locale.ROOT), h.substring(colon + 1).strip());
         }
-        in.readNBytes(length);
-        return code;
+        int length = Integer.parseInt(headers.getOrDefault("content-length", "0"));
+        String text = new String(in.readNBytes(length), StandardCharsets.UTF_8);
+        if ("close".equalsIgnoreCase(headers.get("connection"))) {
+            close();
+        }
+        return new Response(code, headers, text);
+    }
+
+    /** False once the server said "Connection: close" (or close was called): open a new one. */
+    public boolean isOpen() {
+        return open;
     }
 
     private String line() throws IOException {
@@ -61,6 +88,7 @@ final class LoadClient implements AutoCloseable {
 
     @Override
     public void close() throws IOException {
+        open = false;
         socket.close();
     }
 }

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -34,6 +35,46 @@ class ServerSettingsTest {
         assertEquals(Path.of("/var/lib/lm/jwks.json"), s.authKeys());
         assertEquals("permissions", s.authPermissionsClaim());
         assertEquals(8, s.databasePoolSize());
+        assertEquals(lm.db.Timeouts.DEFAULTS, s.databaseTimeouts());
+        assertEquals(Duration.ofSeconds(30), s.databaseTimeouts().statement());
+        assertEquals(Duration.ofSeconds(5), s.databaseTimeouts().lock());
+        assertEquals(Duration.ofSeconds(60), s.databaseTimeouts().idleInTransaction());
+        assertEquals(Duration.ofSeconds(30), s.httpReadTimeout());
+        assertEquals(Duration.ofSeconds(10), s.shutdownGrace());
+        assertEquals(ServerSettings.defaults(), s, "defaults() is load() without a file or environment");
+    }
+
+    @Test
+    void timeoutsAreDurationsAndZeroTurnsADatabaseLimitOff() throws IOException {
+        ServerSettings s = ServerSettings.load(conf("database_statement_timeout = 2m\ndatabase_lock_timeout = 0\nshutdown_grace = 45\n"),
+                Map.of("LM_DATABASE_IDLE_IN_TRANSACTION_SESSION_TIMEOUT", "1h", "LM_HTTP_READ_TIMEOUT", "5s"));
+        assertEquals(Duration.ofMinutes(2), s.databaseTimeouts().statement());
+        assertEquals(Duration.ZERO, s.databaseTimeouts().lock());
+        assertEquals(Duration.ofHours(1), s.databaseTimeouts().idleInTransaction());
+        assertEquals(Duration.ofSeconds(5), s.httpReadTimeout());
+        assertEquals(Duration.ofSeconds(45), s.shutdownGrace());
+        for (String bad : new String[] {"shutdown_grace = 2h", "http_read_timeout = 0", "database_lock_timeout = 5 s", "database_statement_timeout = -1"}) {
+            var e = assertThrows(Config.ConfigException.class, () -> ServerSettings.load(conf(bad + "\n"), Map.of()), bad);
+            String key = bad.substring(0, bad.indexOf(' '));
+            assertTrue(e.getMessage().contains(key) && e.getMessage().contains("a duration from"), e.getMessage());
+        }
+    }
+
+    @Test
+    void parseDurationAcceptsTheDocumentedForms() {
+        assertEquals(Duration.ofSeconds(30), Config.parseDuration("30s"));
+        assertEquals(Duration.ofMinutes(15), Config.parseDuration("15m"));
+        assertEquals(Duration.ofHours(1), Config.parseDuration("1h"));
+        assertEquals(Duration.ofDays(7), Config.parseDuration("7d"));
+        assertEquals(Duration.ofSeconds(90), Config.parseDuration("90"));
+        assertEquals(Duration.ofHours(2), Config.parseDuration(" 2H "));
+        for (String bad : new String[] {null, "", "s", "-1", "+1s", "1w", "1 h", "1.5h", "0x10", "1000000000000s"}) {
+            assertThrows(IllegalArgumentException.class, () -> Config.parseDuration(bad), String.valueOf(bad));
+        }
+        assertEquals("90s", Config.text(Duration.ofSeconds(90)));
+        assertEquals("2m", Config.text(Duration.ofMinutes(2)));
+        assertEquals("0s", Config.text(Duration.ZERO));
+        assertEquals("7d", Config.text(Duration.ofDays(7)));
     }
 
     @Test

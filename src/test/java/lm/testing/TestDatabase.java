@@ -40,7 +40,8 @@ public final class TestDatabase {
             password = c.getPassword();
         } else {
             EmbeddedPostgres pg = EmbeddedPostgres.builder()
-                    // test speed only: losing this data on a crash costs nothing
+                    // test speed only: losing this data on a crash costs nothing (lm-server's own
+                    // embedded database turns both on: lm.db.Database, lm.server.CrashTest)
                     .setServerConfig("fsync", "off")
                     .setServerConfig("synchronous_commit", "off")
                     .setServerConfig("full_page_writes", "off")
