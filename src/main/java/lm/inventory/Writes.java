@@ -32,6 +32,18 @@ final class Writes {
         return Reply.ok(j);
     }
 
+    /**
+     * DELETE through a SQL function that refuses (409) while active bookings depend on the row,
+     * unless {@code force}, and returns how many bookings it released (NULL: no such row).
+     */
+    static Reply deleteInUse(DataSource ds, String function, String what, long id, boolean force) throws SQLException {
+        String released = Sql.text(ds, "SELECT " + function + "(?, ?)", id, force);
+        if (released == null) {
+            throw ApiException.notFound(what + " " + id + " not found");
+        }
+        return Reply.ok("{\"message\":\"" + what + " " + id + " deleted\",\"released_bookings\":" + released + "}");
+    }
+
     /** DELETE by id; children go with it where the schema says ON DELETE CASCADE. */
     static Reply delete(DataSource ds, String table, String what, long id) throws SQLException {
         int n;
