@@ -17,6 +17,12 @@
 -- decision is made under both locks, so it sees the release either committed or not started,
 -- and a release can never make it admit too much — it may only refuse something that a moment
 -- later would fit. Not queueing behind the admissions on a hot pool, the epilog stays fast.
+-- Pool rows are locked FOR NO KEY UPDATE, never FOR UPDATE: a release that changes one counter
+-- twice in a transaction (two bookings of one pool) has its second UPDATE re-check the
+-- counter's foreign key, a KEY SHARE lock on the pool's row, which FOR UPDATE would block
+-- while the admission holding that row waits for the counter (a deadlock the mixed-load test
+-- of LockOrderTest found). Deleting a pool (lm.assign_pools) needs the stronger lock, and
+-- holds every counter by then, so no release is in the middle of such a check.
 
 -- The inventory lock: serializes inventory changes, then locks every pool and its counter (step
 -- 1 and 2 of the order above). Inventory changes are rare; taking everything keeps lm.assign_pools
@@ -29,7 +35,7 @@ BEGIN
     -- configurations sharing a server would each miss the other's features)
     PERFORM pg_advisory_xact_lock(hashtext('lm.inventory'));
     PERFORM 1 FROM lm.pools p JOIN lm.pool_counts c ON c.pool_id = p.id
-    ORDER BY p.id FOR UPDATE OF p FOR NO KEY UPDATE OF c;
+    ORDER BY p.id FOR NO KEY UPDATE;
 END
 $$;
 
@@ -238,7 +244,7 @@ BEGIN
                               ORDER BY c.pool_id FOR NO KEY UPDATE);
         ELSE
             v_locked := ARRAY(SELECT p.id FROM lm.pools p JOIN lm.pool_counts c ON c.pool_id = p.id WHERE p.id = ANY (v_wanted)
-                              ORDER BY p.id FOR UPDATE OF p FOR NO KEY UPDATE OF c);
+                              ORDER BY p.id FOR NO KEY UPDATE);
         END IF;
         -- an inventory change (lm.assign_pools) may have moved the features to other pools while
         -- we waited; the lock only counts if it is on the pools they are in now
