@@ -236,6 +236,9 @@ class CliTest {
 
         assertEquals("feature " + g + " deleted\n", ok("features", "delete", "--id", Long.toString(g)).out());
         assertEquals(404, api.http.get("/features/" + g, admin).status());
+        // solver has job 7001's booking: refused, naming it, unless --force
+        assertTrue(fails(1, "features", "delete", "--id", Long.toString(f)).err().contains("7001"));
+        assertEquals("feature " + f + " deleted, 1 booking(s) released\n", ok("features", "delete", "--id", Long.toString(f), "--force").out());
     }
 
     @Test
