@@ -39,6 +39,8 @@ BEGIN
 END
 $$;
 
+-- BEFORE STATEMENT trigger of every inventory table: takes the inventory lock (lm.lock_inventory)
+-- before the statement touches a row, however the statement was sent (API, psql).
 CREATE OR REPLACE FUNCTION lm.inventory_changing()
 RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

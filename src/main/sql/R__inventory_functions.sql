@@ -98,64 +98,44 @@ BEGIN
 END
 $$;
 
--- DELETE /configurations/{id}: its license servers, features and their bookings go with it.
--- Refused while active bookings depend on its features unless p_force (lm.release_dependents);
--- returns how many bookings were released, NULL when there is no such configuration. Takes the
--- inventory lock first (all pools, then the rows), like every inventory change.
-CREATE OR REPLACE FUNCTION lm.delete_configuration(p_id bigint, p_force boolean, p_now timestamptz DEFAULT now())
-RETURNS integer LANGUAGE plpgsql AS $$
-DECLARE
-    v_released integer;
-BEGIN
-    PERFORM lm.lock_inventory();
-    IF NOT EXISTS (SELECT 1 FROM lm.configurations WHERE id = p_id) THEN
-        RETURN NULL;
-    END IF;
-    v_released := lm.release_dependents('configuration ' || p_id, ARRAY(SELECT id FROM lm.features WHERE config_id = p_id),
-                                        p_force, p_now);
-    DELETE FROM lm.configurations WHERE id = p_id;
-    RETURN v_released;
-END
-$$;
-
--- DELETE /features/{id}: its bookings go with it; refused while active ones exist unless
--- p_force. Same contract and locks as lm.delete_configuration.
-CREATE OR REPLACE FUNCTION lm.delete_feature(p_id bigint, p_force boolean, p_now timestamptz DEFAULT now())
-RETURNS integer LANGUAGE plpgsql AS $$
-DECLARE
-    v_released integer;
-BEGIN
-    PERFORM lm.lock_inventory();
-    IF NOT EXISTS (SELECT 1 FROM lm.features WHERE id = p_id) THEN
-        RETURN NULL;
-    END IF;
-    v_released := lm.release_dependents('feature ' || p_id, ARRAY[p_id], p_force, p_now);
-    DELETE FROM lm.features WHERE id = p_id;
-    RETURN v_released;
-END
-$$;
-
--- DELETE /license_servers/{id}. The bookings of a configuration's features depend on its last
--- license server: without one, nothing reads what those licenses are doing. Removing one of
--- several servers (a failover) keeps them served and needs no force, though it may split a
--- pool that this server shared with another configuration. Same contract and locks as
--- lm.delete_configuration.
-CREATE OR REPLACE FUNCTION lm.delete_license_server(p_id bigint, p_force boolean, p_now timestamptz DEFAULT now())
+-- DELETE /configurations/{id}, /features/{id} and /license_servers/{id} (p_what: configuration,
+-- feature, license server). A configuration's license servers, features and their bookings go
+-- with it; a feature's bookings go with it. The bookings that depend on what goes: those of the
+-- features deleted; for a license server, those of its configuration's features when it is the
+-- last one (without it nothing reads what those licenses are doing; removing one of several, a
+-- failover, keeps them served and needs no force, though it may split a pool it linked).
+-- Refused while any is active unless p_force (lm.release_dependents); returns how many bookings
+-- were released, NULL when there is no such row. Locks: the inventory lock first (every pool
+-- and counter, lm.lock_inventory), then the rows, like every inventory change.
+CREATE OR REPLACE FUNCTION lm.delete_inventory(p_what text, p_id bigint, p_force boolean, p_now timestamptz DEFAULT now())
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
     v_config bigint;
-    v_released integer := 0;
+    v_features bigint[];
+    v_released integer;
 BEGIN
     PERFORM lm.lock_inventory();
-    SELECT config_id INTO v_config FROM lm.license_servers WHERE id = p_id;
+    CASE p_what
+    WHEN 'configuration' THEN
+        v_config := (SELECT id FROM lm.configurations WHERE id = p_id);
+        v_features := ARRAY(SELECT id FROM lm.features WHERE config_id = p_id);
+    WHEN 'feature' THEN
+        v_config := (SELECT config_id FROM lm.features WHERE id = p_id);
+        v_features := ARRAY[p_id];
+    WHEN 'license server' THEN
+        v_config := (SELECT config_id FROM lm.license_servers WHERE id = p_id);
+        v_features := ARRAY(SELECT f.id FROM lm.features f WHERE f.config_id = v_config
+                            AND NOT EXISTS (SELECT 1 FROM lm.license_servers s WHERE s.config_id = v_config AND s.id <> p_id));
+    END CASE;
     IF v_config IS NULL THEN
         RETURN NULL;
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM lm.license_servers WHERE config_id = v_config AND id <> p_id) THEN
-        v_released := lm.release_dependents('license server ' || p_id || ' (the last of configuration ' || v_config || ')',
-                                            ARRAY(SELECT id FROM lm.features WHERE config_id = v_config), p_force, p_now);
-    END IF;
-    DELETE FROM lm.license_servers WHERE id = p_id;
+    v_released := lm.release_dependents(p_what || ' ' || p_id, v_features, p_force, p_now);
+    CASE p_what
+    WHEN 'configuration' THEN DELETE FROM lm.configurations WHERE id = p_id;
+    WHEN 'feature' THEN DELETE FROM lm.features WHERE id = p_id;
+    WHEN 'license server' THEN DELETE FROM lm.license_servers WHERE id = p_id;
+    END CASE;
     RETURN v_released;
 END
 $$;

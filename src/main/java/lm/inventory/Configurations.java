@@ -63,7 +63,7 @@ public final class Configurations {
                     b.optInteger("outage_grace"), id);
         });
         r.delete("/configurations/{id}", "config", "delete",
-                c -> Writes.deleteInUse(ds, "lm.delete_configuration", "configuration", c.id("id", "configuration"), c.flag("force")));
+                c -> Writes.deleteInUse(ds, "configuration", c.id("id", "configuration"), c.flag("force")));
     }
 
     private static List<Body> nonNull(List<Body> l) {

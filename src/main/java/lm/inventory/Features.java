@@ -67,7 +67,7 @@ public final class Features {
                     b.optString("name"), b.optInteger("product_id"), b.optInteger("config_id"), b.optInteger("reserved"),
                     total, used, reading, reading, id);
         });
-        r.delete("/features/{id}", "feature", "delete", c -> Writes.deleteInUse(ds, "lm.delete_feature", "feature", c.id("id", "feature"), c.flag("force")));
+        r.delete("/features/{id}", "feature", "delete", c -> Writes.deleteInUse(ds, "feature", c.id("id", "feature"), c.flag("force")));
     }
 
     private static JsonObject reportItem(Body b) {

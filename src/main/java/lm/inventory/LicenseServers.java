@@ -36,6 +36,6 @@ public final class LicenseServers {
                     b.optInteger("config_id"), b.optString("host"), b.optInteger("port"), id);
         });
         r.delete("/license_servers/{id}", "license-server", "delete",
-                c -> Writes.deleteInUse(ds, "lm.delete_license_server", "license server", c.id("id", "license server"), c.flag("force")));
+                c -> Writes.deleteInUse(ds, "license server", c.id("id", "license server"), c.flag("force")));
     }
 }

@@ -33,11 +33,12 @@ final class Writes {
     }
 
     /**
-     * DELETE through a SQL function that refuses (409) while active bookings depend on the row,
-     * unless {@code force}, and returns how many bookings it released (NULL: no such row).
+     * DELETE of a configuration, feature or license server through lm.delete_inventory, which
+     * refuses (409) while active bookings depend on it, unless {@code force}, and says how many
+     * bookings it released.
      */
-    static Reply deleteInUse(DataSource ds, String function, String what, long id, boolean force) throws SQLException {
-        String released = Sql.text(ds, "SELECT " + function + "(?, ?)", id, force);
+    static Reply deleteInUse(DataSource ds, String what, long id, boolean force) throws SQLException {
+        String released = Sql.text(ds, "SELECT lm.delete_inventory(?, ?, ?)", what, id, force);
         if (released == null) {
             throw ApiException.notFound(what + " " + id + " not found");
         }

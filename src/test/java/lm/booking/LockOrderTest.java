@@ -69,6 +69,34 @@ class LockOrderTest {
         }
     }
 
+    @FunctionalInterface
+    interface Step {
+        void run(Connection c) throws Exception;
+    }
+
+    /**
+     * The shape of both deadlocks: a transaction holds a lock ({@code first}), another session
+     * starts {@code concurrent}, then the first wants one more lock ({@code then}) and commits.
+     * With one lock order neither waits for the other in a cycle, so neither gets 40P01.
+     */
+    static void replay(String url, Step first, Step concurrent, Step then) throws Exception {
+        ExecutorService ex = Executors.newSingleThreadExecutor();
+        try (Connection holder = session(url); Connection other = session(url)) {
+            holder.setAutoCommit(false);
+            first.run(holder);
+            Future<?> f = ex.submit(() -> {
+                concurrent.run(other);
+                return null;
+            });
+            Thread.sleep(300);
+            then.run(holder);
+            holder.commit();
+            f.get(30, TimeUnit.SECONDS);
+        } finally {
+            ex.shutdownNow();
+        }
+    }
+
     @Test
     void anAgentReportDoesNotLockOtherClustersPoolsAfterItsOwn() throws Exception {
         String url = TestDatabase.url(TestDatabase.create());
@@ -80,23 +108,11 @@ class LockOrderTest {
             long fb2 = pools.feature(pools.config("ag-b", "z", "lic-ag-a", 1, 60), "agp", "shared", 10, 0, 0, at(0));
             assertTrue(fb < fa && pools.one("SELECT pool_id FROM lm.features WHERE id = ?", fb2) == fa);
             pools.one("SELECT count(*) FROM lm.book_job('ag-b', '1', 'u', 'h', '[{\"product_feature\":\"agp.only\",\"quantity\":1}]', ?)", at(0));
-            ExecutorService ex = Executors.newSingleThreadExecutor();
-            try (Connection admission = session(url); Connection agent = session(url)) {
-                // an admission of b holds pB and will want pA (both its pools, ascending)
-                admission.setAutoCommit(false);
-                exec(admission, "SELECT lm.lock_pools(ARRAY[?]::bigint[])", fb);
-                // a's report, after its grace time: before the fix it locked pA, then pB to expire
-                Future<?> report = ex.submit(() -> {
-                    exec(agent, "SELECT lm.apply_agent_report('ag-a', '{}'::jsonb, ?)", at(120));
-                    return null;
-                });
-                Thread.sleep(300);
-                exec(admission, "SELECT lm.lock_pools(ARRAY[?]::bigint[])", fb2);
-                admission.commit();
-                report.get(30, TimeUnit.SECONDS);
-            } finally {
-                ex.shutdownNow();
-            }
+            // an admission of b holds pB and will want pA (both its pools, ascending), while a's
+            // report runs after b's booking passed its grace: it used to lock pA, then pB to expire
+            replay(url, c -> exec(c, "SELECT lm.lock_pools(ARRAY[?]::bigint[])", fb),
+                    c -> exec(c, "SELECT lm.apply_agent_report('ag-a', '{}'::jsonb, ?)", at(120)),
+                    c -> exec(c, "SELECT lm.lock_pools(ARRAY[?]::bigint[])", fb2));
         }
     }
 
@@ -106,27 +122,17 @@ class LockOrderTest {
         try (HikariDataSource ds = lm.db.Database.pool(url, TestDatabase.user(), TestDatabase.password(), 2)) {
             Pools pools = new Pools(ds);
             long g = pools.feature(pools.config("del", "del", "lic-del", 1, 60), "delp", "g", 10, 0, 0, at(0));
-            ExecutorService ex = Executors.newSingleThreadExecutor();
-            try (Connection admission = session(url); Connection admin = session(url)) {
-                admission.setAutoCommit(false);
-                exec(admission, "SELECT lm.lock_pools(ARRAY[?]::bigint[])", g);
-                // a DELETE as typed in psql: before the fix it locked the row, then waited for the pool
-                Future<?> delete = ex.submit(() -> {
-                    exec(admin, "DELETE FROM lm.features WHERE id = ?", g);
-                    return null;
-                });
-                Thread.sleep(300);
-                // the admission's booking needs a KEY SHARE lock on the feature row
-                exec(admission, "INSERT INTO lm.jobs (slurm_job_id, cluster_client_id, username, lead_host) VALUES ('1', 'del', 'u', 'h')");
-                exec(admission, "INSERT INTO lm.bookings (job_id, feature_id, quantity, created_at, expires_at)"
-                        + " SELECT id, ?, 1, ?, ? FROM lm.jobs WHERE cluster_client_id = 'del'", g, at(0), at(60));
-                admission.commit();
-                delete.get(30, TimeUnit.SECONDS);
-                assertEquals(0, pools.one("SELECT count(*) FROM lm.bookings"));
-                assertEquals(0, pools.one("SELECT count(*) FROM lm.pool_counts WHERE booked <> 0"));
-            } finally {
-                ex.shutdownNow();
-            }
+            // an admission holds g's pool; a DELETE as typed in psql used to lock the feature row,
+            // then wait for the pool; the admission's booking needs a KEY SHARE lock on that row
+            replay(url, c -> exec(c, "SELECT lm.lock_pools(ARRAY[?]::bigint[])", g),
+                    c -> exec(c, "DELETE FROM lm.features WHERE id = ?", g),
+                    c -> {
+                        exec(c, "INSERT INTO lm.jobs (slurm_job_id, cluster_client_id, username, lead_host) VALUES ('1', 'del', 'u', 'h')");
+                        exec(c, "INSERT INTO lm.bookings (job_id, feature_id, quantity, created_at, expires_at)"
+                                + " SELECT id, ?, 1, ?, ? FROM lm.jobs WHERE cluster_client_id = 'del'", g, at(0), at(60));
+                    });
+            assertEquals(0, pools.one("SELECT count(*) FROM lm.bookings"));
+            assertEquals(0, pools.one("SELECT count(*) FROM lm.pool_counts WHERE booked <> 0"));
         }
     }
 
