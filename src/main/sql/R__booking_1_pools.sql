@@ -221,14 +221,15 @@ BEGIN
 END
 $$;
 
+-- the one-argument version the next one replaces would make every call ambiguous
+DROP FUNCTION IF EXISTS lm.lock_pools(bigint[]);
+
 -- Locks the pools that p_features belong to, each pool's row with its counter row, in ascending
 -- pool id (step 2 of the order above). Every function that adds to what a pool has booked, or
 -- writes its readings, takes this first, so two admissions on one pool run one after the other
 -- and the second sees the first's booking; the fixed order means two jobs asking for several
 -- pools never deadlock. p_counts_only: only the counter rows, for what only decreases booked
 -- (see the top of this file).
--- the one-argument version this replaces would make every call ambiguous
-DROP FUNCTION IF EXISTS lm.lock_pools(bigint[]);
 CREATE OR REPLACE FUNCTION lm.lock_pools(p_features bigint[], p_counts_only boolean DEFAULT false)
 RETURNS void LANGUAGE plpgsql
 -- Generic plans: these run on every admission or release, and with custom plans PostgreSQL

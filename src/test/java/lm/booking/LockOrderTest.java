@@ -304,20 +304,27 @@ class LockOrderTest {
                 call(statuses, "DELETE /configurations/{id}", api.http.delete("/configurations/" + join + "?force=true", admin), 200);
             }
         });
-        // the invariant, sampled all through: no pool has more booked than it has free, and its
-        // counter is the sum of its bookings
+        // the invariant, sampled all through: no pool has more booked than it has free. The
+        // instant it is judged at is the newest booking the snapshot sees, if later than now():
+        // now() is fixed before the snapshot is taken, and an admission that started after it
+        // and committed before it rightly reused licenses whose grace ended in between.
         workers.add(() -> {
             try (Connection c = session(url); PreparedStatement ps = c.prepareStatement(
-                    "SELECT f.id, (SELECT coalesce(sum(b.quantity), 0) FROM lm.bookings b JOIN lm.features g ON g.id = b.feature_id"
-                            + " WHERE g.pool_id = f.pool_id AND b.released_at IS NULL AND b.expires_at > now()),"
-                            + " (SELECT max(g.total - g.used - g.reserved) FROM lm.features g WHERE g.pool_id = f.pool_id AND g.reported_at IS NOT NULL)"
-                            + " FROM lm.features f WHERE f.id = ANY (?)")) {
+                    "WITH t AS (SELECT greatest(now(), (SELECT max(created_at) FROM lm.bookings)) AS at)"
+                            + " SELECT f.id, (SELECT coalesce(sum(b.quantity), 0) FROM lm.bookings b JOIN lm.features g ON g.id = b.feature_id"
+                            + "   WHERE g.pool_id = f.pool_id AND b.released_at IS NULL AND b.expires_at > t.at),"
+                            + " (SELECT max(g.total - g.used - g.reserved) FROM lm.features g WHERE g.pool_id = f.pool_id AND g.reported_at IS NOT NULL),"
+                            + " t.at || ' ' || (SELECT json_agg(json_build_array(b.id, b.job_id, b.quantity, b.created_at, b.expires_at) ORDER BY b.id)"
+                            + "   FROM lm.bookings b JOIN lm.features g ON g.id = b.feature_id"
+                            + "   WHERE g.pool_id = f.pool_id AND b.released_at IS NULL AND b.expires_at > t.at)"
+                            + " FROM lm.features f, t WHERE f.id = ANY (?)")) {
                 ps.setArray(1, c.createArrayOf("bigint", new Long[] {fa, fb}));
                 while (running.get()) {
                     try (ResultSet rs = ps.executeQuery()) {
                         while (rs.next()) {
                             if (rs.getLong(2) > rs.getLong(3)) {
-                                failure.compareAndSet(null, "feature " + rs.getLong(1) + ": booked " + rs.getLong(2) + " > free " + rs.getLong(3));
+                                failure.compareAndSet(null, "feature " + rs.getLong(1) + ": booked " + rs.getLong(2) + " > free " + rs.getLong(3)
+                                        + " at " + rs.getString(4));
                             }
                         }
                     }
