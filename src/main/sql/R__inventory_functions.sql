@@ -2,6 +2,8 @@
 
 -- Creates a configuration with its license servers and features (all or nothing). The body was
 -- type-checked by the API; values are checked by the tables' constraints.
+-- Locks: the inventory lock, taken by the first INSERT's BEFORE STATEMENT trigger (every pool
+-- and counter, lm.lock_inventory), before any row.
 CREATE OR REPLACE FUNCTION lm.create_configuration(p_config jsonb)
 RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
