@@ -31,6 +31,8 @@ import java.util.concurrent.atomic.AtomicReference;
 import lm.testing.Http.Res;
 import lm.testing.TestApi;
 import lm.testing.TestDatabase;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -97,43 +99,50 @@ class LockOrderTest {
         }
     }
 
+    static String url;
+    static HikariDataSource ds;
+    static Pools pools;
+
+    @BeforeAll
+    static void start() {
+        url = TestDatabase.url(TestDatabase.create());
+        ds = lm.db.Database.pool(url, TestDatabase.user(), TestDatabase.password(), 2);
+        pools = new Pools(ds);
+    }
+
+    @AfterAll
+    static void stop() {
+        ds.close();
+    }
+
     @Test
     void anAgentReportDoesNotLockOtherClustersPoolsAfterItsOwn() throws Exception {
-        String url = TestDatabase.url(TestDatabase.create());
-        try (HikariDataSource ds = lm.db.Database.pool(url, TestDatabase.user(), TestDatabase.password(), 2)) {
-            Pools pools = new Pools(ds);
-            // cluster b's pool pB has the smaller id; cluster a's pool pA is shared with b
-            long fb = pools.feature(pools.config("ag-b", "x", "lic-ag-b", 1, 60), "agp", "only", 10, 0, 0, at(0));
-            long fa = pools.feature(pools.config("ag-a", "y", "lic-ag-a", 1, 60), "agp", "shared", 10, 0, 0, at(0));
-            long fb2 = pools.feature(pools.config("ag-b", "z", "lic-ag-a", 1, 60), "agp", "shared", 10, 0, 0, at(0));
-            assertTrue(fb < fa && pools.one("SELECT pool_id FROM lm.features WHERE id = ?", fb2) == fa);
-            pools.one("SELECT count(*) FROM lm.book_job('ag-b', '1', 'u', 'h', '[{\"product_feature\":\"agp.only\",\"quantity\":1}]', ?)", at(0));
-            // an admission of b holds pB and will want pA (both its pools, ascending), while a's
-            // report runs after b's booking passed its grace: it used to lock pA, then pB to expire
-            replay(url, c -> exec(c, "SELECT lm.lock_pools(ARRAY[?]::bigint[])", fb),
-                    c -> exec(c, "SELECT lm.apply_agent_report('ag-a', '{}'::jsonb, ?)", at(120)),
-                    c -> exec(c, "SELECT lm.lock_pools(ARRAY[?]::bigint[])", fb2));
-        }
+        // cluster b's pool pB has the smaller id; cluster a's pool pA is shared with b
+        long fb = pools.feature(pools.config("ag-b", "x", "lic-ag-b", 1, 60), "agp", "only", 10, 0, 0, at(0));
+        long fa = pools.feature(pools.config("ag-a", "y", "lic-ag-a", 1, 60), "agp", "shared", 10, 0, 0, at(0));
+        long fb2 = pools.feature(pools.config("ag-b", "z", "lic-ag-a", 1, 60), "agp", "shared", 10, 0, 0, at(0));
+        assertTrue(fb < fa && pools.one("SELECT pool_id FROM lm.features WHERE id = ?", fb2) == fa);
+        pools.one("SELECT count(*) FROM lm.book_job('ag-b', '1', 'u', 'h', '[{\"product_feature\":\"agp.only\",\"quantity\":1}]', ?)", at(0));
+        // an admission of b holds pB and will want pA (both its pools, ascending), while a's
+        // report runs after b's booking passed its grace: it used to lock pA, then pB to expire
+        replay(url, c -> exec(c, "SELECT lm.lock_pools(ARRAY[?]::bigint[])", fb),
+                c -> exec(c, "SELECT lm.apply_agent_report('ag-a', '{}'::jsonb, ?)", at(120)),
+                c -> exec(c, "SELECT lm.lock_pools(ARRAY[?]::bigint[])", fb2));
     }
 
     @Test
     void aFeatureDeleteTakesThePoolsBeforeTheFeatureRow() throws Exception {
-        String url = TestDatabase.url(TestDatabase.create());
-        try (HikariDataSource ds = lm.db.Database.pool(url, TestDatabase.user(), TestDatabase.password(), 2)) {
-            Pools pools = new Pools(ds);
-            long g = pools.feature(pools.config("del", "del", "lic-del", 1, 60), "delp", "g", 10, 0, 0, at(0));
-            // an admission holds g's pool; a DELETE as typed in psql used to lock the feature row,
-            // then wait for the pool; the admission's booking needs a KEY SHARE lock on that row
-            replay(url, c -> exec(c, "SELECT lm.lock_pools(ARRAY[?]::bigint[])", g),
-                    c -> exec(c, "DELETE FROM lm.features WHERE id = ?", g),
-                    c -> {
-                        exec(c, "INSERT INTO lm.jobs (slurm_job_id, cluster_client_id, username, lead_host) VALUES ('1', 'del', 'u', 'h')");
-                        exec(c, "INSERT INTO lm.bookings (job_id, feature_id, quantity, created_at, expires_at)"
-                                + " SELECT id, ?, 1, ?, ? FROM lm.jobs WHERE cluster_client_id = 'del'", g, at(0), at(60));
-                    });
-            assertEquals(0, pools.one("SELECT count(*) FROM lm.bookings"));
-            assertEquals(0, pools.one("SELECT count(*) FROM lm.pool_counts WHERE booked <> 0"));
-        }
+        long g = pools.feature(pools.config("del", "del", "lic-del", 1, 60), "delp", "g", 10, 0, 0, at(0));
+        // an admission holds g's pool; a DELETE as typed in psql used to lock the feature row,
+        // then wait for the pool; the admission's booking needs a KEY SHARE lock on that row
+        replay(url, c -> exec(c, "SELECT lm.lock_pools(ARRAY[?]::bigint[])", g),
+                c -> exec(c, "DELETE FROM lm.features WHERE id = ?", g),
+                c -> {
+                    exec(c, "INSERT INTO lm.jobs (slurm_job_id, cluster_client_id, username, lead_host) VALUES ('1', 'del', 'u', 'h')");
+                    exec(c, "INSERT INTO lm.bookings (job_id, feature_id, quantity, created_at, expires_at)"
+                            + " SELECT id, ?, 1, ?, ? FROM lm.jobs WHERE cluster_client_id = 'del'", g, at(0), at(60));
+                });
+        assertEquals(0, pools.one("SELECT count(*) FROM lm.bookings b JOIN lm.jobs j ON j.id = b.job_id WHERE j.cluster_client_id = 'del'"));
     }
 
     /**
@@ -143,36 +152,32 @@ class LockOrderTest {
      */
     @Test
     void aReleaseDoesNotWaitForThePoolLock() throws Exception {
-        String url = TestDatabase.url(TestDatabase.create());
-        try (HikariDataSource ds = lm.db.Database.pool(url, TestDatabase.user(), TestDatabase.password(), 2)) {
-            Pools pools = new Pools(ds);
-            long f = pools.feature(pools.config("rel", "rel", "lic-rel", 1, 600), "relp", "f", 2, 0, 0, at(0));
-            pools.one("SELECT count(*) FROM lm.book_job('rel', '1', 'u', 'h', '[{\"product_feature\":\"relp.f\",\"quantity\":2}]', ?)", at(0));
-            ExecutorService ex = Executors.newSingleThreadExecutor();
-            try (Connection queue = session(url); Connection epilog = session(url)) {
-                // what an admission queue holds: the pool's row
-                queue.setAutoCommit(false);
-                exec(queue, "SELECT 1 FROM lm.pools WHERE id = (SELECT pool_id FROM lm.features WHERE id = ?) FOR UPDATE", f);
-                Future<?> release = ex.submit(() -> {
-                    exec(epilog, "SELECT lm.release_job('rel', '1')");
-                    return null;
-                });
-                release.get(10, TimeUnit.SECONDS); // before the fix: waited for the queue's commit
-                // the holder of the pool, deciding now, sees the licenses free
-                try (PreparedStatement ps = queue.prepareStatement("SELECT available FROM lm.pool_state(?, ?)")) {
-                    ps.setLong(1, f);
-                    ps.setTimestamp(2, at(1));
-                    try (ResultSet rs = ps.executeQuery()) {
-                        rs.next();
-                        assertEquals(2, rs.getLong(1));
-                    }
+        long f = pools.feature(pools.config("rel", "rel", "lic-rel", 1, 600), "relp", "f", 2, 0, 0, at(0));
+        pools.one("SELECT count(*) FROM lm.book_job('rel', '1', 'u', 'h', '[{\"product_feature\":\"relp.f\",\"quantity\":2}]', ?)", at(0));
+        ExecutorService ex = Executors.newSingleThreadExecutor();
+        try (Connection queue = session(url); Connection epilog = session(url)) {
+            // what an admission queue holds: the pool's row
+            queue.setAutoCommit(false);
+            exec(queue, "SELECT 1 FROM lm.pools WHERE id = (SELECT pool_id FROM lm.features WHERE id = ?) FOR UPDATE", f);
+            Future<?> release = ex.submit(() -> {
+                exec(epilog, "SELECT lm.release_job('rel', '1')");
+                return null;
+            });
+            release.get(10, TimeUnit.SECONDS); // before the fix: waited for the queue's commit
+            // the holder of the pool, deciding now, sees the licenses free
+            try (PreparedStatement ps = queue.prepareStatement("SELECT available FROM lm.pool_state(?, ?)")) {
+                ps.setLong(1, f);
+                ps.setTimestamp(2, at(1));
+                try (ResultSet rs = ps.executeQuery()) {
+                    rs.next();
+                    assertEquals(2, rs.getLong(1));
                 }
-                queue.commit();
-            } finally {
-                ex.shutdownNow();
             }
-            assertEquals(0, pools.one("SELECT booked FROM lm.pool_counts"));
+            queue.commit();
+        } finally {
+            ex.shutdownNow();
         }
+        assertEquals(0, pools.one("SELECT booked FROM lm.pool_counts WHERE pool_id = (SELECT pool_id FROM lm.features WHERE id = ?)", f));
     }
 
     // ------------------------------------------------------------------ the mixed load
@@ -186,25 +191,25 @@ class LockOrderTest {
     @Test
     void aMixedLoadNeverDeadlocksNeverOverbooksAndNeverAnswers5xx() throws Exception {
         String db = TestDatabase.create();
-        String url = TestDatabase.url(db);
-        HikariDataSource ds = lm.db.Database.pool(url, TestDatabase.user(), TestDatabase.password(), 16);
-        TestApi api = new TestApi(ds);
-        Pools pools = new Pools(ds);
+        String loadUrl = TestDatabase.url(db);
+        HikariDataSource loadDs = lm.db.Database.pool(loadUrl, TestDatabase.user(), TestDatabase.password(), 16);
+        TestApi api = new TestApi(loadDs);
+        Pools loadPools = new Pools(loadDs);
         Timestamp now = Pools.wallClock();
         // two clusters share one license server: their features of one name are one pool each
-        long c1 = pools.config("mix-1", "mix", "lic-mix", 27000, 2);
-        long c2 = pools.config("mix-2", "mix", "lic-mix", 27000, 2);
-        long fa = pools.feature(c1, "mixp", "a", TOTAL_A, USED_A, 0, now);
-        long fb = pools.feature(c1, "mixp", "b", TOTAL_B, USED_B, 0, now);
-        pools.feature(c2, "mixp", "a", TOTAL_A, USED_A, 0, now);
-        pools.feature(c2, "mixp", "b", TOTAL_B, USED_B, 0, now);
-        long product = pools.product("churnp");
+        long c1 = loadPools.config("mix-1", "mix", "lic-mix", 27000, 2);
+        long c2 = loadPools.config("mix-2", "mix", "lic-mix", 27000, 2);
+        long fa = loadPools.feature(c1, "mixp", "a", TOTAL_A, USED_A, 0, now);
+        long fb = loadPools.feature(c1, "mixp", "b", TOTAL_B, USED_B, 0, now);
+        loadPools.feature(c2, "mixp", "a", TOTAL_A, USED_A, 0, now);
+        loadPools.feature(c2, "mixp", "b", TOTAL_B, USED_B, 0, now);
+        long product = loadPools.product("churnp");
         String admin = api.admin();
         Map<String, String> tokens = new ConcurrentHashMap<>();
         for (String cl : List.of("mix-1", "mix-2")) {
             tokens.put(cl, api.token(cl, "license-manager:job:create", "license-manager:job:delete", "license-manager:feature:update"));
         }
-        long before = deadlocks(url, db);
+        long before = deadlocks(loadUrl, db);
 
         AtomicBoolean running = new AtomicBoolean(true);
         AtomicReference<String> failure = new AtomicReference<>();
@@ -268,14 +273,14 @@ class LockOrderTest {
         }
         // expiries of every pool, straight in SQL, as a cron job might
         workers.add(() -> {
-            try (Connection c = session(url)) {
+            try (Connection c = session(loadUrl)) {
                 while (running.get()) {
                     exec(c, "SELECT lm.expire_bookings()");
                     Thread.sleep(10);
                 }
             }
         });
-        // inventory churn: a configuration joins the hot pools' server and leaves (pools merge and
+        // inventory churn: a configuration joins the hot loadPools' server and leaves (loadPools merge and
         // split), another gets a booking and is deleted (409, then force), servers come and go
         workers.add(() -> {
             int k = 0;
@@ -283,7 +288,7 @@ class LockOrderTest {
                 k++;
                 String joins = "{\"name\":\"join" + k + "\",\"cluster_client_id\":\"mix-3\",\"type\":\"flexlm\","
                         + "\"license_servers\":[{\"host\":\"LIC-MIX\",\"port\":27000}],"
-                        + "\"features\":[{\"name\":\"a\",\"product_id\":" + pools.product("mixp") + "}]}";
+                        + "\"features\":[{\"name\":\"a\",\"product_id\":" + loadPools.product("mixp") + "}]}";
                 long join = call(statuses, "POST /configurations", api.http.post("/configurations", admin, joins), 201).json()
                         .getAsJsonObject().get("id").getAsLong();
                 String churn = "{\"name\":\"churn" + k + "\",\"cluster_client_id\":\"mix-1\",\"type\":\"flexlm\",\"grace_time\":600,"
@@ -309,7 +314,7 @@ class LockOrderTest {
         // now() is fixed before the snapshot is taken, and an admission that started after it
         // and committed before it rightly reused licenses whose grace ended in between.
         workers.add(() -> {
-            try (Connection c = session(url); PreparedStatement ps = c.prepareStatement(
+            try (Connection c = session(loadUrl); PreparedStatement ps = c.prepareStatement(
                     "WITH t AS (SELECT greatest(now(), (SELECT max(created_at) FROM lm.bookings)) AS at)"
                             + " SELECT f.id, (SELECT coalesce(sum(b.quantity), 0) FROM lm.bookings b JOIN lm.features g ON g.id = b.feature_id"
                             + "   WHERE g.pool_id = f.pool_id AND b.released_at IS NULL AND b.expires_at > t.at),"
@@ -352,9 +357,9 @@ class LockOrderTest {
         }
         ex.shutdown();
         api.close();
-        ds.close(); // the sessions' statistics are flushed when they end
+        loadDs.close(); // the sessions' statistics are flushed when they end
         Thread.sleep(1500);
-        long after = deadlocks(url, db);
+        long after = deadlocks(loadUrl, db);
         // the figure issue 9 asks for, in the test's output
         System.out.println("LockOrderTest mixed load, " + SECONDS + " s: deadlocks " + before + " -> " + after + ", answers " + statuses);
 
@@ -364,7 +369,7 @@ class LockOrderTest {
         assertTrue(statuses.getOrDefault("POST /jobs 201", new AtomicInteger()).get() > 100, statuses::toString);
         assertTrue(statuses.getOrDefault("POST /jobs 409", new AtomicInteger()).get() > 0, statuses::toString);
         assertTrue(statuses.getOrDefault("DELETE /configurations/{id} 409", new AtomicInteger()).get() > 0, statuses::toString);
-        try (HikariDataSource check = lm.db.Database.pool(url, TestDatabase.user(), TestDatabase.password(), 1)) {
+        try (HikariDataSource check = lm.db.Database.pool(loadUrl, TestDatabase.user(), TestDatabase.password(), 1)) {
             Pools p = new Pools(check);
             assertEquals(0, p.one("SELECT count(*) FROM lm.pool_counts pc WHERE pc.booked <> (SELECT coalesce(sum(b.quantity), 0)"
                     + " FROM lm.bookings b JOIN lm.features f ON f.id = b.feature_id WHERE f.pool_id = pc.pool_id AND b.released_at IS NULL)"));
