@@ -20,6 +20,18 @@ SELECT s.id, s.config_id, s.host, s.port,
        json_build_object('id', s.id, 'config_id', s.config_id, 'host', s.host, 'port', s.port) AS j
 FROM lm.license_servers s;
 
+-- What admission sees of a feature's pool (lm.pool_state). plpgsql because its body is bound
+-- when it runs: this file is applied before R__booking_1_pools.sql, which defines pool_state.
+CREATE OR REPLACE FUNCTION lm.feature_pool_state(p_feature bigint)
+RETURNS TABLE (stale boolean, held boolean, available bigint) LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN QUERY SELECT s.stale, s.held, s.available FROM lm.pool_state(p_feature) s;
+END
+$$;
+
+-- stale, held and available are the pool's, as lm.pool_state gives them to admission and the
+-- agent's plan (available is the pool's true value: negative when outside usage grew past what
+-- was free; held: the newest reading is older than the outage grace).
 CREATE VIEW lm.api_features AS
 SELECT f.id, f.name, p.name AS product_name, f.product_id, f.config_id, c.cluster_client_id,
        f.reserved, f.total, f.used, b.booked AS booked_total,
@@ -30,7 +42,8 @@ SELECT f.id, f.name, p.name AS product_name, f.product_id, f.config_id, c.cluste
                          -- when the license server last answered, and whether the last poll failed
                          -- (the counts are then the last good ones; see lm-agent(8), outage policy)
                          'reported_at', f.reported_at,
-                         'stale', f.failed_at IS NOT NULL AND f.failed_at >= coalesce(f.reported_at, '-infinity')) AS j
+                         'stale', coalesce(st.stale, true), 'held', coalesce(st.held, true),
+                         'available', coalesce(st.available, 0)) AS j
 FROM lm.features f
 JOIN lm.products p ON p.id = f.product_id
 JOIN lm.configurations c ON c.id = f.config_id
@@ -38,7 +51,8 @@ CROSS JOIN LATERAL (
     SELECT coalesce(sum(bk.quantity), 0)::bigint AS booked
     FROM lm.bookings bk
     WHERE bk.feature_id = f.id AND bk.released_at IS NULL AND bk.expires_at > now()
-) b;
+) b
+LEFT JOIN LATERAL lm.feature_pool_state(f.id) st ON true;
 
 CREATE VIEW lm.api_configurations AS
 SELECT c.id, c.name, c.cluster_client_id, c.grace_time, c.type, c.outage_grace,

@@ -4,23 +4,78 @@
 -- _5_agent_report (Flyway applies repeatable files in name order; later ones use earlier ones).
 -- Time is a parameter (p_now, default now()) so tests can stand at a grace boundary.
 --
--- Locking rule, shared by every function that changes what a pool has free: lock the pools'
--- rows (lm.pools) with SELECT … FOR UPDATE in ascending id order before reading the counts
--- (lm.lock_pools), then touch features and bookings.
+-- One lock order, everywhere (a cycle is a deadlock; PostgreSQL then kills one transaction, which
+-- lm.db.Sql retries after a 1 s deadlock_timeout — a stall, or a 503 when the retries run out):
+--   1. the inventory lock (lm.lock_inventory: a transaction advisory lock), taken only by changes
+--      of configurations, license servers and features, before anything else — a BEFORE
+--      STATEMENT trigger takes it, so even a DELETE typed in psql cannot lock a feature row first;
+--   2. pool rows, each with its lm.pool_counts row, in ascending pool id (lm.lock_pools); an
+--      inventory change takes them all;
+--   3. then features, jobs and bookings rows.
+-- What only decreases what is booked (a release, an expiry, a job's end) takes just the
+-- pool_counts rows of step 2, in the same ascending order (lm.lock_pools(…, true)): admission's
+-- decision is made under both locks, so it sees the release either committed or not started,
+-- and a release can never make it admit too much — it may only refuse something that a moment
+-- later would fit. Not queueing behind the admissions on a hot pool, the epilog stays fast.
+-- Pool rows are locked FOR NO KEY UPDATE, never FOR UPDATE: a release that changes one counter
+-- twice in a transaction (two bookings of one pool) has its second UPDATE re-check the
+-- counter's foreign key, a KEY SHARE lock on the pool's row, which FOR UPDATE would block
+-- while the admission holding that row waits for the counter (a deadlock the mixed-load test
+-- of LockOrderTest found). Deleting a pool (lm.assign_pools) needs the stronger lock, and
+-- holds every counter by then, so no release is in the middle of such a check.
+
+-- The inventory lock: serializes inventory changes, then locks every pool and its counter (step
+-- 1 and 2 of the order above). Inventory changes are rare; taking everything keeps lm.assign_pools
+-- simple and makes every admission, release and report wait at its first lock instead of
+-- holding a pool while it waits for a feature row.
+CREATE OR REPLACE FUNCTION lm.lock_inventory()
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    -- all pools locked would serialize changes too, except when there is no pool yet (two first
+    -- configurations sharing a server would each miss the other's features)
+    PERFORM pg_advisory_xact_lock(hashtext('lm.inventory'));
+    PERFORM 1 FROM lm.pools p JOIN lm.pool_counts c ON c.pool_id = p.id
+    ORDER BY p.id FOR NO KEY UPDATE;
+END
+$$;
+
+-- BEFORE STATEMENT trigger of every inventory table: takes the inventory lock (lm.lock_inventory)
+-- before the statement touches a row, however the statement was sent (API, psql).
+CREATE OR REPLACE FUNCTION lm.inventory_changing()
+RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM lm.lock_inventory();
+    RETURN NULL;
+END
+$$;
+
+-- total/used/reported_at/failed_at are readings: written under the pool lock by apply_usage and
+-- update_features_bulk, which hold their cluster's pools already (taking all pools there would
+-- break the order); PUT /features/{id} names every column, so it takes this trigger too.
+DROP TRIGGER IF EXISTS features_lock ON lm.features;
+CREATE TRIGGER features_lock BEFORE INSERT OR DELETE OR UPDATE OF name, product_id, config_id, reserved ON lm.features
+    FOR EACH STATEMENT EXECUTE FUNCTION lm.inventory_changing();
+DROP TRIGGER IF EXISTS license_servers_lock ON lm.license_servers;
+CREATE TRIGGER license_servers_lock BEFORE INSERT OR DELETE OR UPDATE ON lm.license_servers
+    FOR EACH STATEMENT EXECUTE FUNCTION lm.inventory_changing();
+DROP TRIGGER IF EXISTS configurations_lock ON lm.configurations;
+CREATE TRIGGER configurations_lock BEFORE INSERT OR DELETE OR UPDATE ON lm.configurations
+    FOR EACH STATEMENT EXECUTE FUNCTION lm.inventory_changing();
 
 -- Recomputes which pool every feature belongs to: features of one product.feature are in one
 -- pool when their configurations share a license server (host:port, host case-insensitive),
 -- transitively; the pool's id is its smallest feature id. Then recounts every pool's booked.
 -- Runs from statement triggers on features and license_servers: inventory changes are rare,
--- so recomputing everything keeps it simple and always right. Locks all pools first (pools
--- before features, the order admission and reports use).
+-- so recomputing everything keeps it simple and always right. Takes the inventory lock (all
+-- pools and counters; normally held already by the BEFORE trigger): the recount must not run
+-- while a release that holds a counter is still uncommitted, or it would count that booking.
 CREATE OR REPLACE FUNCTION lm.assign_pools()
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     v_ids bigint[];
     v_labels bigint[];
 BEGIN
-    PERFORM 1 FROM lm.pools ORDER BY id FOR UPDATE;
+    PERFORM lm.lock_inventory();
 
     WITH RECURSIVE edges AS (
         SELECT DISTINCT f.id AS a, g.id AS b
@@ -72,9 +127,9 @@ DROP TRIGGER IF EXISTS license_servers_pools ON lm.license_servers;
 CREATE TRIGGER license_servers_pools AFTER INSERT OR DELETE OR UPDATE ON lm.license_servers
     FOR EACH STATEMENT EXECUTE FUNCTION lm.inventory_changed();
 
--- Keeps lm.pool_counts.booked equal to the pool's unreleased bookings. The caller should hold the
--- pool's lock already (every function here takes it first); cascaded deletes from inventory
--- changes are recounted by lm.assign_pools anyway.
+-- Keeps lm.pool_counts.booked equal to the pool's unreleased bookings. The caller holds the
+-- pool's counter row already (lm.lock_pools, or lm.lock_inventory for cascaded deletes), so
+-- the order in which rows fire this does not matter.
 CREATE OR REPLACE FUNCTION lm.count_booked()
 RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -108,8 +163,10 @@ $$;
 -- truest); reserved is the largest any configuration keeps back; booked counts the active
 -- bookings of every member, i.e. of every cluster. available may be negative (outside usage
 -- grew after bookings were made): admission then refuses everything.
--- held: the servers failed and the last good reading is older than the outage grace, so
--- nothing is known to be free; available is then at most 0 and the plan holds the whole license.
+-- held: the newest reading is older than the outage grace (or there is none), whether or not a
+-- failure was reported — an agent that died or lost its token reports nothing, and silence must
+-- not be trusted forever; nothing is known to be free, so available is then at most 0 and the
+-- plan holds the whole license. stale: the last poll failed, or the pool is held.
 CREATE OR REPLACE FUNCTION lm.pool_state(p_feature bigint, p_now timestamptz DEFAULT now())
 RETURNS TABLE (pool_id bigint, total bigint, used bigint, reserved bigint, booked bigint, available bigint,
                stale boolean, held boolean)
@@ -135,15 +192,13 @@ BEGIN
                (SELECT max(f.reserved) FROM lm.features f WHERE f.pool_id = v_pool) AS reserved,
                p.booked - (SELECT coalesce(sum(b.quantity), 0) FROM lm.bookings b JOIN lm.features f ON f.id = b.feature_id
                            WHERE b.released_at IS NULL AND b.expires_at <= p_now AND f.pool_id = v_pool)::bigint AS booked,
-               l.failed_at IS NOT NULL AND l.failed_at >= coalesce(l.reported_at, '-infinity') AS stale,
-               l.failed_at IS NOT NULL AND l.failed_at >= coalesce(l.reported_at, '-infinity')
-                   AND coalesce(l.reported_at, '-infinity') < p_now - make_interval(secs => l.outage_grace) AS held
+               coalesce(l.reported_at, '-infinity') < p_now - make_interval(secs => l.outage_grace) AS held
         FROM latest l JOIN lm.pool_counts p ON p.pool_id = v_pool
     )
     SELECT v_pool, s.total, s.used, s.reserved, s.booked,
            CASE WHEN s.held THEN least(0, s.total - s.reserved - s.used - s.booked)
                 ELSE s.total - s.reserved - s.used - s.booked END,
-           s.stale, s.held
+           s.held OR (s.failed_at IS NOT NULL AND s.failed_at >= coalesce(s.reported_at, '-infinity')), s.held
     FROM s;
 END
 $$;
@@ -166,11 +221,16 @@ BEGIN
 END
 $$;
 
--- Locks the pools that p_features belong to, in ascending id order. Every function that
--- changes what a pool has free takes this lock first, so two admissions on one pool run one
--- after the other and the second sees the first's booking; the fixed order means two jobs
--- asking for several pools never deadlock.
-CREATE OR REPLACE FUNCTION lm.lock_pools(p_features bigint[])
+-- the one-argument version the next one replaces would make every call ambiguous
+DROP FUNCTION IF EXISTS lm.lock_pools(bigint[]);
+
+-- Locks the pools that p_features belong to, each pool's row with its counter row, in ascending
+-- pool id (step 2 of the order above). Every function that adds to what a pool has booked, or
+-- writes its readings, takes this first, so two admissions on one pool run one after the other
+-- and the second sees the first's booking; the fixed order means two jobs asking for several
+-- pools never deadlock. p_counts_only: only the counter rows, for what only decreases booked
+-- (see the top of this file).
+CREATE OR REPLACE FUNCTION lm.lock_pools(p_features bigint[], p_counts_only boolean DEFAULT false)
 RETURNS void LANGUAGE plpgsql
 -- Generic plans: these run on every admission or release, and with custom plans PostgreSQL
 -- re-plans their array-parameter queries on every call (measured 124 µs → 30 µs for lock_pools).
@@ -182,7 +242,13 @@ DECLARE
 BEGIN
     FOR attempt IN 1..3 LOOP
         v_wanted := ARRAY(SELECT DISTINCT f.pool_id FROM lm.features f WHERE f.id = ANY (p_features) ORDER BY 1);
-        v_locked := ARRAY(SELECT p.id FROM lm.pools p WHERE p.id = ANY (v_wanted) ORDER BY p.id FOR UPDATE);
+        IF p_counts_only THEN
+            v_locked := ARRAY(SELECT c.pool_id FROM lm.pool_counts c WHERE c.pool_id = ANY (v_wanted)
+                              ORDER BY c.pool_id FOR NO KEY UPDATE);
+        ELSE
+            v_locked := ARRAY(SELECT p.id FROM lm.pools p JOIN lm.pool_counts c ON c.pool_id = p.id WHERE p.id = ANY (v_wanted)
+                              ORDER BY p.id FOR NO KEY UPDATE);
+        END IF;
         -- an inventory change (lm.assign_pools) may have moved the features to other pools while
         -- we waited; the lock only counts if it is on the pools they are in now
         IF v_locked = ARRAY(SELECT DISTINCT f.pool_id FROM lm.features f WHERE f.id = ANY (p_features) ORDER BY 1) THEN

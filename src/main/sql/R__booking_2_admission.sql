@@ -1,8 +1,10 @@
--- Admission, release and expiry of bookings: every function takes the pool locks first
--- (lm.lock_pools in R__booking_1_pools.sql). Time is a parameter (p_now).
+-- Admission, release and expiry of bookings: every function takes its locks first, in the order
+-- of R__booking_1_pools.sql (admission: pools and counters; releases: counters only). Time is a
+-- parameter (p_now).
 
 -- Refuses (LM001, 409) when any of the wanted quantities doesn't fit in its pool; the DETAIL is
--- a JSON array of the short features: [{product_feature, requested, available}].
+-- a JSON array of the short features: [{product_feature, requested, available}]; available is
+-- the pool's true value, negative when outside usage grew past what was free.
 -- The caller must hold the pools' locks.
 CREATE OR REPLACE FUNCTION lm.check_available(p_wanted jsonb, p_now timestamptz)
 RETURNS void LANGUAGE plpgsql AS $$
@@ -10,7 +12,7 @@ DECLARE
     v_short jsonb;
 BEGIN
     SELECT jsonb_agg(jsonb_build_object('product_feature', w.product_feature, 'requested', w.quantity,
-                                        'available', greatest(s.available, 0)) ORDER BY w.product_feature)
+                                        'available', s.available) ORDER BY w.product_feature)
     INTO v_short
     FROM jsonb_to_recordset(p_wanted) AS w(feature_id bigint, product_feature text, quantity bigint)
     CROSS JOIN LATERAL lm.pool_state(w.feature_id, p_now) s
@@ -22,10 +24,16 @@ END
 $$;
 
 -- Creates a job and all its bookings, or nothing. p_bookings: [{product_feature, quantity}]
--- (the same product_feature twice is summed). Idempotent per (cluster, slurm_job_id): a retried
--- prolog gets the job that exists (created = false), never a duplicate nor a second booking.
--- The existence check comes after the pool locks: a concurrent identical request has then
--- committed and is seen, instead of being counted against us and refused.
+-- (the same product_feature twice is summed; an empty list is LM003, 422: a job that books
+-- nothing has no business here). For an existing (cluster, slurm_job_id):
+--   - its active bookings equal the request: a retried prolog, answered with the job as it is
+--     (created = false), never a duplicate nor a second booking;
+--   - otherwise (a requeued job whose epilog's DELETE was lost, its bookings released or past
+--     their grace): the old job and bookings go and the request is admitted afresh under the
+--     normal rule — in this one transaction, so a refusal (LM001) leaves the old job as it was.
+-- Locks: the pools (and counters) of the request and of the existing job's unreleased bookings,
+-- in one ascending lm.lock_pools. The existence check is repeated after the locks: a concurrent
+-- identical request has then committed and is seen, instead of being counted against us.
 -- Everything that can be done before taking the locks is: on a hot pool every statement after
 -- the lock is paid once per admission by everyone queued behind it.
 CREATE OR REPLACE FUNCTION lm.book_job(p_cluster text, p_slurm_job_id text, p_username text, p_lead_host text,
@@ -40,9 +48,14 @@ DECLARE
     v_quantities bigint[];
     v_grace integer[];
     v_unknown text;
+    v_old bigint[];
     v_job bigint;
     v_short jsonb;
 BEGIN
+    IF jsonb_typeof(p_bookings) IS DISTINCT FROM 'array' OR jsonb_array_length(p_bookings) = 0 THEN
+        RAISE EXCEPTION 'A job must book at least one license.' USING ERRCODE = 'LM003',
+            DETAIL = 'bookings: give at least one {product_feature, quantity}';
+    END IF;
     SELECT array_agg(f.id ORDER BY w.product_feature), array_agg(w.product_feature ORDER BY w.product_feature),
            array_agg(w.quantity ORDER BY w.product_feature), array_agg(c.grace_time ORDER BY w.product_feature),
            string_agg(w.product_feature, ', ') FILTER (WHERE f.id IS NULL)
@@ -58,16 +71,30 @@ BEGIN
             USING ERRCODE = 'LM002', DETAIL = 'no feature of this cluster is named ' || v_unknown;
     END IF;
 
-    PERFORM lm.lock_pools(coalesce(v_features, '{}'));
+    -- a job booked before may hold pools the request doesn't name: they are locked too
+    v_old := ARRAY(SELECT b.feature_id FROM lm.jobs j JOIN lm.bookings b ON b.job_id = j.id
+                   WHERE j.cluster_client_id = p_cluster AND j.slurm_job_id = p_slurm_job_id AND b.released_at IS NULL);
+    PERFORM lm.lock_pools(v_features || v_old);
 
     SELECT id INTO v_job FROM lm.jobs WHERE cluster_client_id = p_cluster AND slurm_job_id = p_slurm_job_id;
     IF v_job IS NOT NULL THEN
-        RETURN QUERY SELECT false, a.j FROM lm.api_jobs a WHERE a.id = v_job;
-        RETURN;
+        IF NOT EXISTS (SELECT b.feature_id, b.quantity FROM lm.bookings b WHERE b.job_id = v_job AND b.released_at IS NULL AND b.expires_at > p_now
+                       EXCEPT SELECT * FROM unnest(v_features, v_quantities))
+           AND NOT EXISTS (SELECT * FROM unnest(v_features, v_quantities)
+                           EXCEPT SELECT b.feature_id, b.quantity FROM lm.bookings b WHERE b.job_id = v_job AND b.released_at IS NULL AND b.expires_at > p_now) THEN
+            RETURN QUERY SELECT false, a.j FROM lm.api_jobs a WHERE a.id = v_job;
+            RETURN;
+        END IF;
+        IF EXISTS (SELECT 1 FROM lm.bookings b WHERE b.job_id = v_job AND b.released_at IS NULL
+                   AND b.feature_id <> ALL (v_features || v_old)) THEN
+            -- a booking was added to the job after we looked: its pool is not ours to count down
+            RAISE EXCEPTION 'job % changed while locking its pools', p_slurm_job_id USING ERRCODE = '40001';
+        END IF;
+        DELETE FROM lm.jobs WHERE id = v_job;
     END IF;
 
     SELECT jsonb_agg(jsonb_build_object('product_feature', w.name, 'requested', w.quantity,
-                                        'available', greatest(s.available, 0)) ORDER BY w.name)
+                                        'available', s.available) ORDER BY w.name)
     INTO v_short
     FROM unnest(v_features, v_names, v_quantities) AS w(feature_id, name, quantity)
     CROSS JOIN LATERAL lm.pool_state(w.feature_id, p_now) s
@@ -98,7 +125,9 @@ BEGIN
 END
 $$;
 
--- Adds one booking to an existing job (POST /bookings), under the same rule and locks.
+-- Adds one booking to an existing job (POST /bookings), under the same rule and locks. The
+-- feature must be one of the job's cluster (LM003): a job's bookings are then always in pools
+-- its cluster's agent report locks before it ends the job.
 CREATE OR REPLACE FUNCTION lm.book_feature(p_job bigint, p_feature bigint, p_quantity bigint,
                                            p_now timestamptz DEFAULT now())
 RETURNS bigint LANGUAGE plpgsql AS $$
@@ -110,6 +139,11 @@ BEGIN
     END IF;
     IF NOT EXISTS (SELECT 1 FROM lm.features WHERE id = p_feature) THEN
         RAISE EXCEPTION 'feature % not found', p_feature USING ERRCODE = 'LM002';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM lm.features f JOIN lm.configurations c ON c.id = f.config_id
+                   JOIN lm.jobs j ON j.cluster_client_id = c.cluster_client_id WHERE f.id = p_feature AND j.id = p_job) THEN
+        RAISE EXCEPTION 'feature % is not a feature of job %''s cluster', p_feature, p_job USING ERRCODE = 'LM003',
+            DETAIL = 'feature_id: a job books only features of its own cluster''s configurations';
     END IF;
     IF p_quantity IS NULL OR p_quantity <= 0 THEN
         RAISE EXCEPTION 'quantity must be > 0' USING ERRCODE = 'LM003';
@@ -128,8 +162,9 @@ BEGIN
 END
 $$;
 
--- The epilog's call: the job and its bookings go. The job's pools are locked first, in id
--- order, because releasing updates their booked counters.
+-- The epilog's call: the job and its bookings go. Releasing only decreases what is booked, so
+-- it locks just the counters of the job's pools, ascending (lm.lock_pools(…, true)): an epilog
+-- does not queue behind the admissions waiting for a hot pool.
 CREATE OR REPLACE FUNCTION lm.release_job(p_cluster text, p_slurm_job_id text)
 RETURNS boolean LANGUAGE plpgsql
 -- generic plans: see lm.lock_pools
@@ -143,6 +178,7 @@ BEGIN
 END
 $$;
 
+-- Deletes a job and its bookings; locks the counters of its pools (see lm.release_job).
 CREATE OR REPLACE FUNCTION lm.delete_job(p_job bigint)
 RETURNS boolean LANGUAGE plpgsql
 -- generic plans: see lm.lock_pools
@@ -152,31 +188,40 @@ BEGIN
     IF p_job IS NULL THEN
         RETURN false;
     END IF;
-    PERFORM lm.lock_pools(ARRAY(SELECT b.feature_id FROM lm.bookings b WHERE b.job_id = p_job AND b.released_at IS NULL));
+    PERFORM lm.lock_pools(ARRAY(SELECT b.feature_id FROM lm.bookings b WHERE b.job_id = p_job AND b.released_at IS NULL), true);
     DELETE FROM lm.jobs WHERE id = p_job;
     RETURN FOUND;
 END
 $$;
 
+-- Deletes one booking; locks its pool's counter (see lm.release_job).
 CREATE OR REPLACE FUNCTION lm.delete_booking(p_booking bigint)
 RETURNS boolean LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM lm.lock_pools(ARRAY(SELECT b.feature_id FROM lm.bookings b WHERE b.id = p_booking));
+    PERFORM lm.lock_pools(ARRAY(SELECT b.feature_id FROM lm.bookings b WHERE b.id = p_booking AND b.released_at IS NULL), true);
     DELETE FROM lm.bookings WHERE id = p_booking;
     RETURN FOUND;
 END
 $$;
 
 -- Marks bookings whose grace time has passed as released; returns how many. Admission already
--- ignores them (expires_at), so this is bookkeeping for the reports, run by every agent pass.
-CREATE OR REPLACE FUNCTION lm.expire_bookings(p_now timestamptz DEFAULT now())
+-- ignores them (expires_at), so this is bookkeeping for the reports. p_features: only bookings of
+-- these features (an agent report expires the pools it holds, and taking other pools' counters
+-- after its own would break the lock order); NULL: all. Locks the counters of the pools it
+-- releases in, ascending (an expiry only decreases what is booked), and releases only there.
+DROP FUNCTION IF EXISTS lm.expire_bookings(timestamptz);
+CREATE OR REPLACE FUNCTION lm.expire_bookings(p_now timestamptz DEFAULT now(), p_features bigint[] DEFAULT NULL)
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
+    v_features bigint[];
     v_count integer;
 BEGIN
-    PERFORM lm.lock_pools(ARRAY(SELECT b.feature_id FROM lm.bookings b WHERE b.released_at IS NULL AND b.expires_at <= p_now));
+    v_features := ARRAY(SELECT DISTINCT b.feature_id FROM lm.bookings b
+                        WHERE b.released_at IS NULL AND b.expires_at <= p_now
+                          AND (p_features IS NULL OR b.feature_id = ANY (p_features)));
+    PERFORM lm.lock_pools(v_features, true);
     UPDATE lm.bookings SET released_at = p_now, released_reason = 'grace'
-    WHERE released_at IS NULL AND expires_at <= p_now;
+    WHERE released_at IS NULL AND expires_at <= p_now AND feature_id = ANY (v_features);
     GET DIAGNOSTICS v_count = ROW_COUNT;
     RETURN v_count;
 END

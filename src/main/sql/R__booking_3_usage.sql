@@ -5,9 +5,22 @@
 -- Sets total/used of the cluster's features, then releases the bookings whose job has checked
 -- its licenses out: same user, same short lead host (license servers print either form), in
 -- booking order while the user's checked-out quantity on that host covers them. From then on
--- `used` counts those licenses, so they are not counted twice. Unknown features refuse the
--- whole report (LM002), like PUT /features/bulk. Locks the pools first (same order as admission).
-CREATE OR REPLACE FUNCTION lm.apply_usage(p_cluster text, p_report jsonb, p_now timestamptz DEFAULT now())
+-- `used` counts those licenses, so they are not counted twice.
+-- Each checked-out license releases at most one booked license, once, for as long as it lasts:
+-- the bookings already released by a checkout whose job still runs are the memory of what the
+-- checkouts cover (a job's end deletes them, and its checkout ends with it), so the same report
+-- twice releases nothing more, and only the part of a user's checkouts on a host beyond what
+-- is covered may release more. The memory is per pool, user and short host over every cluster:
+-- clusters sharing a license server see the same checkouts.
+-- Only bookings of jobs of the reporting cluster are released (another cluster's node may have
+-- the same short name), and with p_nodes (the cluster's node names, short and lower case, from
+-- Slurm) only checkouts on those hosts count; without it, the cluster's own bookings are all
+-- that limits the match (documented in lm-server(8)).
+-- Unknown features refuse the whole report (LM002), like PUT /features/bulk. Locks the pools
+-- first (same order as admission).
+DROP FUNCTION IF EXISTS lm.apply_usage(text, jsonb, timestamptz);
+CREATE OR REPLACE FUNCTION lm.apply_usage(p_cluster text, p_report jsonb, p_now timestamptz DEFAULT now(),
+                                          p_nodes text[] DEFAULT NULL)
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
     v_items jsonb;
@@ -32,20 +45,34 @@ BEGIN
     FROM jsonb_array_elements(v_items) x
     WHERE f.id = (x->>'feature_id')::bigint;
 
-    WITH co AS (
-        SELECT pm AS feature_id, lower(c."user") AS usr, lower(split_part(c.host, '.', 1)) AS host, sum(c.quantity) AS quantity
+    WITH item AS (
+        SELECT f.pool_id, lower(c."user") AS usr, lower(split_part(c.host, '.', 1)) AS host, sum(c.quantity) AS quantity
         FROM jsonb_array_elements(v_items) x
+        JOIN lm.features f ON f.id = (x->>'feature_id')::bigint
         CROSS JOIN LATERAL jsonb_to_recordset(coalesce(x->'checkouts', '[]')) AS c("user" text, host text, quantity bigint)
-        CROSS JOIN LATERAL (SELECT g.id FROM lm.features f JOIN lm.features g ON g.pool_id = f.pool_id
-                            WHERE f.id = (x->>'feature_id')::bigint) AS pm(pm)
-        GROUP BY 1, 2, 3
-    ), candidates AS (
-        SELECT bk.id, co.quantity AS covered,
-               sum(bk.quantity) OVER (PARTITION BY co.feature_id, co.usr, co.host ORDER BY bk.created_at, bk.id) AS needed
+        WHERE p_nodes IS NULL OR lower(split_part(c.host, '.', 1)) = ANY (p_nodes)
+        GROUP BY x, f.pool_id, 2, 3
+    ), co AS (
+        -- two features of the cluster in one pool read the same server: its checkouts count once
+        SELECT pool_id, usr, host, max(quantity) AS quantity FROM item GROUP BY 1, 2, 3
+    ), uncovered AS (
+        SELECT co.pool_id, co.usr, co.host,
+               co.quantity - least(co.quantity, coalesce((
+                   SELECT sum(b.quantity) FROM lm.features g
+                   JOIN lm.bookings b ON b.feature_id = g.id AND b.released_reason = 'checkout'
+                   JOIN lm.jobs j ON j.id = b.job_id
+                   WHERE g.pool_id = co.pool_id AND lower(j.username) = co.usr
+                     AND lower(split_part(j.lead_host, '.', 1)) = co.host), 0)) AS quantity
         FROM co
-        JOIN lm.bookings bk ON bk.feature_id = co.feature_id AND bk.released_at IS NULL AND bk.expires_at > p_now
-        JOIN lm.jobs j ON j.id = bk.job_id
-                      AND lower(j.username) = co.usr AND lower(split_part(j.lead_host, '.', 1)) = co.host
+    ), candidates AS (
+        SELECT bk.id, u.quantity AS covered,
+               sum(bk.quantity) OVER (PARTITION BY u.pool_id, u.usr, u.host ORDER BY bk.created_at, bk.id) AS needed
+        FROM uncovered u
+        JOIN lm.features g ON g.pool_id = u.pool_id
+        JOIN lm.bookings bk ON bk.feature_id = g.id AND bk.released_at IS NULL AND bk.expires_at > p_now
+        JOIN lm.jobs j ON j.id = bk.job_id AND j.cluster_client_id = p_cluster
+                      AND lower(j.username) = u.usr AND lower(split_part(j.lead_host, '.', 1)) = u.host
+        WHERE u.quantity > 0
     )
     UPDATE lm.bookings bk SET released_at = p_now, released_reason = 'checkout'
     FROM candidates c

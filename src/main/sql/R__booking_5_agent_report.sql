@@ -2,7 +2,10 @@
 
 -- One lm-agent pass, applied in one transaction (see POST /lm/agent/report in lm-server(8)):
 --   {"interval": s, "features": [usage items, see apply_usage], "failed": ["product.feature"],
---    "slurm": {"licenses": [{license, total, used}], "jobs": [{slurm_job_id, state}], "squeue_age_ms": n}}
+--    "slurm": {"licenses": [{license, total, used}], "jobs": [{slurm_job_id, state}], "squeue_age_ms": n,
+--              "nodes": ["node01", …]}}
+-- (nodes: the cluster's node names, short and lower case; checkouts on other hosts release
+-- nothing, see lm.apply_usage)
 -- and returns the plan: {"reservations": [{license, count, held}], "stale": [...], "held": [...],
 --   "released_checkouts": n, "expired": n, "ended_jobs": n}.
 -- Jobs of the cluster that squeue no longer lists have ended (their epilog may have been lost)
@@ -19,12 +22,21 @@ DECLARE
     v_failed bigint[];
     v_stale json;
     v_held json;
+    v_nodes text[];
+    v_pooled bigint[];
 BEGIN
     -- every pool of the cluster, in id order, before anything else: the steps below touch
-    -- different subsets, and taking them piecemeal could deadlock with an admission
+    -- different subsets, and taking them piecemeal could deadlock with an admission. Nothing
+    -- below locks a pool or counter outside this set (expiry is limited to it; a job books
+    -- only its own cluster's features, see lm.book_feature), so the order holds.
     PERFORM lm.lock_pools(ARRAY(SELECT f.id FROM lm.features f JOIN lm.configurations c ON c.id = f.config_id
                                 WHERE c.cluster_client_id = p_cluster));
-    v_released := lm.apply_usage(p_cluster, coalesce(p_report->'features', '[]'), p_now);
+    v_pooled := ARRAY(SELECT g.id FROM lm.features f JOIN lm.configurations c ON c.id = f.config_id
+                      JOIN lm.features g ON g.pool_id = f.pool_id WHERE c.cluster_client_id = p_cluster);
+    IF jsonb_typeof(p_report->'slurm'->'nodes') = 'array' THEN
+        v_nodes := ARRAY(SELECT lower(split_part(x, '.', 1)) FROM jsonb_array_elements_text(p_report->'slurm'->'nodes') x);
+    END IF;
+    v_released := lm.apply_usage(p_cluster, coalesce(p_report->'features', '[]'), p_now, v_nodes);
 
     SELECT array_agg(lm.find_feature(p_cluster, x)), string_agg(x, ', ') FILTER (WHERE lm.find_feature(p_cluster, x) IS NULL)
     INTO v_failed, v_unknown
@@ -36,7 +48,7 @@ BEGIN
     -- last good total/used stay; only the failure is recorded
     UPDATE lm.features SET failed_at = p_now WHERE id = ANY (v_failed);
 
-    v_expired := lm.expire_bookings(p_now);
+    v_expired := lm.expire_bookings(p_now, v_pooled);
 
     IF p_report ? 'slurm' AND p_report->'slurm' ? 'jobs' THEN
         WITH d AS (

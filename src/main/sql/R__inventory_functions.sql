@@ -2,6 +2,8 @@
 
 -- Creates a configuration with its license servers and features (all or nothing). The body was
 -- type-checked by the API; values are checked by the tables' constraints.
+-- Locks: the inventory lock, taken by the first INSERT's BEFORE STATEMENT trigger (every pool
+-- and counter, lm.lock_inventory), before any row.
 CREATE OR REPLACE FUNCTION lm.create_configuration(p_config jsonb)
 RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
@@ -27,8 +29,9 @@ $$;
 -- Sets total and used of the caller's features from a license-server report:
 -- [{product_name, feature_name, total, used}]. Matching is by product name, feature name and
 -- the caller's cluster; one unknown item refuses the whole report (LM002), so a typo can't
--- leave half the pools updated. Rows are locked in id order, like admission, so the two never
--- deadlock.
+-- leave half the pools updated. A reading changes what a pool has free, so it is written
+-- under the pools' locks, taken first in ascending id like admission (lm.lock_pools): the two
+-- never deadlock, and an admission decides on one reading, not half of one.
 CREATE OR REPLACE FUNCTION lm.update_features_bulk(p_cluster text, p_items jsonb, p_now timestamptz DEFAULT now())
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
@@ -48,18 +51,93 @@ BEGIN
             USING ERRCODE = 'LM002', DETAIL = 'not features of cluster ' || p_cluster || ': ' || v_missing;
     END IF;
 
-    PERFORM 1 FROM lm.features f
-    JOIN lm.configurations c ON c.id = f.config_id
-    WHERE c.cluster_client_id = p_cluster
-    ORDER BY f.id FOR UPDATE OF f;
+    PERFORM lm.lock_pools(ARRAY(SELECT f.id FROM lm.features f JOIN lm.configurations c ON c.id = f.config_id
+                                WHERE c.cluster_client_id = p_cluster));
 
     UPDATE lm.features f
-    SET total = i.total, used = i.used, reported_at = p_now
+    SET total = i.total, used = i.used, reported_at = p_now, failed_at = NULL
     FROM jsonb_to_recordset(p_items) AS i(product_name text, feature_name text, total bigint, used bigint),
          lm.products p, lm.configurations c
     WHERE p.id = f.product_id AND c.id = f.config_id AND c.cluster_client_id = p_cluster
       AND p.name = i.product_name AND f.name = i.feature_name;
     GET DIAGNOSTICS v_count = ROW_COUNT;
     RETURN v_count;
+END
+$$;
+
+-- What a delete takes away from running jobs: the active bookings of p_features. Without
+-- p_force they refuse the delete (LM005, 409), the DETAIL naming them (at most 100, as JSON:
+-- [{booking_id, job_id, cluster_client_id, slurm_job_id, username, product_feature, quantity}]);
+-- with it they are released (reason 'inventory') and counted. The caller holds the inventory
+-- lock, so no admission can add one between this check and the delete.
+CREATE OR REPLACE FUNCTION lm.release_dependents(p_what text, p_features bigint[], p_force boolean, p_now timestamptz)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    v_count integer;
+    v_named jsonb;
+BEGIN
+    SELECT count(*), jsonb_agg(d.o ORDER BY d.id) FILTER (WHERE d.n <= 100)
+    INTO v_count, v_named
+    FROM (SELECT b.id, row_number() OVER (ORDER BY b.id) AS n,
+                 jsonb_build_object('booking_id', b.id, 'job_id', j.id, 'cluster_client_id', j.cluster_client_id,
+                                    'slurm_job_id', j.slurm_job_id, 'username', j.username,
+                                    'product_feature', p.name || '.' || f.name, 'quantity', b.quantity) AS o
+          FROM lm.bookings b
+          JOIN lm.jobs j ON j.id = b.job_id
+          JOIN lm.features f ON f.id = b.feature_id
+          JOIN lm.products p ON p.id = f.product_id
+          WHERE b.feature_id = ANY (p_features) AND b.released_at IS NULL AND b.expires_at > p_now) d;
+    IF v_count = 0 THEN
+        RETURN 0;
+    END IF;
+    IF NOT p_force THEN
+        RAISE EXCEPTION '% is needed by % active booking(s); delete with force=true to release them', p_what, v_count
+            USING ERRCODE = 'LM005', DETAIL = v_named::text;
+    END IF;
+    UPDATE lm.bookings SET released_at = p_now, released_reason = 'inventory'
+    WHERE feature_id = ANY (p_features) AND released_at IS NULL AND expires_at > p_now;
+    RETURN v_count;
+END
+$$;
+
+-- DELETE /configurations/{id}, /features/{id} and /license_servers/{id} (p_what: configuration,
+-- feature, license server). A configuration's license servers, features and their bookings go
+-- with it; a feature's bookings go with it. The bookings that depend on what goes: those of the
+-- features deleted; for a license server, those of its configuration's features when it is the
+-- last one (without it nothing reads what those licenses are doing; removing one of several, a
+-- failover, keeps them served and needs no force, though it may split a pool it linked).
+-- Refused while any is active unless p_force (lm.release_dependents); returns how many bookings
+-- were released, NULL when there is no such row. Locks: the inventory lock first (every pool
+-- and counter, lm.lock_inventory), then the rows, like every inventory change.
+CREATE OR REPLACE FUNCTION lm.delete_inventory(p_what text, p_id bigint, p_force boolean, p_now timestamptz DEFAULT now())
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    v_config bigint;
+    v_features bigint[];
+    v_released integer;
+BEGIN
+    PERFORM lm.lock_inventory();
+    CASE p_what
+    WHEN 'configuration' THEN
+        v_config := (SELECT id FROM lm.configurations WHERE id = p_id);
+        v_features := ARRAY(SELECT id FROM lm.features WHERE config_id = p_id);
+    WHEN 'feature' THEN
+        v_config := (SELECT config_id FROM lm.features WHERE id = p_id);
+        v_features := ARRAY[p_id];
+    WHEN 'license server' THEN
+        v_config := (SELECT config_id FROM lm.license_servers WHERE id = p_id);
+        v_features := ARRAY(SELECT f.id FROM lm.features f WHERE f.config_id = v_config
+                            AND NOT EXISTS (SELECT 1 FROM lm.license_servers s WHERE s.config_id = v_config AND s.id <> p_id));
+    END CASE;
+    IF v_config IS NULL THEN
+        RETURN NULL;
+    END IF;
+    v_released := lm.release_dependents(p_what || ' ' || p_id, v_features, p_force, p_now);
+    CASE p_what
+    WHEN 'configuration' THEN DELETE FROM lm.configurations WHERE id = p_id;
+    WHEN 'feature' THEN DELETE FROM lm.features WHERE id = p_id;
+    WHEN 'license server' THEN DELETE FROM lm.license_servers WHERE id = p_id;
+    END CASE;
+    RETURN v_released;
 END
 $$;

@@ -4,7 +4,8 @@
 DROP VIEW IF EXISTS lm.license_pools, lm.active_bookings, lm.cluster_usage CASCADE;
 
 -- One row per license pool (the same product.feature on the same license server), whichever
--- clusters share it.
+-- clusters share it. available is the true value: negative when outside usage grew past what
+-- was free (an admin must see that), at most 0 when held.
 CREATE VIEW lm.license_pools AS
 SELECT st.pool_id,
        p.name || '.' || f.name AS product_feature,
@@ -14,7 +15,7 @@ SELECT st.pool_id,
        (SELECT string_agg(DISTINCT c.cluster_client_id, ',')
           FROM lm.features g JOIN lm.configurations c ON c.id = g.config_id
          WHERE g.id IN (SELECT lm.pool_members(f.id))) AS clusters,
-       st.total, st.used, st.reserved, st.booked, greatest(st.available, 0) AS available, st.stale, st.held
+       st.total, st.used, st.reserved, st.booked, st.available, st.stale, st.held
 FROM lm.features f
 JOIN lm.products p ON p.id = f.product_id
 CROSS JOIN LATERAL lm.pool_state(f.id) st

@@ -54,7 +54,7 @@ public final class AgentReport {
             report.add("features", features);
             report.add("failed", strings(b, "failed"));
             if (b.has("slurm")) {
-                Body s = new Body(b.raw().get("slurm"), "report.slurm").allow("licenses", "jobs", "squeue_age_ms");
+                Body s = new Body(b.raw().get("slurm"), "report.slurm").allow("licenses", "jobs", "squeue_age_ms", "nodes");
                 JsonObject slurm = new JsonObject();
                 if (s.has("licenses")) {
                     JsonArray lics = new JsonArray();
@@ -78,6 +78,10 @@ public final class AgentReport {
                         jobs.add(x);
                     }
                     slurm.add("jobs", jobs);
+                }
+                if (s.has("nodes")) {
+                    // the cluster's node names: checkouts on other hosts release none of its bookings
+                    slurm.add("nodes", strings(s, "nodes"));
                 }
                 Long age = s.optInteger("squeue_age_ms");
                 slurm.addProperty("squeue_age_ms", age == null ? 0 : Math.max(0, age));

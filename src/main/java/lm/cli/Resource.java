@@ -60,7 +60,9 @@ record Resource(
             List.of(Column.number("id", "id"), new Column("product", o -> productName(o), false), Column.text("name", "name"),
                     Column.number("config_id", "config_id"), Column.number("total", "total"), Column.number("used", "used"),
                     Column.number("reserved", "reserved"), Column.number("booked_total", "booked_total"),
-                    new Column("available", o -> Long.toString(available(o)), true)),
+                    // the pool's true value as admission sees it, from the server: negative when
+                    // outside usage grew past what was free (the reference clamped it at 0)
+                    Column.number("available", "available")),
             List.of("id", "name", "product_id", "product_name", "config_id", "reserved", "total", "used", "booked_total"),
             List.of(new Field("--name", "name", "NAME", false, true, "Feature name as the license server reports it."),
                     new Field("--product-id", "product_id", "ID", true, true, "Product the feature belongs to."),
@@ -86,20 +88,6 @@ record Resource(
             List.of(), false);
 
     static final List<Resource> ALL = List.of(CONFIGURATIONS, LICENSE_SERVERS, PRODUCTS, FEATURES, JOBS, BOOKINGS);
-
-    /**
-     * total − used − reserved − booked_total, never below 0 (the reference CLI's column). Admission
-     * counts the bookings of every cluster sharing the license server, so this is an upper bound.
-     */
-    static long available(JsonObject feature) {
-        long free = num(feature, "total") - num(feature, "used") - num(feature, "reserved") - num(feature, "booked_total");
-        return Math.max(0, free);
-    }
-
-    private static long num(JsonObject o, String key) {
-        JsonElement e = o.get(key);
-        return e == null || e.isJsonNull() ? 0 : e.getAsLong();
-    }
 
     private static String productName(JsonObject feature) {
         JsonElement p = feature.get("product");

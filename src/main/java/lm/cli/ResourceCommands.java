@@ -102,18 +102,26 @@ final class ResourceCommands {
 
     private static CommandLine delete(Main main, Resource r) {
         OptionSpec id = id(r);
+        // products are refused while features use them; the others may release bookings
+        OptionSpec force = r == Resource.PRODUCTS ? null : OptionSpec.builder("--force").description(
+                "Delete even when active bookings depend on it: they are released, and the answer says how many"
+                        + " (without it such a delete is refused, naming them).").build();
         Callable<Integer> body = () -> {
-            Api.Answer a = main.api().send("DELETE", r.path() + "/" + id.getValue(), null);
+            boolean forced = force != null && Boolean.TRUE.equals(force.getValue());
+            Api.Answer a = main.api().send("DELETE", r.path() + "/" + id.getValue() + (forced ? "?force=true" : ""), null);
             if (main.json()) {
                 main.out().println(a.body());
             } else {
-                JsonElement m = a.json().getAsJsonObject().get("message");
-                main.out().println(m == null ? r.singular() + " " + id.getValue() + " deleted" : m.getAsString());
+                JsonObject o = a.json().getAsJsonObject();
+                JsonElement m = o.get("message");
+                JsonElement released = o.get("released_bookings");
+                main.out().println((m == null ? r.singular() + " " + id.getValue() + " deleted" : m.getAsString())
+                        + (released != null && released.getAsLong() > 0 ? ", " + released.getAsLong() + " booking(s) released" : ""));
             }
             return Main.EXIT_OK;
         };
         String cascade = r == Resource.CONFIGURATIONS ? " Its license servers and features go with it." : "";
-        return command("delete", "Delete a " + r.singular() + "." + cascade, body, List.of(id));
+        return command("delete", "Delete a " + r.singular() + "." + cascade, body, force == null ? List.of(id) : List.of(id, force));
     }
 
     /** create (required fields enforced by picocli) or update (every field optional, at least one). */

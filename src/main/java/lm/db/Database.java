@@ -43,6 +43,7 @@ public final class Database implements AutoCloseable {
         EmbeddedPostgres embedded = null;
         if (url == null) {
             Files.createDirectories(embeddedDir);
+            removeStaleLockFile(embeddedDir);
             // Zonky wraps initdb/postgres in `unshare -U` when run as root, which PostgreSQL refuses.
             // The data directory is kept across restarts: it is the site's database.
             embedded = EmbeddedPostgres.builder()
@@ -57,6 +58,13 @@ public final class Database implements AutoCloseable {
                     .setServerConfig("fsync", "on")
                     .setServerConfig("synchronous_commit", "on")
                     .setServerConfig("full_page_writes", "on")
+                    // Zonky waits 10 s by default; crash recovery after a kill or power cut replays
+                    // the WAL first, and on a busy 2-core host that took longer (CrashTest)
+                    .setPGStartupWait(java.time.Duration.ofSeconds(120))
+                    // PostgreSQL's own log (why it would not start, crash recovery, checkpoints)
+                    // goes to a file beside its data, not through our quiet logger
+                    .setOutputRedirector(ProcessBuilder.Redirect.appendTo(embeddedDir.resolveSibling("postgresql.log").toFile()))
+                    .setErrorRedirector(ProcessBuilder.Redirect.appendTo(embeddedDir.resolveSibling("postgresql.log").toFile()))
                     .start();
             url = embedded.getJdbcUrl("postgres", "postgres");
             user = "postgres";
@@ -66,6 +74,35 @@ public final class Database implements AutoCloseable {
         }
         migrate(url, user, password);
         return new Database(pool(url, user, password, poolSize, timeouts), embedded);
+    }
+
+    /**
+     * Deletes postmaster.pid left by a PostgreSQL that was killed (kill -9, power cut) when its
+     * PID is not a PostgreSQL of this directory. PostgreSQL refuses to start while any process
+     * or thread has that PID, and on a busy host it is soon reused (seen in CrashTest: "lock file
+     * postmaster.pid already exists", the server never came back). The caller holds state_dir's
+     * lock (lm.server.StateLock), so no other lm-server can be using this directory.
+     */
+    static void removeStaleLockFile(Path dataDir) throws IOException {
+        Path pidFile = dataDir.resolve("postmaster.pid");
+        if (!Files.isRegularFile(pidFile)) {
+            return;
+        }
+        String first = Files.readAllLines(pidFile).stream().findFirst().orElse("").strip();
+        long pid;
+        try {
+            pid = Long.parseLong(first);
+        } catch (NumberFormatException e) {
+            pid = -1;
+        }
+        String dir = dataDir.toAbsolutePath().toString();
+        boolean live = pid > 0 && ProcessHandle.of(pid).flatMap(h -> h.info().commandLine())
+                .map(c -> c.contains("postgres") && c.contains(dir)).orElse(false);
+        if (!live) {
+            LOG.warning("embedded PostgreSQL: removing the stale " + pidFile + " (PID " + first
+                    + " is no PostgreSQL of this directory: it was stopped by a crash)");
+            Files.delete(pidFile);
+        }
     }
 
     /** Applies src/main/sql (shipped as classpath:db/migration) with Flyway. */

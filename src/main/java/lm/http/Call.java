@@ -33,6 +33,18 @@ public final class Call {
         return d == null || d.isEmpty() ? null : d.getFirst();
     }
 
+    /** A boolean query parameter: absent is false; anything but true or false is a 400. */
+    public boolean flag(String name) {
+        String v = param(name);
+        if (v == null || v.equals("false")) {
+            return false;
+        }
+        if (v.equals("true")) {
+            return true;
+        }
+        throw ApiException.badRequest("query parameter " + name + " must be true or false");
+    }
+
     /** A numeric path id; anything else names no resource, hence 404. */
     public long id(String name, String resource) {
         String v = param(name);

@@ -22,6 +22,8 @@ public final class SqlErrors {
             Map.entry("LM002", new Mapping(404, "not_found")),
             Map.entry("LM003", new Mapping(422, "unprocessable")),
             Map.entry("LM004", new Mapping(403, "forbidden")),
+            // a delete that would take licenses away from running jobs (lm.release_dependents)
+            Map.entry("LM005", new Mapping(409, "still_referenced")),
             Map.entry("23505", new Mapping(409, "conflict")),
             // a written row names a parent that does not exist; deletes map it to 409 themselves
             Map.entry("23503", new Mapping(422, "unknown_reference")),

@@ -63,7 +63,7 @@ public final class Configurations {
                     b.optInt32("outage_grace"), id);
         });
         r.delete("/configurations/{id}", "config", "delete",
-                c -> Writes.delete(ds, "lm.configurations", "configuration", c.id("id", "configuration")));
+                c -> Writes.deleteInUse(ds, "configuration", c.id("id", "configuration"), c.flag("force")));
     }
 
     private static List<Body> nonNull(List<Body> l) {

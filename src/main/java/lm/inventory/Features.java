@@ -53,14 +53,21 @@ public final class Features {
         r.put("/features/{id}", "feature", "update", c -> {
             long id = c.id("id", "feature");
             Body b = c.object("feature").allow("name", "product_id", "config_id", "reserved", "total", "used");
+            Long total = b.optInteger("total");
+            Long used = b.optInteger("used");
+            boolean reading = total != null || used != null;
             return Writes.update(ds, VIEW, "feature", id,
                     "UPDATE lm.features SET name = coalesce(?, name), product_id = coalesce(?, product_id),"
                             + " config_id = coalesce(?, config_id), reserved = coalesce(?, reserved),"
-                            + " total = coalesce(?, total), used = coalesce(?, used) WHERE id = ? RETURNING id",
+                            + " total = coalesce(?, total), used = coalesce(?, used),"
+                            // counts set by hand are a reading: without an agent, a site keeps them
+                            // trusted with a large outage_grace (lm-server(8), outage policy)
+                            + " reported_at = CASE WHEN ? THEN now() ELSE reported_at END,"
+                            + " failed_at = CASE WHEN ? THEN NULL ELSE failed_at END WHERE id = ? RETURNING id",
                     b.optString("name"), b.optInteger("product_id"), b.optInteger("config_id"), b.optInteger("reserved"),
-                    b.optInteger("total"), b.optInteger("used"), id);
+                    total, used, reading, reading, id);
         });
-        r.delete("/features/{id}", "feature", "delete", c -> Writes.delete(ds, "lm.features", "feature", c.id("id", "feature")));
+        r.delete("/features/{id}", "feature", "delete", c -> Writes.deleteInUse(ds, "feature", c.id("id", "feature"), c.flag("force")));
     }
 
     private static JsonObject reportItem(Body b) {

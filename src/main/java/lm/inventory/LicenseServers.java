@@ -36,6 +36,6 @@ public final class LicenseServers {
                     b.optInteger("config_id"), b.optString("host"), b.optInt32("port"), id);
         });
         r.delete("/license_servers/{id}", "license-server", "delete",
-                c -> Writes.delete(ds, "lm.license_servers", "license server", c.id("id", "license server")));
+                c -> Writes.deleteInUse(ds, "license server", c.id("id", "license server"), c.flag("force")));
     }
 }

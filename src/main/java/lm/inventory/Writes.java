@@ -33,6 +33,19 @@ final class Writes {
         return Reply.ok(j);
     }
 
+    /**
+     * DELETE of a configuration, feature or license server through lm.delete_inventory, which
+     * refuses (409) while active bookings depend on it, unless {@code force}, and says how many
+     * bookings it released.
+     */
+    static Reply deleteInUse(DataSource ds, String what, long id, boolean force) throws SQLException {
+        String released = Sql.text(ds, "SELECT lm.delete_inventory(?, ?, ?)", what, id, force);
+        if (released == null) {
+            throw ApiException.notFound(what + " " + id + " not found");
+        }
+        return Reply.ok("{\"message\":\"" + what + " " + id + " deleted\",\"released_bookings\":" + released + "}");
+    }
+
     /** DELETE by id; children go with it where the schema says ON DELETE CASCADE. */
     static Reply delete(DataSource ds, String table, String what, long id) throws SQLException {
         int n;

@@ -77,7 +77,8 @@ class AdmissionTest {
         // …and the licenses are free again at grace_time after the job started
         assertEquals(10, availableAt(f, at(60)));
         assertTrue(book("exp", "2", "u", "h", b("expp.f", 10), at(60)));
-        assertEquals(1, pools.one("SELECT lm.expire_bookings(?)", at(60)));
+        // this feature's only: other tests' bookings are past their grace at this instant too
+        assertEquals(1, pools.one("SELECT lm.expire_bookings(?, ARRAY[?]::bigint[])", at(60), f));
         assertEquals("grace", text("SELECT released_reason FROM lm.bookings b JOIN lm.jobs j ON j.id = b.job_id"
                 + " WHERE j.cluster_client_id = 'exp' AND j.slurm_job_id = '1'"));
     }
@@ -274,5 +275,172 @@ class AdmissionTest {
         assertEquals(0, pools.one("SELECT count(*) FROM lm.pool_counts pc WHERE pc.booked <> (SELECT coalesce(sum(b.quantity), 0)"
                 + " FROM lm.bookings b JOIN lm.features f ON f.id = b.feature_id WHERE f.pool_id = pc.pool_id AND b.released_at IS NULL)"));
         assertEquals(0, pools.one("SELECT count(*) FROM lm.pools p WHERE NOT EXISTS (SELECT 1 FROM lm.features f WHERE f.pool_id = p.id)"));
+    }
+
+    /** apply_usage at t; returns how many bookings its checkouts released. */
+    static long usage(String cluster, String report, Timestamp t) {
+        return pools.one("SELECT lm.apply_usage(?, ?::jsonb, ?)", cluster, report, t);
+    }
+
+    static String checkoutReport(String pf, long total, long used, String... userHostQuantity) {
+        StringBuilder s = new StringBuilder("[{\"product_feature\":\"" + pf + "\",\"total\":" + total + ",\"used\":" + used + ",\"checkouts\":[");
+        for (int i = 0; i < userHostQuantity.length; i += 3) {
+            s.append(i == 0 ? "" : ",").append("{\"user\":\"").append(userHostQuantity[i]).append("\",\"host\":\"")
+                    .append(userHostQuantity[i + 1]).append("\",\"quantity\":").append(userHostQuantity[i + 2]).append('}');
+        }
+        return s.append("]}]").toString();
+    }
+
+    static String released(String cluster, String job) {
+        return text("SELECT coalesce(max(b.released_reason), 'active') FROM lm.bookings b JOIN lm.jobs j ON j.id = b.job_id"
+                + " WHERE j.cluster_client_id = '" + cluster + "' AND j.slurm_job_id = '" + job + "'");
+    }
+
+    @Test
+    void aCheckoutReleasesOneBookingOnceAcrossPasses() throws SQLException {
+        // the issue's case: total 2; alice's job 1 checks its license out and is released by it;
+        // her job 2 books the other license; the same report again must not release job 2 too,
+        // or bob's job 3 gets in: 3 jobs on 2 licenses
+        long c = pools.config("once", "once", "flex-once", 1, 3600);
+        long f = pools.feature(c, "oncep", "f", 2, 0, 0, at(0));
+        assertTrue(book("once", "1", "alice", "n01", b("oncep.f", 1), at(0)));
+        String report = checkoutReport("oncep.f", 2, 1, "alice", "n01", "1");
+        assertEquals(1, usage("once", report, at(10)));
+        assertEquals("checkout", released("once", "1"));
+        assertTrue(book("once", "2", "alice", "n01", b("oncep.f", 1), at(11)));
+        assertEquals(0, usage("once", report, at(20)), "the same checkout, seen again, covers job 1 only");
+        assertEquals("active", released("once", "2"));
+        assertEquals(0, availableAt(f, at(21)));
+        assertEquals("LM001", assertThrows(SQLException.class, () -> book("once", "3", "bob", "n02", b("oncep.f", 1), at(21))).getSQLState());
+        // alice checks out her second license: now job 2 is covered, once
+        String two = checkoutReport("oncep.f", 2, 2, "alice", "n01", "2");
+        assertEquals(1, usage("once", two, at(30)));
+        assertEquals(0, usage("once", two, at(40)));
+        assertEquals(0, availableAt(f, at(41)));
+    }
+
+    @Test
+    void aCheckoutThatEndsAndANewOneThatStartsBetweenPasses() throws SQLException {
+        long c = pools.config("turn", "turn", "flex-turn", 1, 3600);
+        long f = pools.feature(c, "turnp", "f", 3, 0, 0, at(0));
+        assertTrue(book("turn", "1", "alice", "n01", b("turnp.f", 1), at(0)));
+        String one = checkoutReport("turnp.f", 3, 1, "alice", "n01", "1");
+        assertEquals(1, usage("turn", one, at(10)));
+        // between two passes job 1 ends (its checkout with it) and job 2 starts and checks out:
+        // the server shows alice ×1 on n01 again, which is job 2's and releases it
+        assertEquals(1, pools.one("SELECT lm.release_job('turn', '1')::int"));
+        assertTrue(book("turn", "2", "alice", "n01", b("turnp.f", 1), at(15)));
+        assertEquals(1, usage("turn", one, at(20)));
+        assertEquals("checkout", released("turn", "2"));
+        assertEquals(3 - 1, availableAt(f, at(21)));
+        // job 2's checkout ends while the job runs on; a later checkout (job 3's) is not
+        // mistaken for it while job 2 lives: its booking holds until its grace passes
+        assertEquals(0, usage("turn", checkoutReport("turnp.f", 3, 0), at(30)));
+        assertTrue(book("turn", "3", "alice", "n01", b("turnp.f", 1), at(31)));
+        assertEquals(0, usage("turn", one, at(40)));
+        assertEquals("active", released("turn", "3"));
+        assertEquals(3 - 1 - 1, availableAt(f, at(41)));
+    }
+
+    @Test
+    void aCheckoutReleasesOnlyBookingsOfTheReportingClusterOnItsNodes() throws SQLException {
+        // clusters A and B share the license server, and both have a node01
+        long ca = pools.config("nodes-a", "nodes", "lic-nodes", 27300, 3600);
+        long cb = pools.config("nodes-b", "nodes", "lic-nodes", 27300, 3600);
+        long fa = pools.feature(ca, "nodesp", "f", 10, 0, 0, at(0));
+        pools.feature(cb, "nodesp", "f", 10, 0, 0, at(0));
+        assertTrue(book("nodes-b", "1", "alice", "node01", b("nodesp.f", 1), at(0)));
+        // alice runs on cluster A's node01 (no booking there): A's report must not release B's job
+        String report = checkoutReport("nodesp.f", 10, 1, "alice", "node01", "1");
+        assertEquals(0, pools.one("SELECT (lm.apply_agent_report('nodes-a', ?::jsonb, ?)->>'released_checkouts')::int",
+                "{\"features\":" + report + ",\"slurm\":{\"nodes\":[\"node01\",\"node02\"]}}", at(10)));
+        assertEquals("active", released("nodes-b", "1"));
+        // B's agent names its nodes: a checkout on a host that is not one of them releases nothing
+        assertEquals(0, pools.one("SELECT (lm.apply_agent_report('nodes-b', ?::jsonb, ?)->>'released_checkouts')::int",
+                "{\"features\":" + report + ",\"slurm\":{\"nodes\":[\"node07\"]}}", at(20)));
+        assertEquals("active", released("nodes-b", "1"));
+        // on one of B's nodes it is B's job's checkout
+        assertEquals(1, pools.one("SELECT (lm.apply_agent_report('nodes-b', ?::jsonb, ?)->>'released_checkouts')::int",
+                "{\"features\":" + report + ",\"slurm\":{\"nodes\":[\"node01\"]}}", at(30)));
+        assertEquals("checkout", released("nodes-b", "1"));
+        // without nodes, the reporting cluster's own bookings are all that limit the match; and
+        // the checkout that covers B's job covers nothing of A's too (one license, one booking)
+        assertTrue(book("nodes-a", "2", "alice", "node01", b("nodesp.f", 1), at(31)));
+        assertEquals(0, usage("nodes-a", report, at(40)));
+        assertEquals("active", released("nodes-a", "2"));
+        assertEquals(1, usage("nodes-a", checkoutReport("nodesp.f", 10, 2, "alice", "node01", "2"), at(50)));
+        assertEquals(10 - 2, availableAt(fa, at(51)));
+    }
+
+    @Test
+    void aRequeuedJobIsBookedAgainNotWavedThrough() throws SQLException {
+        long c = pools.config("requeue", "requeue", "flex-requeue", 1, 60);
+        long f = pools.feature(c, "requeuep", "f", 5, 0, 0, at(0));
+        assertTrue(book("requeue", "7", "u", "h", b("requeuep.f", 3), at(0)));
+        // a retried prolog, bookings active and equal: the job as it is
+        assertFalse(book("requeue", "7", "u", "h", b("requeuep.f", 3), at(1)));
+        assertEquals(3, pools.activeBooked(f, at(1)));
+        // requeued after its grace passed (the epilog's DELETE was lost): booked afresh
+        assertTrue(book("requeue", "7", "u", "h2", b("requeuep.f", 3), at(100)));
+        assertEquals(3, pools.activeBooked(f, at(100)));
+        assertEquals(1, pools.one("SELECT count(*) FROM lm.jobs WHERE cluster_client_id = 'requeue'"));
+        assertEquals("h2", text("SELECT lead_host FROM lm.jobs WHERE cluster_client_id = 'requeue'"));
+        // a different request replaces the old bookings, which no longer count against it
+        assertTrue(book("requeue", "7", "u", "h2", b("requeuep.f", 5), at(101)));
+        assertEquals(5, pools.activeBooked(f, at(101)));
+        // released by its checkout, then requeued: booked again
+        usage("requeue", checkoutReport("requeuep.f", 5, 5, "u", "h2", "5"), at(102));
+        assertEquals(0, pools.activeBooked(f, at(102)));
+        usage("requeue", checkoutReport("requeuep.f", 5, 0), at(103));
+        assertTrue(book("requeue", "7", "u", "h2", b("requeuep.f", 2), at(104)));
+        assertEquals(2, pools.activeBooked(f, at(104)));
+        // what doesn't fit is refused with nothing changed: the old job and booking stay
+        assertTrue(book("requeue", "8", "v", "h3", b("requeuep.f", 3), at(105)));
+        long job = pools.one("SELECT id FROM lm.jobs WHERE cluster_client_id = 'requeue' AND slurm_job_id = '7'");
+        assertEquals("LM001", assertThrows(SQLException.class, () -> book("requeue", "7", "u", "h2", b("requeuep.f", 3), at(106))).getSQLState());
+        assertEquals(job, pools.one("SELECT id FROM lm.jobs WHERE cluster_client_id = 'requeue' AND slurm_job_id = '7'"));
+        assertEquals(5, pools.activeBooked(f, at(106)));
+        // a job that books nothing: LM003 (422)
+        assertEquals("LM003", assertThrows(SQLException.class, () -> book("requeue", "9", "u", "h", "[]", at(107))).getSQLState());
+        assertEquals("LM003", assertThrows(SQLException.class, () -> book("requeue", "7", "u", "h", "[]", at(107))).getSQLState());
+        assertEquals(job, pools.one("SELECT id FROM lm.jobs WHERE cluster_client_id = 'requeue' AND slurm_job_id = '7'"));
+    }
+
+    @Test
+    void silenceIsAnOutage() throws SQLException {
+        long c = pools.config("silent", "silent", "flex-silent", 1, 3600);
+        pools.one("UPDATE lm.configurations SET outage_grace = 300 WHERE id = ? RETURNING id", c);
+        long f = pools.feature(c, "silentp", "f", 100, 40, 0, at(0));
+        // no failure is ever reported: the agent simply stopped (or its token expired)
+        assertEquals(60, availableAt(f, at(300)));
+        assertEquals(0, pools.one("SELECT held::int FROM lm.pool_state(?, ?)", f, at(300)));
+        assertEquals(1, pools.one("SELECT held::int FROM lm.pool_state(?, ?)", f, at(300.001)));
+        assertEquals(1, pools.one("SELECT stale::int FROM lm.pool_state(?, ?)", f, at(301)));
+        assertEquals(0, availableAt(f, at(301)));
+        assertEquals("LM001", assertThrows(SQLException.class, () -> book("silent", "1", "u", "h", b("silentp.f", 1), at(301))).getSQLState());
+        assertEquals(100, pools.one("SELECT reservation FROM lm.plan_reservations('silent', ?::jsonb, ?)",
+                "[{\"license\":\"silentp.f@flexlm\",\"total\":100,\"used\":0}]", at(301)));
+        // a feature never read at all is held too (nothing is known about it)
+        long g = pools.feature(c, "silentp", "g", 100, 0, 0, null);
+        assertEquals(1, pools.one("SELECT held::int FROM lm.pool_state(?, ?)", g, at(0)));
+        // the agent's plan says so, and the next good reading ends it
+        assertEquals("[\"silentp.f\", \"silentp.g\"]", text("SELECT (lm.apply_agent_report('silent', '{}'::jsonb, '"
+                + at(301).toInstant() + "')::jsonb)->>'held'"));
+        usage("silent", "[{\"product_feature\":\"silentp.f\",\"total\":100,\"used\":10}]", at(400));
+        assertEquals(0, pools.one("SELECT held::int FROM lm.pool_state(?, ?)", f, at(400)));
+        assertEquals(90, availableAt(f, at(400)));
+    }
+
+    @Test
+    void availableIsTheTrueValueNotClamped() throws SQLException {
+        long c = pools.config("neg", "neg", "flex-neg", 1, 3600);
+        long f = pools.feature(c, "negp", "f", 10, 0, 0, at(0));
+        assertTrue(book("neg", "1", "u", "h", b("negp.f", 6), at(0)));
+        // outside usage grew after the booking: 10 - 7 - 6 = -3, and the refusal says so
+        usage("neg", "[{\"product_feature\":\"negp.f\",\"total\":10,\"used\":7}]", at(1));
+        assertEquals(-3, availableAt(f, at(2)));
+        SQLException e = assertThrows(SQLException.class, () -> book("neg", "2", "u", "h", b("negp.f", 1), at(2)));
+        JsonArray detail = JsonParser.parseString(((org.postgresql.util.PSQLException) e).getServerErrorMessage().getDetail()).getAsJsonArray();
+        assertEquals(-3, detail.get(0).getAsJsonObject().get("available").getAsLong());
     }
 }

@@ -199,4 +199,48 @@ class JobsApiTest {
         assertEquals(400, api.http.post("/agent/report", agent, "{\"failed\":\"repp.f\"}").status());
         assertEquals(30, api.http.get("/features/" + f, admin).json().getAsJsonObject().get("used").getAsLong());
     }
+
+    @Test
+    void aJobThatBooksNothingIs422AndFeaturesSayHeldAndAvailable() {
+        long c = pools.config("nothing", "n", "flex-nothing", 27000, 600);
+        long f = pools.feature(c, "nothingp", "f", 10, 12, 0, Pools.wallClock()); // outside usage past total
+        String t = api.token("nothing", "license-manager:job:create");
+        Res none = api.http.post("/jobs", t, "{\"slurm_job_id\":\"1\",\"username\":\"u\",\"lead_host\":\"h\",\"bookings\":[]}");
+        assertEquals(422, none.status(), none::toString);
+        assertEquals(422, api.http.post("/jobs", t, "{\"slurm_job_id\":\"1\",\"username\":\"u\",\"lead_host\":\"h\"}").status());
+        assertEquals(0, pools.one("SELECT count(*) FROM lm.jobs WHERE cluster_client_id = 'nothing'"));
+        // GET /features: the pool's true available, and whether it is held
+        JsonObject got = api.http.get("/features/" + f, admin).json().getAsJsonObject();
+        assertEquals(-2, got.get("available").getAsLong());
+        assertEquals(false, got.get("held").getAsBoolean());
+        long g = pools.feature(c, "nothingp", "g", 10, 0, 0, null); // never read
+        got = api.http.get("/features/" + g, admin).json().getAsJsonObject();
+        assertEquals(true, got.get("held").getAsBoolean());
+        assertEquals(true, got.get("stale").getAsBoolean());
+        assertEquals(0, got.get("available").getAsLong());
+        // counts an admin sets by hand are a reading (a site without an agent)
+        assertEquals(200, api.http.put("/features/" + g, admin, "{\"total\":4,\"used\":1}").status());
+        got = api.http.get("/features/" + g, admin).json().getAsJsonObject();
+        assertEquals(false, got.get("held").getAsBoolean());
+        assertEquals(3, got.get("available").getAsLong());
+    }
+
+    @Test
+    void agentReportTakesTheClustersNodes() {
+        long c = pools.config("withnodes", "wn", "flex-withnodes", 27000, 600);
+        pools.feature(c, "wnp", "f", 10, 0, 0, Pools.wallClock());
+        String prolog = api.token("withnodes", "license-manager:job:create");
+        assertEquals(201, api.http.post("/jobs", prolog, "{\"slurm_job_id\":\"1\",\"username\":\"alice\",\"lead_host\":\"node01\","
+                + "\"bookings\":[{\"product_feature\":\"wnp.f\",\"quantity\":1}]}").status());
+        String agent = api.token("withnodes", "license-manager:feature:update");
+        String usage = "\"features\":[{\"product_feature\":\"wnp.f\",\"total\":10,\"used\":1,"
+                + "\"checkouts\":[{\"user\":\"alice\",\"host\":\"node01.example.org\",\"quantity\":1}]}]";
+        Res other = api.http.post("/agent/report", agent, "{" + usage + ",\"slurm\":{\"nodes\":[\"node02\"]}}");
+        assertEquals(200, other.status(), other::toString);
+        assertEquals(0, other.json().getAsJsonObject().get("released_checkouts").getAsInt());
+        Res mine = api.http.post("/agent/report", agent, "{" + usage + ",\"slurm\":{\"nodes\":[\"node01\",\"node02\"]}}");
+        assertEquals(1, mine.json().getAsJsonObject().get("released_checkouts").getAsInt(), mine::toString);
+        assertEquals(400, api.http.post("/agent/report", agent, "{\"slurm\":{\"nodes\":\"node01\"}}").status());
+        assertEquals(400, api.http.post("/agent/report", agent, "{\"slurm\":{\"nodes\":[1]}}").status());
+    }
 }

@@ -225,8 +225,8 @@ class CliTest {
         assertTrue(table.out().matches("(?s) *id  product      name    config_id  total  used  reserved  booked_total  available\n.*"),
                 table.out());
         List<List<String>> rows = rows(table.out());
-        // mesher: 5 - 4 - 3 - 0 < 0 shows 0; solver: 10 - 3 - 2 - 2 = 3
-        assertEquals(List.of(Long.toString(g), "clifeatprod", "mesher", Long.toString(c), "5", "4", "3", "0", "0"), rows.get(0));
+        // mesher: 5 - 4 - 3 - 0 = -2, shown as it is (outside usage past what was free); solver: 10 - 3 - 2 - 2 = 3
+        assertEquals(List.of(Long.toString(g), "clifeatprod", "mesher", Long.toString(c), "5", "4", "3", "0", "-2"), rows.get(0));
         assertEquals(List.of(Long.toString(f), "clifeatprod", "solver", Long.toString(c), "10", "3", "2", "2", "3"), rows.get(1));
         assertEquals(2, caption(table.out()));
 
@@ -236,6 +236,9 @@ class CliTest {
 
         assertEquals("feature " + g + " deleted\n", ok("features", "delete", "--id", Long.toString(g)).out());
         assertEquals(404, api.http.get("/features/" + g, admin).status());
+        // solver has job 7001's booking: refused, naming it, unless --force
+        assertTrue(fails(1, "features", "delete", "--id", Long.toString(f)).err().contains("7001"));
+        assertEquals("feature " + f + " deleted, 1 booking(s) released\n", ok("features", "delete", "--id", Long.toString(f), "--force").out());
     }
 
     @Test

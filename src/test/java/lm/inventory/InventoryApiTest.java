@@ -306,4 +306,53 @@ class InventoryApiTest {
         error(api.http.put("/cluster_statuses?interval=0", agent, null), 422, "unprocessable");
         error(api.http.get("/cluster_statuses/unknown", agent), 404, "not_found");
     }
+
+    @Test
+    void deletingWhatActiveBookingsDependOnNeedsForce() {
+        long p = product("inuseprod");
+        long cfg = config("inuse", "inuse", "lic-inuse", 27400);
+        long f = feature("f", p, cfg, 0);
+        long g = feature("g", p, cfg, 0);
+        String agent = api.token("inuse", "license-manager:feature:update", "license-manager:job:create");
+        ok(api.http.put("/features/bulk", agent, "[{\"product_name\":\"inuseprod\",\"feature_name\":\"f\",\"total\":10,\"used\":0},"
+                + "{\"product_name\":\"inuseprod\",\"feature_name\":\"g\",\"total\":10,\"used\":0}]"), 200);
+        ok(api.http.post("/jobs", agent, "{\"slurm_job_id\":\"31\",\"username\":\"alice\",\"lead_host\":\"n1\","
+                + "\"bookings\":[{\"product_feature\":\"inuseprod.f\",\"quantity\":2}]}"), 201);
+        long second = ok(api.http.post("/license_servers", admin, "{\"config_id\":" + cfg + ",\"host\":\"lic-inuse-2\",\"port\":27400}"), 201)
+                .get("id").getAsLong();
+        long first = ok(api.http.get("/configurations/" + cfg, admin), 200).getAsJsonArray("license_servers").get(0).getAsJsonObject()
+                .get("id").getAsLong();
+
+        // the feature job 31 booked: 409 naming the booking, nothing deleted
+        Res refused = api.http.delete("/features/" + f, admin);
+        error(refused, 409, "still_referenced");
+        JsonObject named = refused.json().getAsJsonObject().getAsJsonArray("detail").get(0).getAsJsonObject();
+        assertEquals("31", named.get("slurm_job_id").getAsString());
+        assertEquals("inuseprod.f", named.get("product_feature").getAsString());
+        assertEquals(2, named.get("quantity").getAsLong());
+        assertTrue(refused.json().getAsJsonObject().get("message").getAsString().contains("1 active booking"), refused::toString);
+        error(api.http.delete("/configurations/" + cfg, admin), 409, "still_referenced");
+        error(api.http.delete("/features/" + f + "?force=maybe", admin), 400, "bad_request");
+        assertEquals(200, api.http.get("/features/" + f, admin).status());
+        // a feature nobody booked, and one of two servers, go without force
+        assertEquals(0, ok(api.http.delete("/features/" + g, admin), 200).get("released_bookings").getAsLong());
+        assertEquals(0, ok(api.http.delete("/license_servers/" + second, admin), 200).get("released_bookings").getAsLong());
+        // the last server is what the bookings depend on
+        error(api.http.delete("/license_servers/" + first, admin), 409, "still_referenced");
+        // force: the bookings are released, and the answer says how many
+        JsonObject forced = ok(api.http.delete("/license_servers/" + first + "?force=true", admin), 200);
+        assertEquals(1, forced.get("released_bookings").getAsLong());
+        assertEquals("inventory", api.http.get("/jobs/slurm_job_id/31", api.token("inuse", "license-manager:job:read"))
+                .json().getAsJsonObject().getAsJsonArray("bookings").get(0).getAsJsonObject().get("released_reason").getAsString());
+        assertEquals(0, ok(api.http.delete("/configurations/" + cfg, admin), 200).get("released_bookings").getAsLong());
+        error(api.http.delete("/configurations/" + cfg + "?force=true", admin), 404, "not_found");
+
+        long cfg2 = config("inuse2", "inuse", "lic-inuse-3", 27400);
+        feature("f", p, cfg2, 0);
+        ok(api.http.put("/features/bulk", agent, "[{\"product_name\":\"inuseprod\",\"feature_name\":\"f\",\"total\":10,\"used\":0}]"), 200);
+        ok(api.http.post("/jobs", agent, "{\"slurm_job_id\":\"32\",\"username\":\"alice\",\"lead_host\":\"n1\","
+                + "\"bookings\":[{\"product_feature\":\"inuseprod.f\",\"quantity\":3}]}"), 201);
+        assertEquals(1, ok(api.http.delete("/configurations/" + cfg2 + "?force=true", admin), 200).get("released_bookings").getAsLong());
+        assertEquals(0, count("bookings b JOIN lm.features f ON f.id = b.feature_id WHERE f.config_id = " + cfg2));
+    }
 }

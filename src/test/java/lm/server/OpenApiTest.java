@@ -436,9 +436,17 @@ class OpenApiTest {
         call(covered, "DELETE", "/bookings/" + booking, admin, null, 200);
         call(covered, "DELETE", "/jobs/slurm_job_id/4242", cl, null, 200);
         errorBody(call(covered, "DELETE", "/jobs/slurm_job_id/4242", cl, null, 404));
-        long other = id(call(covered, "POST", "/jobs", cl, "{\"slurm_job_id\":\"4244\",\"username\":\"bob\",\"lead_host\":\"node02\"}", 201));
+        errorBody(call(covered, "POST", "/jobs", cl, "{\"slurm_job_id\":\"4244\",\"username\":\"bob\",\"lead_host\":\"node02\",\"bookings\":[]}", 422));
+        long other = id(call(covered, "POST", "/jobs", cl, "{\"slurm_job_id\":\"4244\",\"username\":\"bob\",\"lead_host\":\"node02\","
+                + "\"bookings\":[{\"product_feature\":\"oaprod.solver\",\"quantity\":1}]}", 201));
         call(covered, "DELETE", "/jobs/" + other, admin, null, 200);
-        call(covered, "DELETE", "/features/" + feature, admin, null, 200);
+        call(covered, "POST", "/jobs", cl, "{\"slurm_job_id\":\"4245\",\"username\":\"bob\",\"lead_host\":\"node02\","
+                + "\"bookings\":[{\"product_feature\":\"oaprod.mesher\",\"quantity\":1}]}", 201);
+        // a feature active bookings depend on: 409 naming them, unless force
+        errorBody(call(covered, "DELETE", "/features/" + feature, admin, null, 409));
+        errorBody(call(covered, "DELETE", "/features/" + feature + "?force=yes", admin, null, 400));
+        assertEquals(1, call(covered, "DELETE", "/features/" + feature + "?force=true", admin, null, 200).getAsJsonObject()
+                .get("released_bookings").getAsLong());
         call(covered, "DELETE", "/license_servers/" + server, admin, null, 200);
         call(covered, "DELETE", "/products/" + spare, admin, null, 200);
         call(covered, "DELETE", "/configurations/" + config, admin, null, 200);

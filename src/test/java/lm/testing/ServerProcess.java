@@ -8,6 +8,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -50,7 +51,10 @@ public final class ServerProcess implements AutoCloseable {
         for (long waited = 0; p.port() < 0; waited += 50) {
             if (!p.process.isAlive() || waited > 120_000) {
                 p.process.waitFor(10, TimeUnit.SECONDS);
-                throw new AssertionError("lm-server did not start (exit " + (p.process.isAlive() ? "-" : p.process.exitValue()) + "):\n" + p.stderrText());
+                throw new AssertionError("lm-server did not start (exit " + (p.process.isAlive() ? "-" : p.process.exitValue()) + "):\n"
+                        + p.stderrText() + "\npostgresql.log:\n" + p.postgresLog() + "\nprocesses:\n" + new String(new ProcessBuilder("ps", "-eo", "pid,ppid,stat,args")
+                                .redirectErrorStream(true).start().getInputStream().readAllBytes()).lines()
+                                .filter(l -> l.contains("postgres") || l.contains("lm.server")).collect(java.util.stream.Collectors.joining("\n")));
             }
             Thread.sleep(50);
         }
@@ -160,6 +164,15 @@ public final class ServerProcess implements AutoCloseable {
         return Files.exists(pid) ? Files.readAllLines(pid) : List.of();
     }
 
+    private String postgresLog() throws IOException {
+        Path log = stateDir.resolve("postgresql.log");
+        if (!Files.exists(log)) {
+            return "(none)";
+        }
+        List<String> lines = Files.readAllLines(log);
+        return String.join("\n", lines.subList(Math.max(0, lines.size() - 30), lines.size()));
+    }
+
     /** kill -9 of the listed processes in one command, as near to the same instant as it gets. */
     public static void kill9(List<Long> pids) throws IOException, InterruptedException {
         List<String> cmd = new ArrayList<>(List.of("kill", "-9"));
@@ -168,15 +181,23 @@ public final class ServerProcess implements AutoCloseable {
         k.waitFor(10, TimeUnit.SECONDS);
     }
 
-    /** The postmaster and every process under it (its backends, checkpointer, WAL writer …). */
-    public List<Long> postgresPids() throws IOException {
+    /**
+     * The postmaster and every process under it (its backends, checkpointer, WAL writer …), with
+     * the postmaster stopped (SIGSTOP) first: a backend it forked between the listing and the kill
+     * would outlive it, hold its shared memory, and the next postmaster would refuse to start
+     * ("pre-existing shared memory block is still in use") — seen on a busy machine.
+     */
+    public List<Long> postgresPids() throws IOException, InterruptedException {
         long pm = postmasterPid();
         List<Long> pids = new ArrayList<>();
-        // a stale postmaster.pid may name a pid that some other program has by now
-        ProcessHandle.of(pm).filter(h -> h.info().command().map(c -> c.endsWith("/postgres")).orElse(false)).ifPresent(h -> {
-            pids.add(h.pid());
-            h.descendants().forEach(d -> pids.add(d.pid()));
-        });
+        // a stale postmaster.pid may name a pid that some other program (or a thread of this
+        // JVM) has by now: only a postgres is stopped and listed
+        Optional<ProcessHandle> postmaster = ProcessHandle.of(pm).filter(h -> h.info().command().map(c -> c.endsWith("/postgres")).orElse(false));
+        if (postmaster.isPresent()) {
+            new ProcessBuilder("kill", "-STOP", Long.toString(pm)).redirectErrorStream(true).start().waitFor(10, TimeUnit.SECONDS);
+            pids.add(pm);
+            postmaster.get().descendants().forEach(d -> pids.add(d.pid()));
+        }
         return pids;
     }
 
