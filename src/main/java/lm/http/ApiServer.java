@@ -26,7 +26,6 @@ import lm.auth.Principal;
  */
 public final class ApiServer implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger("lm.http");
-    private static final int MAX_BODY = 4 * 1024 * 1024;
     private static final HttpString TOTAL = new HttpString("X-Total-Count");
     public static final String PREFIX = "/lm";
 
@@ -82,7 +81,7 @@ public final class ApiServer implements AutoCloseable {
                 }
                 String body = null;
                 if (ex.getRequestMethod().equals(Methods.POST) || ex.getRequestMethod().equals(Methods.PUT)) {
-                    body = readBody(ex);
+                    body = readBody(ex, route.maxBody());
                 }
                 Reply reply = route.endpoint().handle(new Call(ex, p, body));
                 write(ex, reply);
@@ -107,14 +106,10 @@ public final class ApiServer implements AutoCloseable {
         }
     }
 
-    private static String readBody(HttpServerExchange ex) throws IOException {
+    private static String readBody(HttpServerExchange ex, int max) throws IOException {
         ex.startBlocking();
         InputStream in = ex.getInputStream();
-        byte[] bytes = in.readNBytes(MAX_BODY + 1);
-        if (bytes.length > MAX_BODY) {
-            throw new ApiException(413, "too_large", "request body larger than " + MAX_BODY + " bytes", null);
-        }
-        return new String(bytes, StandardCharsets.UTF_8);
+        return RequestBody.read(in, ex.getRequestHeaders().getFirst(Headers.CONTENT_ENCODING), max);
     }
 
     private static void write(HttpServerExchange ex, Reply reply) {
