@@ -119,7 +119,8 @@ final class Pass {
             log.line(e.getMessage() + "; nothing applied to Slurm");
             return Main.SERVER;
         }
-        serverNanos += System.nanoTime() - reportStart;
+        long reportNanos = System.nanoTime() - reportStart;
+        serverNanos += reportNanos;
         if (settings.dryRun()) {
             print("# dry run: the plan lm-server computed (in a transaction it rolled back: nothing was stored)", LmApi.GSON.toJson(plan));
         }
@@ -142,7 +143,7 @@ final class Pass {
         // license servers, Slurm and lm-server are taken out (make bench reports it at 150,000 jobs).
         log.line("pass done: " + features.size() + " features reported, " + failed.size() + " failed, " + jobIds.size()
                 + " jobs, report " + kb(json.length()) + " kB (" + kb(gzipped.length) + " kB gzipped); times: license servers " + ms(pollNanos)
-                + " ms, Slurm " + ms(slurm.nanos()) + " ms, lm-server " + ms(serverNanos) + " ms, agent "
+                + " ms, Slurm " + ms(slurm.nanos()) + " ms, lm-server " + ms(serverNanos) + " ms (report " + ms(reportNanos) + " ms), agent "
                 + ms(totalNanos - pollNanos - slurm.nanos() - serverNanos) + " ms; exit " + status);
         return status;
     }
