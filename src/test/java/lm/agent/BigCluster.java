@@ -159,6 +159,19 @@ public final class BigCluster implements AutoCloseable {
                 Long.parseLong(m.group(8)), Long.parseLong(m.group(9)), h.lastErr);
     }
 
+    /** The report a pass would send now, as {@code reconcile --dry-run} prints it. */
+    public String dryRunReport() {
+        int exit = h.reconcile("--dry-run");
+        if (exit != 0) {
+            throw new AssertionError("dry run: exit " + exit + "\n" + h.lastErr);
+        }
+        return h.lastOut.lines().toList().get(1);
+    }
+
+    public javax.sql.DataSource dataSource() {
+        return h.api.ds;
+    }
+
     @Override
     public void close() {
         h.close();
