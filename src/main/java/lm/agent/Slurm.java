@@ -46,12 +46,8 @@ final class Slurm {
 
     /** {@code scontrol -o show lic}, in Slurm's order. */
     List<License> licenses() throws SlurmException {
-        Exec.Result r = run(List.of(settings.scontrol(), "-o", "show", "lic"));
-        if (r.exitCode() != 0) {
-            throw new SlurmException("scontrol -o show lic: exit " + r.exitCode() + ": " + r.firstLine());
-        }
         List<License> out = new ArrayList<>();
-        for (String line : r.out().lines().toList()) {
+        for (String line : read("scontrol -o show lic", settings.scontrol(), "-o", "show", "lic")) {
             Map<String, String> f = fields(line);
             String name = f.get("LicenseName");
             if (name == null) {
@@ -72,12 +68,8 @@ final class Slurm {
      * jobs every byte per job is 150 kB more to read, send and parse.
      */
     List<Long> jobIds() throws SlurmException {
-        Exec.Result r = run(List.of(settings.squeue(), "-h", "-a", "-o", "%A"));
-        if (r.exitCode() != 0) {
-            throw new SlurmException("squeue: exit " + r.exitCode() + ": " + r.firstLine());
-        }
         List<Long> out = new ArrayList<>();
-        for (String line : r.out().lines().toList()) {
+        for (String line : read("squeue", settings.squeue(), "-h", "-a", "-o", "%A")) {
             String l = line.strip();
             if (l.isEmpty()) {
                 continue;
@@ -102,12 +94,9 @@ final class Slurm {
      * another cluster's node01 does not release a booking here.
      */
     List<String> nodes() throws SlurmException {
-        Exec.Result r = run(List.of(settings.scontrol(), "-o", "show", "nodes"));
-        if (r.exitCode() != 0) {
-            throw new SlurmException("scontrol -o show nodes: exit " + r.exitCode() + ": " + r.firstLine());
-        }
+        List<String> lines = read("scontrol -o show nodes", settings.scontrol(), "-o", "show", "nodes");
         TreeSet<String> names = new TreeSet<>();
-        for (String line : r.out().lines().toList()) {
+        for (String line : lines) {
             // One node per line, NodeName= first (22.05's slurm_sprint_node_table); the free
             // text of Reason= and Comment= comes after NodeHostName=, so the first of a key is
             // Slurm's own. A line not starting so is the rest of a multi-line Comment=.
@@ -123,7 +112,7 @@ final class Slurm {
         }
         names.remove("");
         if (names.isEmpty()) {
-            throw new SlurmException("scontrol -o show nodes: no NodeName= line in " + LmApi.shorten(r.out()));
+            throw new SlurmException("scontrol -o show nodes: no NodeName= line in " + LmApi.shorten(String.join("\n", lines)));
         }
         return List.copyOf(names);
     }
@@ -237,6 +226,15 @@ final class Slurm {
     /** Wall time this pass spent in scontrol and squeue, in nanoseconds. */
     long nanos() {
         return nanos;
+    }
+
+    /** The output lines of a command that only reads; a non-zero exit is an error named {@code what}. */
+    private List<String> read(String what, String... argv) throws SlurmException {
+        Exec.Result r = run(List.of(argv));
+        if (r.exitCode() != 0) {
+            throw new SlurmException(what + ": exit " + r.exitCode() + ": " + r.firstLine());
+        }
+        return r.out().lines().toList();
     }
 
     private Exec.Result run(List<String> argv) throws SlurmException {
