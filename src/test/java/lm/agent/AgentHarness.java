@@ -158,8 +158,13 @@ final class AgentHarness implements AutoCloseable {
     // --- simulated license servers -------------------------------------------------------
 
     record Use(String feature, long total, long used, List<String[]> checkouts) {
+        /**
+         * All {@code used} licenses checked out by one desktop user, whom no booking matches: a
+         * FlexLM table lists every checkout, and the parser refuses one whose checkouts add up
+         * to less than "in use" (output cut short).
+         */
         Use(String feature, long total, long used) {
-            this(feature, total, used, List.of());
+            this(feature, total, used, used == 0 ? List.of() : List.<String[]>of(new String[] {"desk", "ws-desktop", Long.toString(used)}));
         }
     }
 

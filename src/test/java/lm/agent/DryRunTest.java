@@ -63,7 +63,8 @@ class DryRunTest {
         sql("UPDATE lm.jobs SET created_at = created_at - interval '1 minute'");
         h.slurmLicenses(ABAQUS_LIC, 100, 3);
         h.squeue("12", "15");
-        h.flexlm("lic1:27000", new Use("abaqus", 100, 25, List.<String[]>of(new String[] {"alice", "node01.cluster", "3"})));
+        h.flexlm("lic1:27000", new Use("abaqus", 100, 25,
+                List.<String[]>of(new String[] {"alice", "node01.cluster", "3"}, new String[] {"dave", "ws1", "22"})));
         Files.delete(h.prologToken);
         h.clearCalls();
         Map<String, List<String>> before = tables();
