@@ -1,5 +1,7 @@
 package lm.bench;
 
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -42,20 +44,31 @@ final class AgentPass {
                 System.out.printf(Locale.ROOT, "  round %d: beyond the tools %d ms (lm-server report %d ms, agent %d ms);"
                         + " tools %d ms%n", r + 1, p.lmServerMs() + p.agentMs(), p.reportMs(), p.agentMs(), p.licenseServersMs() + p.slurmMs());
             }
-            double sql = sqlAlone(site);
+            String json = site.dryRunReport();
+            double sql = sqlAlone(site, json);
+            // what the two big parts of the report cost, by leaving each out
+            double withoutPlan = sqlAlone(site, without(json, "licenses"));
+            double withoutJobs = sqlAlone(site, without(json, "job_ids"));
             System.out.printf(Locale.ROOT, "RESULT agent pass at %d jobs / %d features / %d servers, beyond the tools' own time:"
                     + " %.0f ms (median); tools (simulators) %.0f ms%n", BigCluster.JOBS, BigCluster.SERVERS * BigCluster.FEATURES,
                     BigCluster.SERVERS, Bench.median(beyond), Bench.median(tools));
             System.out.printf(Locale.ROOT, "RESULT lm-server's time for the report (POST /agent/report, as the agent waits for it):"
-                    + " %.0f ms (median); of which lm.apply_agent_report alone %.0f ms%n", Bench.median(report), sql);
+                    + " %.0f ms (median); of which lm.apply_agent_report alone %.0f ms, in which the reservation plan"
+                    + " (slurm.licenses) %.0f ms and the ended jobs (slurm.job_ids) %.0f ms%n", Bench.median(report), sql,
+                    sql - withoutPlan, sql - withoutJobs);
             System.out.printf(Locale.ROOT, "RESULT agent's own work: %.0f ms (median); report %d kB of JSON, %d kB gzipped%n",
                     Bench.median(own), p.reportKb(), p.gzippedKb());
         }
     }
 
-    /** The SQL function alone on the same report (from a dry run), in rolled-back transactions. */
-    private static double sqlAlone(BigCluster site) throws Exception {
-        String json = site.dryRunReport();
+    private static String without(String json, String slurmField) {
+        JsonObject o = JsonParser.parseString(json).getAsJsonObject();
+        o.getAsJsonObject("slurm").remove(slurmField);
+        return o.toString();
+    }
+
+    /** The SQL function alone on a report (from a dry run), in rolled-back transactions; median ms. */
+    private static double sqlAlone(BigCluster site, String json) throws Exception {
         double[] ms = new double[ROUNDS];
         for (int r = 0; r < ROUNDS; r++) {
             try (Connection c = site.dataSource().getConnection();
