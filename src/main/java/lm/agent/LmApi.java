@@ -32,6 +32,8 @@ final class LmApi {
     // seconds, but a minute means something is wrong and the next pass will try again.
     private static final Duration REQUEST_TIMEOUT = Duration.ofSeconds(60);
 
+    static final String DRY_RUN = "/agent/report/dry_run";
+
     private final URI base;
     private final HttpClient http;
 
@@ -69,7 +71,7 @@ final class LmApi {
      * lm-server computes the plan and rolls it back. Returns the plan.
      */
     JsonObject report(String token, byte[] gzippedJson, boolean dryRun) throws LmServerException {
-        String path = dryRun ? "/agent/report?dry_run=true" : "/agent/report";
+        String path = dryRun ? DRY_RUN : "/agent/report";
         String body = send("POST", path, token, gzippedJson);
         try {
             JsonElement e = JsonParser.parseString(body);
@@ -123,6 +125,11 @@ final class LmApi {
         if (status == 401) {
             throw new LmServerException(method + " " + path + ": lm-server refused the token (401 " + why
                     + "); renew it (lm-server token --client-id CLUSTER --permission license-manager:admin)");
+        }
+        if (status == 404 && path.equals(DRY_RUN)) {
+            // the route is separate so that an older lm-server refuses it instead of applying the report
+            throw new LmServerException("POST " + path + ": this lm-server has no dry runs (404, older than lm-agent);"
+                    + " nothing was applied");
         }
         if (status == 403) {
             throw new LmServerException(method + " " + path + ": the token lacks a permission (403 " + why

@@ -105,7 +105,8 @@ final class Pass {
         }
         String json = LmApi.GSON.toJson(report);
         if (settings.dryRun()) {
-            print("# dry run: the report lm-agent would send (POST " + settings.apiUrl() + "/agent/report), one line of JSON", json);
+            print("# dry run: the report lm-agent would send (POST " + settings.apiUrl() + "/agent/report), one line of JSON;"
+                    + " sent to " + LmApi.DRY_RUN + " instead", json);
         }
 
         JsonObject plan;

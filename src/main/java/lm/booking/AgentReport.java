@@ -10,14 +10,15 @@ import javax.sql.DataSource;
 import lm.db.Sql;
 import lm.http.ApiException;
 import lm.http.Body;
+import lm.http.Call;
 import lm.http.Json;
 import lm.http.Reply;
 import lm.http.Routes;
 
 /**
  * POST /lm/agent/report: one lm-agent pass (usage, failed servers, Slurm's view) in, the
- * reservation plan out. All of it is lm.apply_agent_report, one transaction; with
- * {@code ?dry_run=true} that transaction is rolled back, so the answer is the plan and nothing
+ * reservation plan out. All of it is lm.apply_agent_report, one transaction; POST
+ * /lm/agent/report/dry_run rolls that transaction back, so the answer is the plan and nothing
  * is kept.
  */
 public final class AgentReport {
@@ -33,81 +34,79 @@ public final class AgentReport {
 
     public static void routes(Routes r, DataSource ds) {
         r.post("/agent/report", "feature", "update", MAX_BODY, c -> {
-            boolean dryRun = dryRun(c.param("dry_run"));
-            Body b = c.object("report").allow("interval", "features", "failed", "slurm");
-            JsonObject report = new JsonObject();
-            Long interval = b.optInteger("interval");
-            if (interval != null) {
-                if (interval <= 0 || interval > Integer.MAX_VALUE) {
-                    throw ApiException.unprocessable("interval must be > 0");
-                }
-                report.addProperty("interval", interval);
-            }
-            JsonArray features = new JsonArray();
-            List<Body> items = b.optObjects("features");
-            for (Body f : items == null ? List.<Body>of() : items) {
-                f.allow("product_feature", "total", "used", "queued", "checkouts");
-                JsonObject o = new JsonObject();
-                o.addProperty("product_feature", f.string("product_feature"));
-                o.addProperty("total", nonNegative(f, "total"));
-                o.addProperty("used", nonNegative(f, "used"));
-                JsonArray checkouts = new JsonArray();
-                List<Body> cos = f.optObjects("checkouts");
-                for (Body co : cos == null ? List.<Body>of() : cos) {
-                    co.allow("user", "host", "quantity");
-                    JsonObject x = new JsonObject();
-                    x.addProperty("user", co.string("user"));
-                    x.addProperty("host", co.string("host"));
-                    x.addProperty("quantity", nonNegative(co, "quantity"));
-                    checkouts.add(x);
-                }
-                o.add("checkouts", checkouts);
-                features.add(o);
-            }
-            report.add("features", features);
-            report.add("failed", strings(b, "failed"));
-            if (b.has("slurm")) {
-                Body s = new Body(b.raw().get("slurm"), "report.slurm").allow("licenses", "job_ids", "jobs", "nodes", "squeue_age_ms");
-                JsonObject slurm = new JsonObject();
-                if (s.has("licenses")) {
-                    JsonArray lics = new JsonArray();
-                    for (Body l : s.optObjects("licenses")) {
-                        l.allow("license", "total", "used");
-                        JsonObject x = new JsonObject();
-                        x.addProperty("license", l.string("license"));
-                        x.addProperty("total", nonNegative(l, "total"));
-                        x.addProperty("used", nonNegative(l, "used"));
-                        lics.add(x);
-                    }
-                    slurm.add("licenses", lics);
-                }
-                JsonArray jobIds = jobIds(s);
-                if (jobIds != null) {
-                    slurm.add("job_ids", jobIds);
-                }
-                if (s.has("nodes")) {
-                    slurm.add("nodes", nodes(s.raw().get("nodes")));
-                }
-                Long age = s.optInteger("squeue_age_ms");
-                slurm.addProperty("squeue_age_ms", age == null ? 0 : Math.max(0, age));
-                report.add("slurm", slurm);
-            }
             String cluster = c.cluster();
-            String json = Json.GSON.toJson(report);
-            return Reply.ok(dryRun
-                    ? Sql.rolledBack(ds, tx -> Sql.text(tx, APPLY, cluster, json))
-                    : Sql.text(ds, APPLY, cluster, json));
+            return Reply.ok(Sql.text(ds, APPLY, cluster, report(c)));
+        });
+        // A route of its own rather than a query parameter: an lm-server that predates dry runs
+        // answers 404 here, where it would ignore ?dry_run=true and apply the report for real.
+        r.post("/agent/report/dry_run", "feature", "update", MAX_BODY, c -> {
+            String cluster = c.cluster();
+            String json = report(c);
+            return Reply.ok(Sql.rolledBack(ds, tx -> Sql.text(tx, APPLY, cluster, json)));
         });
     }
 
-    private static boolean dryRun(String value) {
-        if (value == null || value.equals("false")) {
-            return false;
+    /** The report checked field by field, as the JSON lm.apply_agent_report takes. */
+    private static String report(Call c) {
+        Body b = c.object("report").allow("interval", "features", "failed", "slurm");
+        JsonObject report = new JsonObject();
+        Long interval = b.optInteger("interval");
+        if (interval != null) {
+            if (interval <= 0 || interval > Integer.MAX_VALUE) {
+                throw ApiException.unprocessable("interval must be > 0");
+            }
+            report.addProperty("interval", interval);
         }
-        if (value.equals("true")) {
-            return true;
+        JsonArray features = new JsonArray();
+        List<Body> items = b.optObjects("features");
+        for (Body f : items == null ? List.<Body>of() : items) {
+            f.allow("product_feature", "total", "used", "queued", "checkouts");
+            JsonObject o = new JsonObject();
+            o.addProperty("product_feature", f.string("product_feature"));
+            o.addProperty("total", nonNegative(f, "total"));
+            o.addProperty("used", nonNegative(f, "used"));
+            JsonArray checkouts = new JsonArray();
+            List<Body> cos = f.optObjects("checkouts");
+            for (Body co : cos == null ? List.<Body>of() : cos) {
+                co.allow("user", "host", "quantity");
+                JsonObject x = new JsonObject();
+                x.addProperty("user", co.string("user"));
+                x.addProperty("host", co.string("host"));
+                x.addProperty("quantity", nonNegative(co, "quantity"));
+                checkouts.add(x);
+            }
+            o.add("checkouts", checkouts);
+            features.add(o);
         }
-        throw ApiException.badRequest("dry_run must be true or false");
+        report.add("features", features);
+        report.add("failed", strings(b, "failed"));
+        if (b.has("slurm")) {
+            Body s = new Body(b.raw().get("slurm"), "report.slurm").allow("licenses", "job_ids", "jobs", "nodes", "squeue_age_ms");
+            JsonObject slurm = new JsonObject();
+            if (s.has("licenses")) {
+                JsonArray lics = new JsonArray();
+                for (Body l : s.optObjects("licenses")) {
+                    l.allow("license", "total", "used");
+                    JsonObject x = new JsonObject();
+                    x.addProperty("license", l.string("license"));
+                    x.addProperty("total", nonNegative(l, "total"));
+                    x.addProperty("used", nonNegative(l, "used"));
+                    lics.add(x);
+                }
+                slurm.add("licenses", lics);
+            }
+            JsonArray jobIds = jobIds(s);
+            if (jobIds != null) {
+                slurm.add("job_ids", jobIds);
+            }
+            if (s.has("nodes")) {
+                slurm.add("nodes", nodes(s.raw().get("nodes")));
+            }
+            Long age = s.optInteger("squeue_age_ms");
+            slurm.addProperty("squeue_age_ms", age == null ? 0 : Math.max(0, age));
+            report.add("slurm", slurm);
+        }
+        return Json.GSON.toJson(report);
     }
 
     /**

@@ -17,6 +17,9 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import lm.agent.AgentHarness.Use;
+import lm.http.ApiServer;
+import lm.http.Routes;
+import lm.server.ApiRoutes;
 import lm.testing.Http;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -110,6 +113,35 @@ class DryRunTest {
         assertEquals(List.of(), h.changes());
         assertTrue(h.lastOut.strip().endsWith(h.conf.get("scontrol") + " " + create(ABAQUS_LIC + ":40")), h.lastOut);
         assertEquals(0, h.feature(ABAQUS).get("used").getAsLong(), "the usage was not stored");
+    }
+
+    @Test
+    void anLmServerWithoutDryRunsRefusesAndNothingIsApplied() throws Exception {
+        // an lm-server of before dry runs: the same routes but POST /agent/report/dry_run
+        Routes old = new Routes();
+        for (Routes.Route r : ApiRoutes.all(h.api.ds).all()) {
+            if (r.path().equals(LmApi.DRY_RUN)) {
+                continue;
+            }
+            switch (r.method()) {
+                case "GET" -> old.get(r.path(), r.resource(), r.action(), r.endpoint());
+                case "POST" -> old.post(r.path(), r.resource(), r.action(), r.maxBody(), r.endpoint());
+                case "PUT" -> old.put(r.path(), r.resource(), r.action(), r.endpoint());
+                default -> old.delete(r.path(), r.resource(), r.action(), r.endpoint());
+            }
+        }
+        try (ApiServer server = new ApiServer("127.0.0.1", 0, old, h.api.auth)) {
+            server.start();
+            h.conf.put("api_url", "http://127.0.0.1:" + server.port() + "/lm");
+            h.flexlm("lic1:27000", new Use("abaqus", 100, 40));
+            Map<String, List<String>> before = tables();
+
+            assertEquals(Main.SERVER, h.reconcile("--dry-run"), h.lastErr);
+
+            assertTrue(h.lastErr.contains("this lm-server has no dry runs (404, older than lm-agent); nothing was applied"), h.lastErr);
+            assertEquals(before, tables());
+            assertEquals(List.of(), h.changes());
+        }
     }
 
     private void sql(String statement) throws Exception {

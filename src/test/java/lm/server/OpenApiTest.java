@@ -296,7 +296,7 @@ class OpenApiTest {
                 + "\"checkouts\":[{\"user\":\"bob\",\"host\":\"ws1\",\"quantity\":1}]}],\"failed\":[],"
                 + "\"slurm\":{\"licenses\":[{\"license\":\"oaprod.solver@flexlm\",\"total\":10,\"used\":2}],"
                 + "\"job_ids\":[4242,4250],\"nodes\":[\"node01\",\"node02\"],\"squeue_age_ms\":100}}";
-        JsonObject dry = call(covered, "POST", "/agent/report?dry_run=true", cl, report, 200).getAsJsonObject();
+        JsonObject dry = call(covered, "POST", "/agent/report/dry_run", cl, report, 200).getAsJsonObject();
         JsonObject plan = call(covered, "POST", "/agent/report", cl, report, 200).getAsJsonObject();
         assertEquals(1, plan.getAsJsonArray("reservations").size(), plan::toString);
         assertEquals(dry, plan, "a dry run answers the plan the real report then applies");
