@@ -8,7 +8,7 @@ import java.util.Locale;
 import java.util.zip.GZIPInputStream;
 
 /**
- * A request body as text: read up to the route's limit, and gunzipped when the client sent
+ * A request body as text: at most the route's limit, and gunzipped when the client sent
  * {@code Content-Encoding: gzip} (lm-agent does: a report of a big cluster's job ids shrinks
  * about fivefold). The limit holds both for the bytes sent and for the bytes they decompress
  * to, so a small gzip bomb is stopped after {@code max} bytes, not when the heap runs out.
@@ -16,11 +16,17 @@ import java.util.zip.GZIPInputStream;
 final class RequestBody {
     private RequestBody() {}
 
+    /** Reads at most {@code max} bytes (413 beyond), then {@link #decode}s them. */
     static String read(InputStream in, String contentEncoding, int max) throws IOException {
         byte[] sent = in.readNBytes(max + 1);
         if (sent.length > max) {
             throw tooLarge(max, "");
         }
+        return decode(sent, contentEncoding, max);
+    }
+
+    /** The body {@code sent} as text, gunzipped if {@code contentEncoding} says gzip. */
+    static String decode(byte[] sent, String contentEncoding, int max) {
         String encoding = contentEncoding == null ? "identity" : contentEncoding.strip().toLowerCase(Locale.ROOT);
         byte[] body = switch (encoding) {
             case "", "identity" -> sent;
@@ -44,7 +50,8 @@ final class RequestBody {
         }
     }
 
-    private static ApiException tooLarge(int max, String when) {
+    /** 413 naming the route's limit; {@code when}: "" for the bytes sent, or how they grew past it. */
+    static ApiException tooLarge(int max, String when) {
         return new ApiException(413, "too_large", "request body larger than " + max + " bytes" + when
                 + " (" + (max / (1024 * 1024)) + " MiB, the limit of this route)", null);
     }
