@@ -8,6 +8,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+import com.sun.net.httpserver.HttpServer;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.sql.Connection;
 import java.sql.ResultSet;
@@ -17,9 +20,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import lm.agent.AgentHarness.Use;
-import lm.http.ApiServer;
-import lm.http.Routes;
-import lm.server.ApiRoutes;
 import lm.testing.Http;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -117,30 +117,33 @@ class DryRunTest {
 
     @Test
     void anLmServerWithoutDryRunsRefusesAndNothingIsApplied() throws Exception {
-        // an lm-server of before dry runs: the same routes but POST /agent/report/dry_run
-        Routes old = new Routes();
-        for (Routes.Route r : ApiRoutes.all(h.api.ds).all()) {
-            if (r.path().equals(LmApi.DRY_RUN)) {
-                continue;
-            }
-            switch (r.method()) {
-                case "GET" -> old.get(r.path(), r.resource(), r.action(), r.endpoint());
-                case "POST" -> old.post(r.path(), r.resource(), r.action(), r.maxBody(), r.endpoint());
-                case "PUT" -> old.put(r.path(), r.resource(), r.action(), r.endpoint());
-                default -> old.delete(r.path(), r.resource(), r.action(), r.endpoint());
-            }
-        }
-        try (ApiServer server = new ApiServer("127.0.0.1", 0, old, h.api.auth)) {
-            server.start();
-            h.conf.put("api_url", "http://127.0.0.1:" + server.port() + "/lm");
+        // an lm-server of before dry runs, as far as a pass sees it: this cluster's
+        // configurations, and 404 for any other path (POST /agent/report/dry_run among them)
+        String configs = h.http.get("/configurations/by_client_id", Files.readString(h.tokenFile).strip()).body();
+        List<String> seen = java.util.Collections.synchronizedList(new ArrayList<>());
+        HttpServer old = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        old.createContext("/lm/", ex -> {
+            seen.add(ex.getRequestMethod() + " " + ex.getRequestURI());
+            boolean known = ex.getRequestURI().getPath().equals("/lm/configurations/by_client_id");
+            byte[] body = (known ? configs : "{\"code\":\"not_found\",\"message\":\"no such path: " + ex.getRequestURI().getPath()
+                    + "\",\"detail\":null}").getBytes(StandardCharsets.UTF_8);
+            ex.getResponseHeaders().set("Content-Type", "application/json");
+            ex.sendResponseHeaders(known ? 200 : 404, body.length);
+            ex.getResponseBody().write(body);
+            ex.close();
+        });
+        old.start();
+        try {
+            h.conf.put("api_url", "http://127.0.0.1:" + old.getAddress().getPort() + "/lm");
             h.flexlm("lic1:27000", new Use("abaqus", 100, 40));
-            Map<String, List<String>> before = tables();
 
             assertEquals(Main.SERVER, h.reconcile("--dry-run"), h.lastErr);
 
             assertTrue(h.lastErr.contains("this lm-server has no dry runs (404, older than lm-agent); nothing was applied"), h.lastErr);
-            assertEquals(before, tables());
+            assertEquals(List.of("GET /lm/configurations/by_client_id", "POST /lm" + LmApi.DRY_RUN), seen);
             assertEquals(List.of(), h.changes());
+        } finally {
+            old.stop(0);
         }
     }
 
