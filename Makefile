@@ -50,13 +50,16 @@ doc-deps:
 clean:
 	mvn -B -q clean
 
-# Prints admitted jobs/s over HTTP vs the pgbench ceiling (same SQL), p50/p99, and prolog latency.
+# Prints admitted jobs/s over HTTP vs the pgbench ceiling (same SQL), p50/p99, prolog latency, and
+# an lm-agent pass at 150,000 jobs / 1,000 features / 50 servers. Only the last one:
+# make bench BENCH_OPTS=-Dlm.bench.only=agent
+BENCH_OPTS ?=
 bench: deps
 	@command -v /usr/lib/postgresql/15/bin/pgbench >/dev/null 2>&1 || command -v pgbench >/dev/null 2>&1 || \
 	  apt-get install -y --no-install-recommends postgresql-15 || \
 	  { apt-get update && apt-get install -y --no-install-recommends postgresql-15; }
 	$(MVN) test-compile dependency:build-classpath -Dmdep.outputFile=target/test-classpath.txt -Dmdep.includeScope=test
-	java -cp target/test-classes:target/classes:$$(cat target/test-classpath.txt) lm.bench.Bench
+	java $(BENCH_OPTS) -cp target/test-classes:target/classes:$$(cat target/test-classpath.txt) lm.bench.Bench
 
 # ---------------------------------------------------------------- install --
 # make install [PREFIX=/usr/local] [DESTDIR=] [SYSCONFDIR=/etc]: every file installed is listed

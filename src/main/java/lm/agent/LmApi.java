@@ -8,15 +8,19 @@ import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
 import com.google.gson.reflect.TypeToken;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.net.ConnectException;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.net.http.HttpTimeoutException;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
+import java.util.zip.GZIPOutputStream;
 
 /** The two calls a pass makes to lm-server. Every failure is an {@link LmServerException}. */
 final class LmApi {
@@ -27,6 +31,8 @@ final class LmApi {
     // The report makes the server lock every pool of the cluster; under load that can take a few
     // seconds, but a minute means something is wrong and the next pass will try again.
     private static final Duration REQUEST_TIMEOUT = Duration.ofSeconds(60);
+
+    static final String DRY_RUN = "/agent/report/dry_run";
 
     private final URI base;
     private final HttpClient http;
@@ -59,9 +65,14 @@ final class LmApi {
         }
     }
 
-    /** Sends the pass's report; returns the plan. */
-    JsonObject report(String token, JsonObject report) throws LmServerException {
-        String body = send("POST", "/agent/report", token, GSON.toJson(report));
+    /**
+     * Sends the pass's report, JSON gzipped by {@link #gzip}: job ids and checkouts shrink about
+     * fivefold, which keeps a 150,000-job report far below lm-server's limit. {@code dryRun}:
+     * lm-server computes the plan and rolls it back. Returns the plan.
+     */
+    JsonObject report(String token, byte[] gzippedJson, boolean dryRun) throws LmServerException {
+        String path = dryRun ? DRY_RUN : "/agent/report";
+        String body = send("POST", path, token, gzippedJson);
         try {
             JsonElement e = JsonParser.parseString(body);
             if (!e.isJsonObject()) {
@@ -73,15 +84,44 @@ final class LmApi {
         }
     }
 
-    private String send(String method, String path, String token, String json) throws LmServerException {
+    /**
+     * A token for this cluster's prolog from POST /prolog_token: signed by lm-server, carrying the
+     * prolog role only (book, read, release jobs), valid for the server's prolog_token_ttl. The
+     * agent's own token, which may change the cluster's counts, never leaves the agent.
+     */
+    String prologToken(String token) throws LmServerException {
+        String body = send("POST", "/prolog_token", token, null);
+        try {
+            JsonElement e = JsonParser.parseString(body);
+            if (e.isJsonObject() && e.getAsJsonObject().has("token") && e.getAsJsonObject().get("token").isJsonPrimitive()) {
+                return e.getAsJsonObject().get("token").getAsString();
+            }
+        } catch (JsonParseException e) {
+            // reported below
+        }
+        throw new LmServerException("POST /prolog_token: expected {\"token\": …}, got " + shorten(body));
+    }
+
+    static byte[] gzip(String text) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        try (GZIPOutputStream z = new GZIPOutputStream(out, 64 * 1024)) {
+            z.write(text.getBytes(StandardCharsets.UTF_8));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e); // in memory: cannot happen
+        }
+        return out.toByteArray();
+    }
+
+    /** {@code gzippedJson}: a JSON body, gzipped; null for none. */
+    private String send(String method, String path, String token, byte[] gzippedJson) throws LmServerException {
         HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(base + path))
                 .timeout(REQUEST_TIMEOUT)
                 .header("Authorization", "Bearer " + token)
                 .header("Accept", "application/json");
-        if (json != null) {
-            b.header("Content-Type", "application/json");
+        if (gzippedJson != null) {
+            b.header("Content-Type", "application/json").header("Content-Encoding", "gzip");
         }
-        b.method(method, json == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(json));
+        b.method(method, gzippedJson == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofByteArray(gzippedJson));
         HttpResponse<String> r;
         try {
             r = http.send(b.build(), HttpResponse.BodyHandlers.ofString());
@@ -96,17 +136,23 @@ final class LmApi {
             throw new LmServerException(method + " " + path + ": interrupted", e);
         }
         int status = r.statusCode();
-        if (status == 200) {
+        if (status == 200 || status == 201) {
             return r.body();
         }
         String why = errorMessage(r.body());
         if (status == 401) {
             throw new LmServerException(method + " " + path + ": lm-server refused the token (401 " + why
-                    + "); renew it (lm-server token --client-id CLUSTER --permission license-manager:admin)");
+                    + "); renew it (lm-server token --client-id CLUSTER --role agent)");
+        }
+        if (status == 404 && path.equals(DRY_RUN)) {
+            // the route is separate so that an older lm-server refuses it instead of applying the report
+            throw new LmServerException("POST " + path + ": this lm-server has no dry runs (404, older than lm-agent);"
+                    + " nothing was applied");
         }
         if (status == 403) {
             throw new LmServerException(method + " " + path + ": the token lacks a permission (403 " + why
-                    + "); the agent needs license-manager:admin or the config, feature, job and status permissions");
+                    + "); the agent needs the agent role (lm-server token --role agent: config:read, feature:update,"
+                    + " prolog-token:create)");
         }
         throw new LmServerException(method + " " + path + ": HTTP " + status + " " + why);
     }

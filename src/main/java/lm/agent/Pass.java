@@ -35,6 +35,7 @@ final class Pass {
     }
 
     int run() {
+        long start = System.nanoTime();
         LmApi api = new LmApi(settings.apiUrl(), http);
         String token;
         List<Configuration> configs;
@@ -45,24 +46,29 @@ final class Pass {
             log.line(e.getMessage() + "; nothing applied");
             return Main.SERVER;
         }
-        // lm-server has just accepted the token, so it is good to hand on to the prolog; written
-        // before the rest of the pass so a Slurm or report failure doesn't leave the prolog with
-        // an old token that may expire.
-        boolean tokenFileFailed = !writePrologToken(token);
+        long serverNanos = System.nanoTime() - start;
+        // A fresh prolog token each pass, written before the rest of the pass so a Slurm or report
+        // failure doesn't leave the prolog with an old token that may expire. Never the agent's
+        // own token: the slurm group can read that file.
+        boolean tokenFileFailed = !writePrologToken(api, token);
 
+        long pollStart = System.nanoTime();
         List<Poller.Outcome> outcomes = new Poller(settings, log).pollAll(configs);
+        long pollNanos = System.nanoTime() - pollStart;
         JsonArray features = new JsonArray();
         Set<String> failed = new LinkedHashSet<>();
         collect(outcomes, features, failed);
 
         Slurm slurm = new Slurm(settings, log, out);
         List<Slurm.License> licenses = null;
-        List<Slurm.Job> jobs = null;
+        List<Long> jobIds = List.of();
+        List<String> nodes = null;
         long squeueDone = 0;
         boolean slurmFailed = false;
         try {
             licenses = slurm.licenses();
-            jobs = slurm.jobs();
+            nodes = slurm.nodes();
+            jobIds = slurm.jobIds();
             squeueDone = System.nanoTime();
         } catch (SlurmException e) {
             log.line("cannot read Slurm: " + e.getMessage() + "; reporting usage only, Slurm left as is");
@@ -86,32 +92,45 @@ final class Pass {
                 lic.add(o);
             }
             s.add("licenses", lic);
-            JsonArray js = new JsonArray();
-            for (Slurm.Job j : jobs) {
-                JsonObject o = new JsonObject();
-                o.addProperty("slurm_job_id", j.slurmJobId());
-                o.addProperty("state", j.state());
-                js.add(o);
-            }
-            s.add("jobs", js);
+            JsonArray ids = new JsonArray(jobIds.size());
+            jobIds.forEach(ids::add);
+            s.add("job_ids", ids);
+            JsonArray nodeNames = new JsonArray(nodes.size());
+            nodes.forEach(nodeNames::add);
+            s.add("nodes", nodeNames);
             // The server must not end a job that was submitted after squeue looked: it compares
             // this age with the job's creation time.
             s.addProperty("squeue_age_ms", (System.nanoTime() - squeueDone) / 1_000_000);
             report.add("slurm", s);
         }
+        String json = LmApi.GSON.toJson(report);
+        if (settings.dryRun()) {
+            print("# dry run: the report lm-agent would send (POST " + settings.apiUrl() + "/agent/report), one line of JSON;"
+                    + " sent to " + LmApi.DRY_RUN + " instead", json);
+        }
 
         JsonObject plan;
         List<Slurm.Hold> holds;
+        byte[] gzipped = LmApi.gzip(json);
+        long reportStart = System.nanoTime();
         try {
-            plan = api.report(token, report);
+            plan = api.report(token, gzipped, settings.dryRun());
             holds = holds(plan);
         } catch (LmServerException e) {
             log.line(e.getMessage() + "; nothing applied to Slurm");
             return Main.SERVER;
         }
+        long reportNanos = System.nanoTime() - reportStart;
+        serverNanos += reportNanos;
+        if (settings.dryRun()) {
+            print("# dry run: the plan lm-server computed (in a transaction it rolled back: nothing was stored)", LmApi.GSON.toJson(plan));
+        }
         boolean stale = !failed.isEmpty() | logPlan(plan);
 
         if (!slurmFailed) {
+            if (settings.dryRun()) {
+                print("# dry run: the scontrol changes lm-agent would run (none when the reservation is already right)", null);
+            }
             try {
                 slurm.apply(holds, licenses);
             } catch (SlurmException e) {
@@ -120,8 +139,30 @@ final class Pass {
             }
         }
         int status = slurmFailed ? Main.SLURM : tokenFileFailed ? Main.USAGE : stale ? Main.STALE : Main.OK;
-        log.line("pass done: " + features.size() + " features reported, " + failed.size() + " failed, exit " + status);
+        long totalNanos = System.nanoTime() - start;
+        // The times let an admin see where a slow pass went; "agent" is what remains once the
+        // license servers, Slurm and lm-server are taken out (make bench reports it at 150,000 jobs).
+        log.line("pass done: " + features.size() + " features reported, " + failed.size() + " failed, " + jobIds.size()
+                + " jobs, report " + kb(json.length()) + " kB (" + kb(gzipped.length) + " kB gzipped); times: license servers " + ms(pollNanos)
+                + " ms, Slurm " + ms(slurm.nanos()) + " ms, lm-server " + ms(serverNanos) + " ms (report " + ms(reportNanos) + " ms), agent "
+                + ms(totalNanos - pollNanos - slurm.nanos() - serverNanos) + " ms; exit " + status);
         return status;
+    }
+
+    private void print(String comment, String json) {
+        out.println(comment);
+        if (json != null) {
+            out.println(json);
+        }
+        out.flush();
+    }
+
+    private static long ms(long nanos) {
+        return nanos / 1_000_000;
+    }
+
+    private static long kb(long chars) {
+        return (chars + 1023) / 1024;
     }
 
     /** Reported features and failed ones, matched to the configuration by name, case-insensitively. */
@@ -219,14 +260,18 @@ final class Pass {
         return e != null && e.isJsonPrimitive() ? e.getAsString() : "?";
     }
 
-    private boolean writePrologToken(String token) {
+    private boolean writePrologToken(LmApi api, String agentToken) {
         if (settings.dryRun()) {
             log.line("dry run: not writing prolog_token_file " + settings.prologTokenFile());
             return true;
         }
         try {
+            String token = api.prologToken(agentToken);
             PrologToken.write(settings.prologTokenFile(), token, settings.prologTokenGroup(), log);
             return true;
+        } catch (LmServerException e) {
+            log.line(e.getMessage() + "; prolog_token_file left as it was (lm-prolog works until that token expires)");
+            return false;
         } catch (IOException | UnsupportedOperationException e) {
             log.line("cannot write prolog_token_file " + settings.prologTokenFile() + ": " + e
                     + "; lm-prolog will fail once the old token expires");

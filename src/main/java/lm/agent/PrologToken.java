@@ -10,8 +10,8 @@ import java.nio.file.attribute.UserPrincipalNotFoundException;
 import lm.config.AtomicFile;
 
 /**
- * Hands the agent's current token to lm-prolog/lm-epilog, which run once per job and are too
- * small to fetch one themselves.
+ * Hands lm-prolog/lm-epilog, which run once per job and are too small to fetch one themselves,
+ * the prolog token the agent got from lm-server (POST /prolog_token) for its cluster.
  */
 final class PrologToken {
     private PrologToken() {}

@@ -22,7 +22,8 @@ final class ReconcileCommand implements Callable<Integer> {
             description = "agent configuration (default: /etc/lm/agent.conf when it exists)")
     Path config;
 
-    @Option(names = "--dry-run", description = "print the scontrol changes instead of running them (as dry_run = true)")
+    @Option(names = "--dry-run", description = "change nothing anywhere (as dry_run = true): print the report, the plan"
+            + " lm-server computed and rolled back, and the scontrol changes the pass would run")
     boolean dryRun;
 
     private final Main parent;

@@ -6,7 +6,9 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
+import java.util.TreeSet;
 import java.util.stream.Collectors;
 
 /**
@@ -25,8 +27,6 @@ final class Slurm {
 
     record License(String name, long total, long used) {}
 
-    record Job(String slurmJobId, String state) {}
-
     /** One license of the plan: hold {@code count} of it away from this cluster's jobs. */
     record Hold(String license, long count) {}
 
@@ -34,6 +34,8 @@ final class Slurm {
     private final Log log;
     private final PrintStream dryRunOut;
     private final Map<String, String> env;
+    // wall time spent waiting for scontrol/squeue this pass, for the pass's timing line
+    private long nanos;
 
     Slurm(AgentSettings settings, Log log, PrintStream dryRunOut) {
         this.settings = settings;
@@ -44,12 +46,8 @@ final class Slurm {
 
     /** {@code scontrol -o show lic}, in Slurm's order. */
     List<License> licenses() throws SlurmException {
-        Exec.Result r = run(List.of(settings.scontrol(), "-o", "show", "lic"));
-        if (r.exitCode() != 0) {
-            throw new SlurmException("scontrol -o show lic: exit " + r.exitCode() + ": " + r.firstLine());
-        }
         List<License> out = new ArrayList<>();
-        for (String line : r.out().lines().toList()) {
+        for (String line : read("scontrol -o show lic", settings.scontrol(), "-o", "show", "lic")) {
             Map<String, String> f = fields(line);
             String name = f.get("LicenseName");
             if (name == null) {
@@ -64,25 +62,64 @@ final class Slurm {
         return out;
     }
 
-    /** {@code squeue -h -a -o %A|%T}: every job of every partition with its state. */
-    List<Job> jobs() throws SlurmException {
-        Exec.Result r = run(List.of(settings.squeue(), "-h", "-a", "-o", "%A|%T"));
-        if (r.exitCode() != 0) {
-            throw new SlurmException("squeue: exit " + r.exitCode() + ": " + r.firstLine());
-        }
-        List<Job> out = new ArrayList<>();
-        for (String line : r.out().lines().toList()) {
+    /**
+     * {@code squeue -h -a -o %A}: the id of every job of every partition. Only which jobs still
+     * exist matters to lm-server (it ends the others), so the state is not asked for: at 150,000
+     * jobs every byte per job is 150 kB more to read, send and parse.
+     */
+    List<Long> jobIds() throws SlurmException {
+        List<Long> out = new ArrayList<>();
+        for (String line : read("squeue", settings.squeue(), "-h", "-a", "-o", "%A")) {
             String l = line.strip();
             if (l.isEmpty()) {
                 continue;
             }
-            int bar = l.indexOf('|');
-            if (bar <= 0 || !l.substring(0, bar).chars().allMatch(Character::isDigit)) {
+            try {
+                // Slurm job ids are 32-bit; anything else is not squeue's %A
+                if (l.length() > 10 || !l.chars().allMatch(c -> c >= '0' && c <= '9')) {
+                    throw new NumberFormatException();
+                }
+                out.add(Long.parseLong(l));
+            } catch (NumberFormatException e) {
                 throw new SlurmException("squeue: unexpected line: " + LmApi.shorten(line));
             }
-            out.add(new Job(l.substring(0, bar), l.substring(bar + 1).strip()));
         }
         return out;
+    }
+
+    /**
+     * {@code scontrol -o show nodes}: the names the cluster's hosts go by, short and lowercase,
+     * sorted: each node's NodeName and its NodeHostName (what a license server sees when they
+     * differ). lm-server matches checkouts against these hosts only, so a user's checkout on
+     * another cluster's node01 does not release a booking here.
+     */
+    List<String> nodes() throws SlurmException {
+        List<String> lines = read("scontrol -o show nodes", settings.scontrol(), "-o", "show", "nodes");
+        TreeSet<String> names = new TreeSet<>();
+        for (String line : lines) {
+            // One node per line, NodeName= first (22.05's slurm_sprint_node_table); the free
+            // text of Reason= and Comment= comes after NodeHostName=, so the first of a key is
+            // Slurm's own. A line not starting so is the rest of a multi-line Comment=.
+            if (!line.startsWith("NodeName=")) {
+                continue;
+            }
+            Map<String, String> f = fields(line);
+            names.add(shortName(f.get("NodeName")));
+            String host = f.get("NodeHostName");
+            if (host != null && !host.isEmpty() && !host.equals("(null)")) {
+                names.add(shortName(host));
+            }
+        }
+        names.remove("");
+        if (names.isEmpty()) {
+            throw new SlurmException("scontrol -o show nodes: no NodeName= line in " + LmApi.shorten(String.join("\n", lines)));
+        }
+        return List.copyOf(names);
+    }
+
+    private static String shortName(String host) {
+        int dot = host.indexOf('.');
+        return (dot < 0 ? host : host.substring(0, dot)).toLowerCase(Locale.ROOT);
     }
 
     /**
@@ -186,12 +223,29 @@ final class Slurm {
         return run(argv);
     }
 
+    /** Wall time this pass spent in scontrol and squeue, in nanoseconds. */
+    long nanos() {
+        return nanos;
+    }
+
+    /** The output lines of a command that only reads; a non-zero exit is an error named {@code what}. */
+    private List<String> read(String what, String... argv) throws SlurmException {
+        Exec.Result r = run(List.of(argv));
+        if (r.exitCode() != 0) {
+            throw new SlurmException(what + ": exit " + r.exitCode() + ": " + r.firstLine());
+        }
+        return r.out().lines().toList();
+    }
+
     private Exec.Result run(List<String> argv) throws SlurmException {
         Exec.Result r;
+        long start = System.nanoTime();
         try {
             r = Exec.run(argv, null, env, TIMEOUT);
         } catch (IOException e) {
             throw new SlurmException("cannot run " + argv.get(0) + ": " + e.getMessage());
+        } finally {
+            nanos += System.nanoTime() - start;
         }
         if (r.timedOut()) {
             throw new SlurmException(String.join(" ", argv.subList(0, Math.min(3, argv.size())))
@@ -200,12 +254,13 @@ final class Slurm {
         return r;
     }
 
+    /** KEY=VALUE words of a one-line scontrol record; the first of a key wins (see nodes()). */
     private static Map<String, String> fields(String line) {
         Map<String, String> f = new LinkedHashMap<>();
         for (String word : line.strip().split("\\s+")) {
             int eq = word.indexOf('=');
             if (eq > 0) {
-                f.put(word.substring(0, eq), word.substring(eq + 1));
+                f.putIfAbsent(word.substring(0, eq), word.substring(eq + 1));
             }
         }
         return f;

@@ -61,13 +61,29 @@ public final class Sql {
 
     /** Several statements as one transaction: all or nothing. */
     public static <T> T tx(DataSource ds, Work<T> work) throws SQLException {
+        return transaction(ds, work, true);
+    }
+
+    /**
+     * The same in a transaction that is always rolled back: what the statements would do (a
+     * dry run's plan), with nothing kept. The locks they take are held until the rollback.
+     */
+    public static <T> T rolledBack(DataSource ds, Work<T> work) throws SQLException {
+        return transaction(ds, work, false);
+    }
+
+    private static <T> T transaction(DataSource ds, Work<T> work, boolean commit) throws SQLException {
         for (int attempt = 1; ; attempt++) {
             try (Connection c = ds.getConnection()) {
                 // HikariCP restores autocommit when the connection goes back to the pool
                 c.setAutoCommit(false);
                 try {
                     T result = work.run(c);
-                    c.commit();
+                    if (commit) {
+                        c.commit();
+                    } else {
+                        c.rollback();
+                    }
                     return result;
                 } catch (SQLException | RuntimeException e) {
                     try {

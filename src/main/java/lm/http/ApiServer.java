@@ -31,7 +31,6 @@ import org.xnio.Options;
  */
 public final class ApiServer implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger("lm.http");
-    private static final int MAX_BODY = 4 * 1024 * 1024;
     private static final HttpString TOTAL = new HttpString("X-Total-Count");
     private static final HttpString RETRY_AFTER = new HttpString("Retry-After");
     /**
@@ -109,19 +108,19 @@ public final class ApiServer implements AutoCloseable {
                 ex.dispatch(() -> run(ex, null));
                 return;
             }
-            if (ex.getRequestContentLength() > MAX_BODY) {
+            if (ex.getRequestContentLength() > route.maxBody()) {
                 // refused before a byte of it is read (Undertow's receiver would first allocate
                 // a buffer of the announced size); the unread rest dies with the connection
                 ex.setPersistent(false);
-                writeError(ex, tooLarge());
+                writeError(ex, RequestBody.tooLarge(route.maxBody(), ""));
                 return;
             }
             Receiver receiver = ex.getRequestReceiver();
-            receiver.setMaxBufferSize(MAX_BODY);
+            receiver.setMaxBufferSize(route.maxBody());
             receiver.receiveFullBytes((e, bytes) -> e.dispatch(() -> run(e, bytes)), (e, error) -> {
                 if (error instanceof Receiver.RequestToLargeException) {
                     e.setPersistent(false);
-                    writeError(e, tooLarge());
+                    writeError(e, RequestBody.tooLarge(route.maxBody(), ""));
                 } else {
                     // the client went away or fell silent for http_read_timeout: nobody to answer
                     LOG.info("lm-server: " + route.method() + " " + route.path() + ": request body not received: " + error);
@@ -136,7 +135,8 @@ public final class ApiServer implements AutoCloseable {
                 if (route.resource() != null) {
                     p = auth.require(ex.getRequestHeaders().getFirst(Headers.AUTHORIZATION), route.resource(), route.action());
                 }
-                String body = bytes == null ? null : new String(bytes, StandardCharsets.UTF_8);
+                String body = bytes == null ? null
+                        : RequestBody.decode(bytes, ex.getRequestHeaders().getFirst(Headers.CONTENT_ENCODING), route.maxBody());
                 Reply reply = route.endpoint().handle(new Call(ex, p, body));
                 write(ex, reply);
             } catch (ApiException e) {
@@ -175,10 +175,6 @@ public final class ApiServer implements AutoCloseable {
             LOG.warning("lm-server: " + route.method() + " " + route.path() + ": cut short by the stop (shutdown_grace passed)");
             return new ApiException(503, "shutting_down", "the server stopped before this request finished; try again", null);
         }
-    }
-
-    private static ApiException tooLarge() {
-        return new ApiException(413, "too_large", "request body larger than " + MAX_BODY + " bytes", null);
     }
 
     private static void write(HttpServerExchange ex, Reply reply) {

@@ -8,8 +8,17 @@ import java.util.List;
  * here; the OpenAPI test walks this table to keep openapi.json true.
  */
 public final class Routes {
-    /** {@code resource} null: no token needed (health, version, the OpenAPI document). */
-    public record Route(String method, String path, String resource, String action, Endpoint endpoint) {}
+    /**
+     * What a request body may hold, as sent and after gzip decompression: a JSON document of
+     * this size is a few times larger as a parsed tree, so routes that need more say so.
+     */
+    public static final int DEFAULT_MAX_BODY = 4 * 1024 * 1024;
+
+    /**
+     * {@code resource} null: no token needed (health, version, the OpenAPI document).
+     * {@code maxBody}: the body limit in bytes, see {@link #DEFAULT_MAX_BODY}.
+     */
+    public record Route(String method, String path, String resource, String action, int maxBody, Endpoint endpoint) {}
 
     private final List<Route> routes = new ArrayList<>();
 
@@ -19,6 +28,12 @@ public final class Routes {
 
     public Routes post(String path, String resource, String action, Endpoint e) {
         return add("POST", path, resource, action, e);
+    }
+
+    /** A POST whose body may be larger than {@link #DEFAULT_MAX_BODY}. */
+    public Routes post(String path, String resource, String action, int maxBody, Endpoint e) {
+        routes.add(new Route("POST", path, resource, action, maxBody, e));
+        return this;
     }
 
     public Routes put(String path, String resource, String action, Endpoint e) {
@@ -34,7 +49,7 @@ public final class Routes {
     }
 
     private Routes add(String method, String path, String resource, String action, Endpoint e) {
-        routes.add(new Route(method, path, resource, action, e));
+        routes.add(new Route(method, path, resource, action, DEFAULT_MAX_BODY, e));
         return this;
     }
 

@@ -56,6 +56,7 @@ final class AgentHarness implements AutoCloseable {
             }
             Files.writeString(slurm.resolve("lic.txt"), "");
             Files.writeString(slurm.resolve("squeue.txt"), "");
+            Files.writeString(slurm.resolve("nodes.txt"), nodeLine("node01", "node01") + nodeLine("node02", "node02.cluster"));
             tokenFile = dir.resolve("agent.token");
             Files.writeString(tokenFile, api.token(cluster, "license-manager:admin") + "\n");
             prologToken = dir.resolve("lib/prolog.token");
@@ -77,13 +78,15 @@ final class AgentHarness implements AutoCloseable {
         conf.put("squeue", slurm.resolve("fake-squeue").toString());
     }
 
-    /** Runs {@code lm-agent reconcile --config FILE} with {@link #conf}; returns the exit status. */
-    int reconcile() {
+    /** Runs {@code lm-agent reconcile --config FILE OPTIONS} with {@link #conf}; returns the exit status. */
+    int reconcile(String... options) {
         StringBuilder text = new StringBuilder("# written by AgentHarness\n");
         conf.forEach((k, v) -> text.append(k).append(" = ").append(v).append('\n'));
         Path file = dir.resolve("agent.conf");
         write(file, text.toString());
-        return run("reconcile", "--config", file.toString());
+        List<String> args = new ArrayList<>(List.of("reconcile", "--config", file.toString()));
+        args.addAll(List.of(options));
+        return run(args.toArray(String[]::new));
     }
 
     int run(String... args) {
@@ -155,8 +158,13 @@ final class AgentHarness implements AutoCloseable {
     // --- simulated license servers -------------------------------------------------------
 
     record Use(String feature, long total, long used, List<String[]> checkouts) {
+        /**
+         * All {@code used} licenses checked out by one desktop user, whom no booking matches: a
+         * FlexLM table lists every checkout, and the parser refuses one whose checkouts add up
+         * to less than "in use" (output cut short).
+         */
         Use(String feature, long total, long used) {
-            this(feature, total, used, List.of());
+            this(feature, total, used, used == 0 ? List.of() : List.<String[]>of(new String[] {"desk", "ws-desktop", Long.toString(used)}));
         }
     }
 
@@ -230,8 +238,24 @@ final class AgentHarness implements AutoCloseable {
         write(slurm.resolve("lic.txt"), s.toString());
     }
 
-    void squeue(String... idStateLines) {
-        write(slurm.resolve("squeue.txt"), idStateLines.length == 0 ? "" : String.join("\n", idStateLines) + "\n");
+    /** What squeue -h -a -o %A prints: one job id a line. */
+    void squeue(String... ids) {
+        write(slurm.resolve("squeue.txt"), ids.length == 0 ? "" : String.join("\n", ids) + "\n");
+    }
+
+    /**
+     * One line of {@code scontrol -o show nodes} as Slurm 22.05.8 prints it (field order from
+     * slurm_sprint_node_table; the OS and Reason values hold spaces, the Reason a '=').
+     */
+    static String nodeLine(String name, String hostname) {
+        return "NodeName=" + name + " Arch=x86_64 CoresPerSocket=1 CPUAlloc=0 CPUEfctv=2 CPUTot=2 CPULoad=0.09"
+                + " AvailableFeatures=(null) ActiveFeatures=(null) Gres=(null) NodeAddr=10.0.0.7 NodeHostName=" + hostname
+                + " Version=22.05.8 OS=Linux 6.1.0-26-amd64 #1 SMP PREEMPT_DYNAMIC Debian 6.1.112-1 (2024-09-30)"
+                + "  RealMemory=24105 AllocMem=0 FreeMem=21000 Sockets=2 Boards=1 State=IDLE+DRAIN ThreadsPerCore=1 TmpDisk=0"
+                + " Weight=1 Owner=N/A MCS_label=N/A Partitions=debug  BootTime=2026-11-20T08:00:00"
+                + " SlurmdStartTime=2026-11-20T08:01:00 LastBusyTime=2026-11-27T10:00:00 CfgTRES=cpu=2,mem=24105M,billing=2"
+                + " AllocTRES= CapWatts=n/a CurrentWatts=0 AveWatts=0 ExtSensorsJoules=n/s ExtSensorsWatts=0"
+                + " ExtSensorsTemp=n/s Reason=moved NodeName=other [root@2026-11-27T09:00:00]\n";
     }
 
     /** Every scontrol/squeue invocation so far, one argv line each. */

@@ -76,7 +76,12 @@ class ClientCredentialsTest {
 
         assertEquals(1, tokenCalls.get());
         assertEquals(20, h.feature("abaqus.abaqus").get("used").getAsLong());
-        assertEquals(issued, Files.readString(h.prologToken).strip());
+        // the prolog gets lm-server's prolog-only token of the cluster, not the provider's token
+        String prolog = Files.readString(h.prologToken).strip();
+        assertFalse(prolog.equals(issued));
+        lm.auth.Principal p = h.api.auth.authenticate("Bearer " + prolog);
+        assertEquals("cluster2", p.clientId());
+        assertEquals(java.util.Set.copyOf(lm.auth.Roles.permissions(lm.auth.Roles.PROLOG)), p.permissions());
         assertTrue(h.lastErr.contains("OAuth2 client cluster2 at http://127.0.0.1:"), h.lastErr);
         assertFalse(h.lastErr.contains("s3cr"), "secret in the log");
     }

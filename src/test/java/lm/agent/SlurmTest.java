@@ -32,7 +32,9 @@ class SlurmTest {
         Files.writeString(dir.resolve("lic.txt"),
                 "LicenseName=a.a@flexlm Total=10 Used=2 Free=8 Reserved=0 Remote=no\n"
                         + "LicenseName=b.b@rlm Total=5 Used=0 Free=5 Reserved=0 Remote=no\n");
-        Files.writeString(dir.resolve("squeue.txt"), "7|RUNNING\n8|PENDING\n");
+        Files.writeString(dir.resolve("squeue.txt"), "7\n8\n");
+        Files.writeString(dir.resolve("nodes.txt"), AgentHarness.nodeLine("Node01", "node01.example.org")
+                + AgentHarness.nodeLine("gpu7", "gpu-host7") + AgentHarness.nodeLine("node02", "node02"));
         Path conf = dir.resolve("agent.conf");
         Files.writeString(conf, "scontrol = " + dir.resolve("fake-scontrol") + "\nsqueue = " + dir.resolve("fake-squeue")
                 + "\nreservation_name = hold\nreservation_user = nobody\nreservation_duration = 5\n");
@@ -46,9 +48,26 @@ class SlurmTest {
     }
 
     @Test
-    void readsLicensesAndJobs() throws Exception {
+    void readsLicensesJobsAndNodes() throws Exception {
         assertEquals(List.of(new Slurm.License("a.a@flexlm", 10, 2), new Slurm.License("b.b@rlm", 5, 0)), slurm.licenses());
-        assertEquals(List.of(new Slurm.Job("7", "RUNNING"), new Slurm.Job("8", "PENDING")), slurm.jobs());
+        assertEquals(List.of(7L, 8L), slurm.jobIds());
+        // NodeName and NodeHostName, short and lowercase, sorted; the Reason's "NodeName=other" is not a node
+        assertEquals(List.of("gpu-host7", "gpu7", "node01", "node02"), slurm.nodes());
+    }
+
+    @Test
+    void squeueLinesThatAreNotJobIdsAreAnError() throws Exception {
+        Files.writeString(dir.resolve("squeue.txt"), "7\n8|RUNNING\n");
+        SlurmException e = assertThrows(SlurmException.class, slurm::jobIds);
+        assertTrue(e.getMessage().contains("unexpected line: 8|RUNNING"), e.getMessage());
+    }
+
+    @Test
+    void noNodesIsAnErrorNotAnEmptyCluster() throws Exception {
+        // an empty list would make lm-server match no checkout at all
+        Files.writeString(dir.resolve("nodes.txt"), "");
+        SlurmException e = assertThrows(SlurmException.class, slurm::nodes);
+        assertTrue(e.getMessage().contains("no NodeName= line"), e.getMessage());
     }
 
     @Test
@@ -95,6 +114,6 @@ class SlurmTest {
     @Test
     void badSqueueOutputIsAnError() throws Exception {
         Files.writeString(dir.resolve("squeue.txt"), "squeue: error: something\n");
-        assertThrows(SlurmException.class, slurm::jobs);
+        assertThrows(SlurmException.class, slurm::jobIds);
     }
 }

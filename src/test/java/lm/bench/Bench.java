@@ -24,7 +24,8 @@ import lm.testing.TestDatabase;
  * make bench: admitted jobs per second on one hot pool, over HTTP (64 clients, each a job's
  * life: POST /lm/jobs then DELETE /lm/jobs/slurm_job_id/N, as prolog and epilog do) against
  * the ceiling, pgbench calling the same two SQL functions at the same concurrency on the same
- * database. Prints medians over rounds and the ratio HTTP / ceiling.
+ * database. Prints medians over rounds and the ratio HTTP / ceiling. Then prolog latency
+ * ({@link Prolog}) and an lm-agent pass at a big site ({@link AgentPass}).
  */
 public final class Bench {
     static final int CLIENTS = Integer.getInteger("lm.bench.clients", 64);
@@ -32,6 +33,11 @@ public final class Bench {
     static final int ROUNDS = Integer.getInteger("lm.bench.rounds", 3);
 
     public static void main(String[] args) throws Exception {
+        // -Dlm.bench.only=agent: only the agent pass figure (issue 9), a minute instead of several
+        if ("agent".equals(System.getProperty("lm.bench.only"))) {
+            AgentPass.bench();
+            System.exit(0);
+        }
         String db = TestDatabase.create();
         String url = TestDatabase.url(db);
         try (HikariDataSource ds = Database.pool(url, TestDatabase.user(), TestDatabase.password(), 8)) {
@@ -69,6 +75,7 @@ public final class Bench {
             api.close();
             Prolog.bench(ds, auth, url);
         }
+        AgentPass.bench();
         System.exit(0);
     }
 

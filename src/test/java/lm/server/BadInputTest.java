@@ -62,9 +62,9 @@ class BadInputTest {
             case "/features/by_client_id" -> "{\"product_name\":\"fz\",\"feature_name\":\"f\",\"total\":10,\"used\":1}";
             case "/jobs" -> "{\"slurm_job_id\":\"7\",\"username\":\"u\",\"lead_host\":\"h\",\"bookings\":[{\"product_feature\":\"fz.f\",\"quantity\":1}]}";
             case "/bookings" -> "{\"job_id\":1,\"feature_id\":1,\"quantity\":1}";
-            case "/agent/report" -> "{\"interval\":60,\"features\":[{\"product_feature\":\"fz.f\",\"total\":10,\"used\":1,"
+            case "/agent/report", "/agent/report/dry_run" -> "{\"interval\":60,\"features\":[{\"product_feature\":\"fz.f\",\"total\":10,\"used\":1,"
                     + "\"checkouts\":[{\"user\":\"u\",\"host\":\"h\",\"quantity\":1}]}],\"failed\":[],"
-                    + "\"slurm\":{\"licenses\":[{\"license\":\"fz.f@flexlm\",\"total\":10,\"used\":0}],\"jobs\":[{\"slurm_job_id\":\"1\",\"state\":\"RUNNING\"}],\"squeue_age_ms\":5}}";
+                    + "\"slurm\":{\"licenses\":[{\"license\":\"fz.f@flexlm\",\"total\":10,\"used\":0}],\"job_ids\":[1],\"nodes\":[\"h\"],\"squeue_age_ms\":5}}";
             default -> "{}";
         };
     }

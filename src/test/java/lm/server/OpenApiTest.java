@@ -380,12 +380,15 @@ class OpenApiTest {
         // the agent
         call(covered, "POST", "/prolog_token", cl, null, 201);
         call(covered, "PUT", "/cluster_statuses?interval=60", cl, null, 202);
-        JsonObject plan = call(covered, "POST", "/agent/report", cl, "{\"interval\":60,"
+        String report = "{\"interval\":60,"
                 + "\"features\":[{\"product_feature\":\"oaprod.solver\",\"total\":10,\"used\":1,\"queued\":0,"
                 + "\"checkouts\":[{\"user\":\"bob\",\"host\":\"ws1\",\"quantity\":1}]}],\"failed\":[],"
-                + "\"slurm\":{\"licenses\":[{\"license\":\"oaprod.solver@flexlm\",\"total\":10,\"used\":2}],\"squeue_age_ms\":100}}", 200)
-                .getAsJsonObject();
+                + "\"slurm\":{\"licenses\":[{\"license\":\"oaprod.solver@flexlm\",\"total\":10,\"used\":2}],"
+                + "\"job_ids\":[4242,4250],\"nodes\":[\"node01\",\"node02\"],\"squeue_age_ms\":100}}";
+        JsonObject dry = call(covered, "POST", "/agent/report/dry_run", cl, report, 200).getAsJsonObject();
+        JsonObject plan = call(covered, "POST", "/agent/report", cl, report, 200).getAsJsonObject();
         assertEquals(1, plan.getAsJsonArray("reservations").size(), plan::toString);
+        assertEquals(dry, plan, "a dry run answers the plan the real report then applies");
 
         // reads: single resources and lists (lists must not be empty, so their items are checked)
         JsonObject got = call(covered, "GET", "/configurations/" + config, admin, null, 200).getAsJsonObject();

@@ -1,0 +1,121 @@
+package lm.booking;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.sql.SQLException;
+import lm.db.Sql;
+import lm.testing.Http.Res;
+import lm.testing.TestApi;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * POST /agent/report's Slurm part (issue 9): job_ids end the jobs squeue no longer lists (the
+ * older jobs form too), nodes are checked, and a bad value is a 4xx naming the field that
+ * writes nothing.
+ */
+class AgentReportTest {
+    static TestApi api;
+    static Pools pools;
+
+    @BeforeAll
+    static void start() {
+        api = new TestApi();
+        pools = new Pools(api.ds);
+    }
+
+    @AfterAll
+    static void stop() {
+        api.close();
+        api.ds.close();
+    }
+
+    /** A cluster of its own for each test, with one feature {@code <cluster>p.f} of 100. */
+    private record Cluster(String name, String agent, String prolog) {
+        static Cluster of(String name) {
+            long c = pools.config(name, name, "flex-" + name, 27000, 600);
+            pools.feature(c, name + "p", "f", 100, 0, 0, Pools.wallClock());
+            return new Cluster(name, api.token(name, "license-manager:feature:update"), api.token(name, "license-manager:job:create"));
+        }
+
+        /** Books jobs {@code ids} and dates them a minute back, so a report may end them at once. */
+        void book(String... ids) throws SQLException {
+            for (String id : ids) {
+                Res r = api.http.post("/jobs", prolog, JobsApiTest.job(id, name + "p.f", 1));
+                assertEquals(201, r.status(), r::toString);
+            }
+            Sql.update(api.ds, "UPDATE lm.jobs SET created_at = created_at - interval '1 minute' WHERE cluster_client_id = ?", name);
+        }
+
+        String jobs() throws SQLException {
+            return Sql.text(api.ds, "SELECT coalesce(string_agg(slurm_job_id, ',' ORDER BY slurm_job_id::bigint), '')"
+                    + " FROM lm.jobs WHERE cluster_client_id = ?", name);
+        }
+
+        Res report(String slurm) {
+            return api.http.post("/agent/report", agent, "{\"slurm\":" + slurm + "}");
+        }
+    }
+
+    @Test
+    void jobIdsEndTheJobsSqueueNoLongerLists() throws Exception {
+        Cluster k = Cluster.of("arep1");
+        k.book("101", "102", "103", "104");
+
+        Res r = k.report("{\"job_ids\":[101,103,104,999],\"nodes\":[\"node01\",\"gpu-7\",\"n_2\"],\"squeue_age_ms\":10}");
+
+        assertEquals(200, r.status(), r::toString);
+        assertEquals(1, r.json().getAsJsonObject().get("ended_jobs").getAsInt());
+        assertEquals("101,103,104", k.jobs());
+        // an lm-agent from before job_ids still works during an upgrade
+        r = k.report("{\"jobs\":[{\"slurm_job_id\":\"101\",\"state\":\"RUNNING\"},{\"slurm_job_id\":104}]}");
+        assertEquals(200, r.status(), r::toString);
+        assertEquals(1, r.json().getAsJsonObject().get("ended_jobs").getAsInt());
+        assertEquals("101,104", k.jobs());
+        // no list: Slurm was not read, nothing ends; an empty list: every booked job has ended
+        assertEquals(0, k.report("{\"squeue_age_ms\":0}").json().getAsJsonObject().get("ended_jobs").getAsInt());
+        assertEquals(2, k.report("{\"job_ids\":[]}").json().getAsJsonObject().get("ended_jobs").getAsInt());
+        assertEquals("", k.jobs());
+    }
+
+    @Test
+    void badJobIdsAndNodesAreClientErrorsThatWriteNothing() throws Exception {
+        Cluster k = Cluster.of("arep2");
+        k.book("201");
+        String[][] cases = {
+            {"{\"job_ids\":\"201\"}", "400", "'job_ids' must be an array of integers"},
+            {"{\"job_ids\":[\"201\"]}", "400", "report.slurm.job_ids[0] must be an integer"},
+            {"{\"job_ids\":[201,1.5]}", "422", "report.slurm.job_ids[1]: a Slurm job id is 1 to 20 digits, not '1.5'"},
+            {"{\"job_ids\":[-1]}", "422", "report.slurm.job_ids[0]"},
+            {"{\"job_ids\":[123456789012345678901]}", "422", "1 to 20 digits"},
+            {"{\"job_ids\":[201],\"jobs\":[]}", "400", "send job_ids or jobs, not both"},
+            {"{\"jobs\":[{\"slurm_job_id\":\"x1\"}]}", "422", "report.slurm.jobs[0]: a Slurm job id"},
+            {"{\"nodes\":\"node01\",\"job_ids\":[]}", "400", "'nodes' must be an array of strings"},
+            {"{\"nodes\":[\"node01\",7],\"job_ids\":[]}", "400", "report.slurm.nodes[1] must be a string"},
+            {"{\"nodes\":[\"Node01\"],\"job_ids\":[]}", "422", "report.slurm.nodes[0]: 'Node01' is not a short lowercase host name"},
+            {"{\"nodes\":[\"node01.example.org\"],\"job_ids\":[]}", "422", "no domain"},
+            {"{\"nodes\":[\"\"],\"job_ids\":[]}", "422", "report.slurm.nodes[0]"},
+        };
+        for (String[] c : cases) {
+            Res r = k.report(c[0]);
+            assertEquals(Integer.parseInt(c[1]), r.status(), () -> c[0] + " -> " + r);
+            assertTrue(r.json().getAsJsonObject().get("message").getAsString().contains(c[2]), () -> c[0] + " -> " + r);
+            assertEquals("201", k.jobs(), c[0]);
+        }
+    }
+
+    @Test
+    void aDryRunAnswersThePlanAndKeepsNothing() throws Exception {
+        Cluster k = Cluster.of("arep3");
+        k.book("301");
+        Res r = api.http.post("/agent/report/dry_run", k.agent(),
+                "{\"interval\":60,\"features\":[{\"product_feature\":\"arep3p.f\",\"total\":100,\"used\":40}],\"slurm\":{\"job_ids\":[]}}");
+        assertEquals(200, r.status(), r::toString);
+        assertTrue(r.json().getAsJsonObject().get("ended_jobs").getAsInt() >= 1, r::toString);
+        assertTrue(k.jobs().contains("301"));
+        assertEquals("0", Sql.text(api.ds, "SELECT used FROM lm.features f JOIN lm.products p ON p.id = f.product_id WHERE p.name = 'arep3p'"));
+        assertEquals(null, Sql.text(api.ds, "SELECT 1 FROM lm.cluster_statuses WHERE cluster_client_id = 'arep3'"));
+    }
+}
