@@ -125,16 +125,26 @@ BEGIN
 END
 $$;
 
+-- The functions below that act on a job or booking by id take the caller's cluster first:
+-- p_cluster is the token's azp/client_id, NULL only for license-manager:admin (the route decides,
+-- lm.http.Call.clusterScope). A row of another cluster is "not found" (LM002, 404), so a prolog
+-- token can't release or book for another cluster by counting up ids, nor learn which exist.
+-- Signatures changed from the first release (no caller's cluster): the old ones go, else an
+-- old call would still find them.
+DROP FUNCTION IF EXISTS lm.book_feature(bigint, bigint, bigint, timestamptz);
+DROP FUNCTION IF EXISTS lm.delete_job(bigint);
+DROP FUNCTION IF EXISTS lm.delete_booking(bigint);
+
 -- Adds one booking to an existing job (POST /bookings), under the same rule and locks. The
 -- feature must be one of the job's cluster (LM003): a job's bookings are then always in pools
 -- its cluster's agent report locks before it ends the job.
-CREATE OR REPLACE FUNCTION lm.book_feature(p_job bigint, p_feature bigint, p_quantity bigint,
+CREATE OR REPLACE FUNCTION lm.book_feature(p_cluster text, p_job bigint, p_feature bigint, p_quantity bigint,
                                            p_now timestamptz DEFAULT now())
 RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
     v_id bigint;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM lm.jobs WHERE id = p_job) THEN
+    IF NOT EXISTS (SELECT 1 FROM lm.jobs WHERE id = p_job AND (p_cluster IS NULL OR cluster_client_id = p_cluster)) THEN
         RAISE EXCEPTION 'job % not found', p_job USING ERRCODE = 'LM002';
     END IF;
     IF NOT EXISTS (SELECT 1 FROM lm.features WHERE id = p_feature) THEN
@@ -174,18 +184,19 @@ DECLARE
     v_job bigint;
 BEGIN
     SELECT id INTO v_job FROM lm.jobs WHERE cluster_client_id = p_cluster AND slurm_job_id = p_slurm_job_id;
-    RETURN lm.delete_job(v_job);
+    RETURN lm.delete_job(p_cluster, v_job);
 END
 $$;
 
--- Deletes a job and its bookings; locks the counters of its pools (see lm.release_job).
-CREATE OR REPLACE FUNCTION lm.delete_job(p_job bigint)
+-- Deletes a job of p_cluster (any cluster's when NULL) and its bookings; locks the counters of
+-- its pools (see lm.release_job).
+CREATE OR REPLACE FUNCTION lm.delete_job(p_cluster text, p_job bigint)
 RETURNS boolean LANGUAGE plpgsql
 -- generic plans: see lm.lock_pools
 SET plan_cache_mode = force_generic_plan
 AS $$
 BEGIN
-    IF p_job IS NULL THEN
+    IF p_job IS NULL OR NOT EXISTS (SELECT 1 FROM lm.jobs WHERE id = p_job AND (p_cluster IS NULL OR cluster_client_id = p_cluster)) THEN
         RETURN false;
     END IF;
     PERFORM lm.lock_pools(ARRAY(SELECT b.feature_id FROM lm.bookings b WHERE b.job_id = p_job AND b.released_at IS NULL), true);
@@ -194,10 +205,15 @@ BEGIN
 END
 $$;
 
--- Deletes one booking; locks its pool's counter (see lm.release_job).
-CREATE OR REPLACE FUNCTION lm.delete_booking(p_booking bigint)
+-- Deletes one booking of a job of p_cluster (any cluster's when NULL); locks its pool's counter
+-- (see lm.release_job).
+CREATE OR REPLACE FUNCTION lm.delete_booking(p_cluster text, p_booking bigint)
 RETURNS boolean LANGUAGE plpgsql AS $$
 BEGIN
+    IF NOT EXISTS (SELECT 1 FROM lm.bookings b JOIN lm.jobs j ON j.id = b.job_id
+                   WHERE b.id = p_booking AND (p_cluster IS NULL OR j.cluster_client_id = p_cluster)) THEN
+        RETURN false;
+    END IF;
     PERFORM lm.lock_pools(ARRAY(SELECT b.feature_id FROM lm.bookings b WHERE b.id = p_booking AND b.released_at IS NULL), true);
     DELETE FROM lm.bookings WHERE id = p_booking;
     RETURN FOUND;

@@ -141,3 +141,10 @@ BEGIN
     RETURN v_released;
 END
 $$;
+
+-- True when configuration p_config belongs to cluster p_cluster, or p_cluster is NULL (the
+-- caller is admin): the cluster check of writes to features by id (PUT /features/{id}).
+CREATE OR REPLACE FUNCTION lm.config_in_scope(p_cluster text, p_config bigint)
+RETURNS boolean LANGUAGE sql STABLE AS $$
+    SELECT p_cluster IS NULL OR EXISTS (SELECT 1 FROM lm.configurations c WHERE c.id = p_config AND c.cluster_client_id = p_cluster)
+$$;

@@ -25,11 +25,11 @@ public final class Bookings {
             if (quantity <= 0) {
                 throw ApiException.unprocessable("quantity must be > 0");
             }
-            long id = Long.parseLong(Sql.text(ds, "SELECT lm.book_feature(?, ?, ?)", b.integer("job_id"), b.integer("feature_id"), quantity));
+            long id = Long.parseLong(Sql.text(ds, "SELECT lm.book_feature(?, ?, ?, ?)", c.clusterScope(), b.integer("job_id"), b.integer("feature_id"), quantity));
             return Reply.created(Sql.text(ds, "SELECT j FROM " + VIEW + " WHERE id = ?", id));
         });
         r.get("/bookings", "booking", "read", c -> LIST.list(ds, c.listQuery(LIST), null));
         r.get("/bookings/{id}", "booking", "read", c -> LIST.one(ds, c.id("id", "booking")));
-        r.delete("/bookings/{id}", "booking", "delete", c -> Release.byId(ds, "lm.delete_booking", "booking", c.id("id", "booking")));
+        r.delete("/bookings/{id}", "booking", "delete", c -> Release.byId(ds, "lm.delete_booking", "booking", c.clusterScope(), c.id("id", "booking")));
     }
 }

@@ -10,8 +10,9 @@ import lm.http.Reply;
 final class Release {
     private Release() {}
 
-    static Reply byId(DataSource ds, String function, String what, long id) throws SQLException {
-        if (!"t".equals(Sql.text(ds, "SELECT " + function + "(?)", id))) {
+    /** {@code scope}: the caller's cluster, null for admin (see lm.http.Call#clusterScope). */
+    static Reply byId(DataSource ds, String function, String what, String scope, long id) throws SQLException {
+        if (!"t".equals(Sql.text(ds, "SELECT " + function + "(?, ?)", scope, id))) {
             throw ApiException.notFound(what + " " + id + " not found");
         }
         return Reply.ok("{\"message\":\"" + what + " " + id + " deleted\"}");

@@ -28,6 +28,15 @@ public final class Call {
         return principal.clientId();
     }
 
+    /**
+     * The cluster whose rows the caller may change: its own, or null (every cluster) for
+     * license-manager:admin. The SQL functions that act on a job, booking or feature by id take
+     * it and treat another cluster's row as not found.
+     */
+    public String clusterScope() {
+        return principal != null && principal.permissions().contains("license-manager:admin") ? null : cluster();
+    }
+
     public String param(String name) {
         Deque<String> d = exchange.getQueryParameters().get(name);
         return d == null || d.isEmpty() ? null : d.getFirst();

@@ -63,9 +63,12 @@ public final class Features {
                             // counts set by hand are a reading: without an agent, a site keeps them
                             // trusted with a large outage_grace (lm-server(8), outage policy)
                             + " reported_at = CASE WHEN ? THEN now() ELSE reported_at END,"
-                            + " failed_at = CASE WHEN ? THEN NULL ELSE failed_at END WHERE id = ? RETURNING id",
+                            + " failed_at = CASE WHEN ? THEN NULL ELSE failed_at END WHERE id = ?"
+                            // a cluster changes its own features only, and can't move one to another
+                            // cluster's configuration (NULL scope: admin); else "not found"
+                            + " AND lm.config_in_scope(?, config_id) AND lm.config_in_scope(?, coalesce(?, config_id)) RETURNING id",
                     b.optString("name"), b.optInteger("product_id"), b.optInteger("config_id"), b.optInteger("reserved"),
-                    total, used, reading, reading, id);
+                    total, used, reading, reading, id, c.clusterScope(), c.clusterScope(), b.optInteger("config_id"));
         });
         r.delete("/features/{id}", "feature", "delete", c -> Writes.deleteInUse(ds, "feature", c.id("id", "feature"), c.flag("force")));
     }

@@ -29,9 +29,9 @@ import lm.testing.TestApi;
 final class AgentHarness implements AutoCloseable {
     static final Path SIMULATOR = Path.of("src/test/simulator").toAbsolutePath();
 
-    final TestApi api = new TestApi();
-    final Http http = api.http;
-    final String admin = api.admin();
+    final TestApi api;
+    final Http http;
+    final String admin;
     final String cluster;
     final Path dir;
     final Path tools;
@@ -43,6 +43,14 @@ final class AgentHarness implements AutoCloseable {
     String lastOut = "";
 
     AgentHarness(String cluster) {
+        this(cluster, new TestApi());
+    }
+
+    /** Over {@code api}, e.g. a server that trusts an identity provider. */
+    AgentHarness(String cluster, TestApi api) {
+        this.api = api;
+        this.http = api.http;
+        this.admin = api.admin();
         this.cluster = cluster;
         try {
             dir = Files.createTempDirectory("lm-agent-test");

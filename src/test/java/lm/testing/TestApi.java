@@ -30,9 +30,18 @@ public final class TestApi implements AutoCloseable {
 
     /** A second instance on the same database and keys: what scaling out looks like. */
     public TestApi(HikariDataSource ds, Path keys) {
+        this(ds, new AuthSettings(keys, "lm-local", null, "permissions"));
+    }
+
+    /** A server with these auth settings (an identity provider, an audience) on a fresh database. */
+    public TestApi(AuthSettings settings) {
+        this(TestDatabase.pool(8), settings);
+    }
+
+    private TestApi(HikariDataSource ds, AuthSettings settings) {
         this.ds = ds;
-        this.keys = keys;
-        this.auth = new Authenticator(new AuthSettings(keys, "lm-local", null, "permissions"));
+        this.keys = settings.keysFile();
+        this.auth = new Authenticator(settings);
         this.server = LmServer.serve(ds, auth, "127.0.0.1", 0);
         this.http = new Http("http://127.0.0.1:" + server.port() + "/lm");
     }
