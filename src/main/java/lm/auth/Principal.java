@@ -25,6 +25,10 @@ public record Principal(String clientId, String subject, Set<String> permissions
      * @throws IllegalArgumentException for a resource or action that doesn't exist, so that a typo
      *     in a route table fails loudly instead of answering 403 to everyone
      */
+    public boolean isAdmin() {
+        return permissions.contains(Permissions.ADMIN);
+    }
+
     public boolean can(String resource, String action) {
         String wanted = Permissions.of(resource, action);
         return permissions.contains(Permissions.ADMIN) || permissions.contains(wanted);

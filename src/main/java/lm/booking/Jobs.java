@@ -50,7 +50,7 @@ public final class Jobs {
         String cluster = b.optString("cluster_client_id");
         if (cluster == null) {
             cluster = c.cluster();
-        } else if (!cluster.equals(c.principal().clientId()) && !c.principal().permissions().contains("license-manager:admin")) {
+        } else if (!cluster.equals(c.principal().clientId()) && !c.principal().isAdmin()) {
             // a cluster's prolog books for its own cluster only
             throw new ApiException(403, "forbidden", "cluster_client_id " + cluster + " is not the caller's cluster", null);
         }

@@ -85,24 +85,43 @@ public final class Database implements AutoCloseable {
      */
     static void removeStaleLockFile(Path dataDir) throws IOException {
         Path pidFile = dataDir.resolve("postmaster.pid");
-        if (!Files.isRegularFile(pidFile)) {
-            return;
-        }
-        String first = Files.readAllLines(pidFile).stream().findFirst().orElse("").strip();
-        long pid;
-        try {
-            pid = Long.parseLong(first);
-        } catch (NumberFormatException e) {
-            pid = -1;
-        }
-        String dir = dataDir.toAbsolutePath().toString();
-        boolean live = pid > 0 && ProcessHandle.of(pid).flatMap(h -> h.info().commandLine())
-                .map(c -> c.contains("postgres") && c.contains(dir)).orElse(false);
-        if (!live) {
-            LOG.warning("embedded PostgreSQL: removing the stale " + pidFile + " (PID " + first
-                    + " is no PostgreSQL of this directory: it was stopped by a crash)");
+        if (Files.isRegularFile(pidFile) && postmasterFile(dataDir) == null) {
+            LOG.warning("embedded PostgreSQL: removing the stale " + pidFile + " (its PID is no PostgreSQL of this"
+                    + " directory: it was stopped by a crash)");
             Files.delete(pidFile);
         }
+    }
+
+    /** The port of the PostgreSQL running on {@code dataDir} (line 4 of its postmaster.pid), or -1. */
+    public static int runningPort(Path dataDir) throws IOException {
+        java.util.List<String> lines = postmasterFile(dataDir);
+        try {
+            return lines != null && lines.size() >= 4 ? Integer.parseInt(lines.get(3).strip()) : -1;
+        } catch (NumberFormatException e) {
+            return -1;
+        }
+    }
+
+    /**
+     * The lines of {@code dataDir}'s postmaster.pid when its PID is a postgres of this directory;
+     * null when there is no such file or it names another process (a PID reused after a crash).
+     */
+    private static java.util.List<String> postmasterFile(Path dataDir) throws IOException {
+        Path pidFile = dataDir.resolve("postmaster.pid");
+        if (!Files.isRegularFile(pidFile)) {
+            return null;
+        }
+        java.util.List<String> lines = Files.readAllLines(pidFile);
+        long pid;
+        try {
+            pid = Long.parseLong(lines.isEmpty() ? "" : lines.get(0).strip());
+        } catch (NumberFormatException e) {
+            return null;
+        }
+        String dir = dataDir.toAbsolutePath().toString();
+        boolean live = ProcessHandle.of(pid).flatMap(h -> h.info().commandLine())
+                .map(c -> c.contains("postgres") && c.contains(dir)).orElse(false);
+        return live ? lines : null;
     }
 
     /** Applies src/main/sql (shipped as classpath:db/migration) with Flyway. */

@@ -68,7 +68,7 @@ public final class Main implements Callable<Integer> {
         String url = "http://" + s.httpHost() + ":" + server.port() + "/lm";
         LOG.info("lm-server listening on " + url);
         if (printToken) {
-            String token = server.auth().mint("lm-admin", List.of("license-manager:admin"), Duration.ofHours(24));
+            String token = server.auth().mint("lm-admin", lm.auth.Roles.permissions(lm.auth.Roles.ADMIN), Duration.ofHours(24));
             System.out.println();
             System.out.println("License Manager is running at " + url);
             System.out.println("Admin token (24 h):");

@@ -1,12 +1,9 @@
 package lm.server;
 
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.SQLException;
-import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.function.Supplier;
 import lm.config.ServerSettings;
@@ -83,12 +80,9 @@ final class RevokeCommand implements Callable<Integer> {
         if (!s.embeddedDatabase()) {
             return Database.open(s.databaseUrl(), s.databaseUser(), s.databasePassword(), 1, null, s.databaseTimeouts());
         }
-        Path pid = s.stateDir().resolve("pg").resolve("postmaster.pid");
-        if (Files.isRegularFile(pid)) {
-            List<String> lines = Files.readAllLines(pid);
-            if (lines.size() >= 4 && ProcessHandle.of(Long.parseLong(lines.get(0).strip())).map(ProcessHandle::isAlive).orElse(false)) {
-                return Database.open("jdbc:postgresql://127.0.0.1:" + lines.get(3).strip() + "/postgres", "postgres", "", 1, null, s.databaseTimeouts());
-            }
+        int port = Database.runningPort(s.stateDir().resolve("pg"));
+        if (port > 0) {
+            return Database.open("jdbc:postgresql://127.0.0.1:" + port + "/postgres", "postgres", "", 1, null, s.databaseTimeouts());
         }
         return Database.open(null, null, null, 1, s.stateDir().resolve("pg"), s.databaseTimeouts());
     }
