@@ -19,19 +19,21 @@ public final class Database implements AutoCloseable {
 
     private final HikariDataSource pool;
     private final EmbeddedPostgres embedded;
+    private final EmbeddedAccess access;
 
-    private Database(HikariDataSource pool, EmbeddedPostgres embedded) {
+    private Database(HikariDataSource pool, EmbeddedPostgres embedded, EmbeddedAccess access) {
         this.pool = pool;
         this.embedded = embedded;
+        this.access = access;
     }
 
     public DataSource dataSource() {
         return pool;
     }
 
-    /** Port of the embedded PostgreSQL, or -1 when an external database is used. */
-    public int embeddedPort() {
-        return embedded == null ? -1 : embedded.getPort();
+    /** The psql command line that reaches the embedded PostgreSQL, or null with an external database. */
+    public String embeddedPsql() {
+        return embedded == null ? null : access.psql(embedded.getPort());
     }
 
     /**
@@ -41,12 +43,30 @@ public final class Database implements AutoCloseable {
     public static Database open(String url, String user, String password, int poolSize, Path embeddedDir, Timeouts timeouts)
             throws IOException {
         EmbeddedPostgres embedded = null;
+        EmbeddedAccess access = null;
         if (url == null) {
             Files.createDirectories(embeddedDir);
             removeStaleLockFile(embeddedDir);
+            boolean initdb = !Files.exists(embeddedDir.resolve("postgresql.conf"));
+            if (!initdb && !Files.exists(EmbeddedAccess.passFile(embeddedDir)) && !EmbeddedAccess.trusts(embeddedDir)) {
+                // else Zonky would try a new password for two minutes
+                throw new IOException(EmbeddedAccess.passFile(embeddedDir) + " is missing: it holds the password of the"
+                        + " embedded PostgreSQL in " + embeddedDir + "; restore it from a backup of state_dir");
+            }
             // Zonky wraps initdb/postgres in `unshare -U` when run as root, which PostgreSQL refuses.
             // The data directory is kept across restarts: it is the site's database.
-            embedded = EmbeddedPostgres.builder()
+            access = EmbeddedAccess.create(embeddedDir);
+            EmbeddedPostgres.Builder builder = EmbeddedPostgres.builder();
+            // initdb runs when Zonky finds no postgresql.conf; its own "-A trust" comes first on
+            // the command line and these --auth/--pwfile options after it win
+            Path initdbPassword = null;
+            if (initdb) {
+                initdbPassword = embeddedDir.resolveSibling(".initdb-password");
+                lm.config.AtomicFile.write(initdbPassword, access.password() + "\n", "rw-------", tmp -> {});
+                builder.setLocaleConfig("auth", "scram-sha-256").setLocaleConfig("pwfile", initdbPassword.toString());
+            }
+            try {
+                embedded = builder
                     .setDataDirectory(embeddedDir)
                     .setCleanDataDirectory(false)
                     .setServerConfig("listen_addresses", "127.0.0.1")
@@ -65,15 +85,44 @@ public final class Database implements AutoCloseable {
                     // goes to a file beside its data, not through our quiet logger
                     .setOutputRedirector(ProcessBuilder.Redirect.appendTo(embeddedDir.resolveSibling("postgresql.log").toFile()))
                     .setErrorRedirector(ProcessBuilder.Redirect.appendTo(embeddedDir.resolveSibling("postgresql.log").toFile()))
+                    .setServerConfig("unix_socket_directories", access.socketDirectories())
+                    // Zonky's readiness check logs in too
+                    .setConnectConfig("password", access.password())
                     .start();
-            url = embedded.getJdbcUrl("postgres", "postgres");
-            user = "postgres";
-            password = "";
-            LOG.info("embedded PostgreSQL in " + embeddedDir + " on port " + embedded.getPort()
-                    + " (psql -h 127.0.0.1 -p " + embedded.getPort() + " -U postgres)");
+            } finally {
+                if (initdbPassword != null) {
+                    Files.deleteIfExists(initdbPassword);
+                }
+            }
+            url = access.jdbcUrl(embedded.getPort());
+            user = access.user();
+            password = access.password();
+            if (EmbeddedAccess.trusts(embeddedDir)) {
+                requirePassword(embeddedDir, url, access);
+            }
+            LOG.info("embedded PostgreSQL in " + embeddedDir + " on port " + embedded.getPort() + " (" + access.psql(embedded.getPort()) + ")");
         }
         migrate(url, user, password);
-        return new Database(pool(url, user, password, poolSize, timeouts), embedded);
+        return new Database(pool(url, user, password, poolSize, timeouts), embedded, access);
+    }
+
+    /**
+     * A data directory made by a version that trusted every local connection: while that trust
+     * still lets us in, give the superuser the password and make pg_hba.conf ask for it.
+     */
+    private static void requirePassword(Path dataDir, String url, EmbeddedAccess access) throws IOException {
+        try (java.sql.Connection c = java.sql.DriverManager.getConnection(url, access.user(), access.password());
+                java.sql.Statement st = c.createStatement()) {
+            // the password is base64url: nothing in it needs quoting
+            st.execute("ALTER ROLE " + access.user() + " PASSWORD '" + access.password() + "'");
+            lm.config.AtomicFile.write(dataDir.resolve("pg_hba.conf"), String.join("\n", EmbeddedAccess.HBA) + "\n",
+                    "rw-------", tmp -> {});
+            st.execute("SELECT pg_reload_conf()");
+            LOG.warning("embedded PostgreSQL: local connections were trusted without a password; they now need the"
+                    + " one in " + EmbeddedAccess.passFile(dataDir));
+        } catch (java.sql.SQLException e) {
+            throw new IOException("embedded PostgreSQL: cannot require a password: " + e.getMessage(), e);
+        }
     }
 
     /**

@@ -76,9 +76,9 @@ public final class Main implements Callable<Integer> {
             System.out.println("Try:");
             System.out.println("  curl -s " + url + "/health -o /dev/null -w '%{http_code}\\n'");
             System.out.println("  curl -s -H \"Authorization: Bearer $LM_TOKEN\" " + url + "/configurations");
-            if (server.database().embeddedPort() > 0) {
+            if (server.database().embeddedPsql() != null) {
                 System.out.println("Database (reporting views, see README):");
-                System.out.println("  psql -h 127.0.0.1 -p " + server.database().embeddedPort() + " -U postgres");
+                System.out.println("  " + server.database().embeddedPsql());
             }
             System.out.println("Stop with Ctrl-C.");
             System.out.flush();

@@ -82,7 +82,8 @@ final class RevokeCommand implements Callable<Integer> {
         }
         int port = Database.runningPort(s.stateDir().resolve("pg"));
         if (port > 0) {
-            return Database.open("jdbc:postgresql://127.0.0.1:" + port + "/postgres", "postgres", "", 1, null, s.databaseTimeouts());
+            lm.db.EmbeddedAccess access = lm.db.EmbeddedAccess.read(s.stateDir().resolve("pg"));
+            return Database.open(access.jdbcUrl(port), access.user(), access.password(), 1, null, s.databaseTimeouts());
         }
         return Database.open(null, null, null, 1, s.stateDir().resolve("pg"), s.databaseTimeouts());
     }

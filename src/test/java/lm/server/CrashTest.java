@@ -43,7 +43,7 @@ class CrashTest {
         Set<Long> acknowledged = ConcurrentHashMap.newKeySet();
         Map<Integer, AtomicLong> otherAnswers = new ConcurrentHashMap<>();
         try (ServerProcess first = ServerProcess.start(dir, Map.of())) {
-            Licenses.setUp(first.embeddedJdbcUrl(), "postgres", "", "crash", "a", "b");
+            Licenses.setUp(first.embeddedJdbcUrl(), "postgres", first.embeddedPassword(), "crash", "a", "b");
             String token = first.token("crash", "license-manager:job:create");
             AtomicLong ids = new AtomicLong();
             AtomicBoolean killed = new AtomicBoolean();
@@ -90,7 +90,7 @@ class CrashTest {
         assertTrue(acknowledged.size() >= 50, "too little load to say anything: " + acknowledged.size());
 
         try (ServerProcess again = ServerProcess.start(dir, Map.of());
-                Connection c = DriverManager.getConnection(again.embeddedJdbcUrl(), "postgres", "");
+                Connection c = DriverManager.getConnection(again.embeddedJdbcUrl(), "postgres", again.embeddedPassword());
                 Statement st = c.createStatement()) {
             Map<Long, String> found = jobs(st);
             long missing = acknowledged.stream().filter(id -> !found.containsKey(id)).count();

@@ -104,13 +104,13 @@ class ShutdownTest {
     @Test
     void inFlightRequestsFinishAndNewOnesAre503UntilTheProcessExits() throws Exception {
         try (ServerProcess server = ServerProcess.start(dir, Map.of("shutdown_grace", "10s", "database_lock_timeout", "30s"))) {
-            Licenses.setUp(server.embeddedJdbcUrl(), "postgres", "", "stop", "a", "b");
+            Licenses.setUp(server.embeddedJdbcUrl(), "postgres", server.embeddedPassword(), "stop", "a", "b");
             Load load = new Load(server, server.token("stop", "license-manager:job:create"), 8, new AtomicLong());
             load.awaitFirstAnswer();
             Thread.sleep(1000);
             long signalled;
             long released;
-            try (Connection c = DriverManager.getConnection(server.embeddedJdbcUrl(), "postgres", "")) {
+            try (Connection c = DriverManager.getConnection(server.embeddedJdbcUrl(), "postgres", server.embeddedPassword())) {
                 // every admission now waits in the database: these are the requests in flight at the signal
                 c.setAutoCommit(false);
                 try (Statement st = c.createStatement()) {

@@ -150,13 +150,18 @@ public final class ServerProcess implements AutoCloseable {
         return lines.isEmpty() ? -1 : Long.parseLong(lines.get(0).strip());
     }
 
-    /** JDBC URL of the embedded PostgreSQL (user postgres, no password). */
+    /** JDBC URL of the embedded PostgreSQL (user postgres, password {@link #embeddedPassword()}). */
     public String embeddedJdbcUrl() throws IOException {
         List<String> lines = postmasterFile();
         if (lines.size() < 4) {
             throw new AssertionError("no embedded PostgreSQL running in " + stateDir);
         }
-        return "jdbc:postgresql://127.0.0.1:" + lines.get(3).strip() + "/postgres";
+        return lm.db.EmbeddedAccess.read(stateDir.resolve("pg")).jdbcUrl(Integer.parseInt(lines.get(3).strip()));
+    }
+
+    /** The embedded PostgreSQL's superuser password (state_dir/pgpass). */
+    public String embeddedPassword() throws IOException {
+        return lm.db.EmbeddedAccess.read(stateDir.resolve("pg")).password();
     }
 
     private List<String> postmasterFile() throws IOException {
