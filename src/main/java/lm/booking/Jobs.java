@@ -27,8 +27,8 @@ public final class Jobs {
 
     private Jobs() {}
 
-    public static void routes(Routes r, DataSource ds) {
-        r.post("/jobs", "job", "create", c -> book(ds, c));
+    public static void routes(Routes r, DataSource ds, lm.metrics.Metrics metrics) {
+        r.post("/jobs", "job", "create", metrics.admission(c -> book(ds, c)));
         r.get("/jobs", "job", "read", c -> LIST.list(ds, c.listQuery(LIST), null));
         r.get("/jobs/by_client_id", "job", "read", c -> LIST.list(ds, c.listQuery(LIST), "cluster_client_id = ?", c.cluster()));
         r.get("/jobs/slurm_job_id/{slurm_job_id}", "job", "read",

@@ -186,7 +186,7 @@ public final class ApiServer implements AutoCloseable {
             ex.endExchange();
             return;
         }
-        ex.getResponseHeaders().put(Headers.CONTENT_TYPE, "application/json");
+        ex.getResponseHeaders().put(Headers.CONTENT_TYPE, reply.contentType());
         ex.getResponseSender().send(reply.json(), StandardCharsets.UTF_8);
     }
 

@@ -37,7 +37,10 @@ public final class ApiRoutes {
         Products.routes(r, ds);
         Features.routes(r, ds);
         ClusterStatuses.routes(r, ds);
-        Jobs.routes(r, ds);
+        // one per server (its counters are this instance's)
+        lm.metrics.Metrics metrics = new lm.metrics.Metrics(java.time.Clock.systemUTC());
+        metrics.routes(r, ds);
+        Jobs.routes(r, ds, metrics);
         Bookings.routes(r, ds);
         AgentReport.routes(r, ds);
         PrologToken.routes(r, auth);

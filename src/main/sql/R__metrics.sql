@@ -1,0 +1,58 @@
+-- GET /lm/metrics (lm.metrics.Metrics): the gauges are read from the database at scrape time, so
+-- every lm-server instance behind a load balancer answers the same. One row per sample; the Java
+-- side only groups rows by metric and writes Prometheus' text format. Time is a parameter.
+
+DROP FUNCTION IF EXISTS lm.metric_gauges(timestamptz);
+
+CREATE FUNCTION lm.metric_gauges(p_now timestamptz)
+RETURNS TABLE (metric text, help text, labels jsonb, value double precision)
+LANGUAGE sql STABLE AS $$
+    WITH pools AS (
+        SELECT p.name || '.' || f.name AS product_feature, st.*
+        FROM lm.features f
+        JOIN lm.products p ON p.id = f.product_id
+        CROSS JOIN LATERAL lm.pool_state(f.id, p_now) st
+        WHERE f.id = st.pool_id
+    ), per_pool(metric, help, value_of) AS (
+        -- "Total of N licenses issued" (FlexLM); not lm_license_total: to Prometheus (and
+        -- promtool's lint) a _total suffix means a counter
+        VALUES ('lm_license_issued', 'Licenses the license server issues (the newest reading of the pool).', 'total'),
+               ('lm_license_used', 'Licenses checked out on the license server.', 'used'),
+               ('lm_license_reserved', 'Licenses kept out of Slurm''s reach by the configuration.', 'reserved'),
+               ('lm_license_booked', 'Licenses booked by jobs that have not checked them out yet.', 'booked'),
+               ('lm_license_available', 'total - reserved - used - booked; negative when use outside the clusters grew past what was free, at most 0 when held.', 'available'),
+               ('lm_license_stale', '1 when the license server did not answer the last poll and the last good reading is in use.', 'stale'),
+               ('lm_license_held', '1 when the newest reading is older than the outage grace (or there is none): the pool is held.', 'held')
+    )
+    SELECT m.metric, m.help,
+           jsonb_build_object('pool', p.pool_id::text, 'product_feature', p.product_feature),
+           CASE m.value_of
+               WHEN 'total' THEN p.total WHEN 'used' THEN p.used WHEN 'reserved' THEN p.reserved
+               WHEN 'booked' THEN p.booked WHEN 'available' THEN p.available
+               WHEN 'stale' THEN p.stale::int WHEN 'held' THEN p.held::int END::double precision
+    FROM per_pool m CROSS JOIN pools p
+    -- a pool that was never read has no counts: no sample rather than a made-up 0
+    WHERE m.value_of IN ('stale', 'held', 'booked', 'reserved')
+       OR EXISTS (SELECT 1 FROM lm.features g WHERE g.pool_id = p.pool_id AND g.reported_at IS NOT NULL)
+    UNION ALL
+    SELECT 'lm_agent_last_report_age_seconds', 'Seconds since the cluster''s agent last reported.',
+           jsonb_build_object('cluster_client_id', s.cluster_client_id),
+           extract(epoch FROM p_now - s.last_reported)::double precision
+    FROM lm.cluster_statuses s
+    UNION ALL
+    -- alerts compare the age with the cluster's own interval (contrib/prometheus/lm-alerts.yml)
+    SELECT 'lm_agent_interval_seconds', 'Seconds between the cluster''s agent passes, as it last reported.',
+           jsonb_build_object('cluster_client_id', s.cluster_client_id), s.interval::double precision
+    FROM lm.cluster_statuses s
+    UNION ALL
+    -- the agent polls a configuration's servers as one (redundant servers answer for each other),
+    -- so every server of a configuration has the configuration's state: down when its newest
+    -- poll failed, or when it was never read
+    SELECT 'lm_license_server_up', '1 when the newest poll of the configuration''s license servers succeeded.',
+           jsonb_build_object('cluster_client_id', c.cluster_client_id, 'host', s.host, 'port', s.port::text),
+           (NOT EXISTS (SELECT 1 FROM lm.features f WHERE f.config_id = c.id
+                          AND (f.reported_at IS NULL OR f.failed_at >= f.reported_at))
+            AND EXISTS (SELECT 1 FROM lm.features f WHERE f.config_id = c.id))::int::double precision
+    FROM lm.configurations c JOIN lm.license_servers s ON s.config_id = c.id
+    ORDER BY 1, 3
+$$;
