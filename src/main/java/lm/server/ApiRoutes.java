@@ -44,6 +44,7 @@ public final class ApiRoutes {
         Bookings.routes(r, ds);
         AgentReport.routes(r, ds);
         PrologToken.routes(r, auth);
+        lm.ui.Web.routes(r);
         return r;
     }
 
@@ -57,7 +58,7 @@ public final class ApiRoutes {
         return p.getProperty("version", "unknown");
     }
 
-    static String resource(String name) {
+    public static String resource(String name) {
         try (InputStream in = ApiRoutes.class.getClassLoader().getResourceAsStream(name)) {
             if (in == null) {
                 throw new IllegalStateException("missing resource " + name);
