@@ -314,6 +314,23 @@ class AuditTest {
         assertEquals(1, since(m).size());
     }
 
+    /**
+     * Why admission, releases and agent reports pay nothing: no audit trigger on what they write
+     * (jobs, bookings, pools, counters, cluster statuses), and the features' fires only for the
+     * inventory columns, the very ones that take the inventory lock (features_lock), never for
+     * the readings (total, used, reported_at, failed_at) or the derived pool_id.
+     */
+    @Test
+    void auditTriggersAreOnTheInventoryOnlyAndNotOnReadings() throws Exception {
+        assertEquals("configurations,features,license_servers,products", Sql.text(api.ds,
+                "SELECT string_agg(DISTINCT tgrelid::regclass::text, ',' ORDER BY tgrelid::regclass::text) FROM pg_trigger"
+                        + " WHERE tgfoid = 'lm.audit_row'::regproc").replace("lm.", ""));
+        String columns = "SELECT string_agg(a.attname, ',' ORDER BY a.attname) FROM pg_trigger t"
+                + " JOIN pg_attribute a ON a.attrelid = t.tgrelid AND a.attnum = ANY (t.tgattr) WHERE t.tgname = ?";
+        assertEquals("config_id,name,product_id,reserved", Sql.text(api.ds, columns, "features_audit_update"));
+        assertEquals(Sql.text(api.ds, columns, "features_lock"), Sql.text(api.ds, columns, "features_audit_update"));
+    }
+
     @Test
     void onlyAdminsReadTheTrailWithSearchSortAndPaging() throws Exception {
         Cluster.of("audread");
