@@ -7,7 +7,8 @@
 -- each (see lm-server(8), AUDIT TRAIL, for removing old ones by hand).
 CREATE TABLE lm.audit_log (
     id                bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    -- the writing transaction's start: every row of one request has the same
+    -- the writing transaction's start: every row of one request has the same. The real time,
+    -- never a p_now: tests that move time move it for decisions, not for the record
     at                timestamptz NOT NULL DEFAULT now(),
     -- the token's sub and cluster (azp / client_id); NULL when not written through the API
     sub               text,
