@@ -13,8 +13,14 @@ import java.sql.Connection;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import javax.sql.DataSource;
+import lm.auth.Roles;
 import lm.auth.TestTokens;
 import lm.db.Sql;
 import lm.testing.Http.Res;
@@ -106,7 +112,7 @@ class AuditTest {
                     + "\",\"grace_time\":300,\"type\":\"flexlm\",\"license_servers\":[{\"host\":\"" + name + ".example\",\"port\":27000}],"
                     + "\"features\":[{\"name\":\"f\",\"product_id\":" + product + "}]}"), 201);
             long feature = cfg.getAsJsonArray("features").get(0).getAsJsonObject().get("id").getAsLong();
-            String agent = api.token(name, lm.auth.Roles.permissions("agent").toArray(String[]::new));
+            String agent = api.token(name, Roles.permissions("agent").toArray(String[]::new));
             assertEquals(200, api.http.put("/features/bulk", agent, "[{\"product_name\":\"" + name + "p\",\"feature_name\":\"f\","
                     + "\"total\":10,\"used\":0}]").status());
             return new Cluster(name, product, cfg.get("id").getAsLong(), feature, agent,
@@ -177,8 +183,19 @@ class AuditTest {
         row(a.get(1), "configurations", "UPDATE", "PUT /lm/configurations/" + config);
 
         // a delete takes its rows with it, and each is recorded; the query is part of the route
+        m = mark();
         long second = ok(api.http.post("/license_servers", alice, "{\"config_id\":" + config + ",\"host\":\"lic2.aud\",\"port\":27000}"), 201)
                 .get("id").getAsLong();
+        long mesher = ok(api.http.post("/features", alice, "{\"name\":\"mesher\",\"product_id\":" + product + ",\"config_id\":" + config + "}"), 201)
+                .get("id").getAsLong();
+        ok(api.http.delete("/features/" + mesher, alice), 200);
+        a = since(m);
+        assertEquals(3, a.size(), a::toString);
+        row(a.get(0), "license_servers", "INSERT", "POST /lm/license_servers");
+        row(a.get(1), "features", "INSERT", "POST /lm/features");
+        row(a.get(2), "features", "DELETE", "DELETE /lm/features/" + mesher);
+        assertEquals(json(a.get(1), "new"), json(a.get(2), "old"));
+
         m = mark();
         ok(api.http.delete("/license_servers/" + second + "?force=false", alice), 200);
         a = since(m);
@@ -260,6 +277,55 @@ class AuditTest {
         assertEquals("DELETE /lm/jobs/" + third, str(a.get(0), "route"));
     }
 
+    /**
+     * A person deleting jobs while their epilogs release them: each job goes once, and the trail
+     * has exactly the deletes the person's requests made (an epilog that got there first leaves
+     * the person a 404 and no event).
+     */
+    @Test
+    void manualDeletesRacingEpilogsRecordExactlyTheirOwn() throws Exception {
+        Cluster k = Cluster.of("audrace");
+        int n = 40;
+        assertEquals(200, api.http.put("/features/bulk", k.agent(), "[{\"product_name\":\"audracep\",\"feature_name\":\"f\","
+                + "\"total\":" + n + ",\"used\":0}]").status());
+        long[] ids = new long[n];
+        for (int i = 0; i < n; i++) {
+            ids[i] = k.book(Integer.toString(100 + i), 1);
+        }
+        long m = mark();
+        ExecutorService pool = Executors.newFixedThreadPool(8);
+        List<Future<Integer>> manual = new ArrayList<>();
+        List<Future<Integer>> epilog = new ArrayList<>();
+        try {
+            for (int i = 0; i < n; i++) {
+                long id = ids[i];
+                String slurm = Integer.toString(100 + i);
+                manual.add(pool.submit(() -> api.http.delete("/jobs/" + id, alice).status()));
+                epilog.add(pool.submit(() -> api.http.delete("/jobs/slurm_job_id/" + slurm, k.prolog()).status()));
+            }
+            int manualDeletes = 0;
+            for (int i = 0; i < n; i++) {
+                int a = manual.get(i).get();
+                int b = epilog.get(i).get();
+                assertEquals(Set.of(200, 404), Set.of(a, b), "job " + ids[i] + ": one delete wins, the other finds nothing");
+                manualDeletes += a == 200 ? 1 : 0;
+            }
+            List<JsonObject> events = since(m);
+            assertEquals(manualDeletes, events.size(), events::toString);
+            Set<Long> deleted = new HashSet<>();
+            for (JsonObject e : events) {
+                row(e, "jobs", "DELETE", "DELETE /lm/jobs/" + e.get("row_id").getAsLong());
+                assertTrue(deleted.add(e.get("row_id").getAsLong()), e::toString);
+            }
+            for (int i = 0; i < n; i++) {
+                assertEquals(deleted.contains(ids[i]), manual.get(i).get() == 200, "job " + ids[i]);
+            }
+            assertEquals("0", Sql.text(api.ds, "SELECT count(*) FROM lm.jobs WHERE cluster_client_id = 'audrace'"));
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
     /** The prolog's bookings, the epilog's release and the agent's reports: history, not audit. */
     @Test
     void prologEpilogAndAgentReportsAreNotRecorded() throws Exception {
@@ -337,7 +403,7 @@ class AuditTest {
         assertEquals(401, api.http.get("/audit", null).status());
         assertEquals(403, api.http.get("/audit", api.token("audread", "license-manager:config:read", "license-manager:job:read",
                 "license-manager:feature:update")).status());
-        String reader = api.token("auditor", lm.auth.Roles.permissions("reader").toArray(String[]::new));
+        String reader = api.token("auditor", Roles.permissions("reader").toArray(String[]::new));
         assertEquals(403, api.http.get("/audit", reader).status());
         assertEquals(403, api.http.get("/audit/1", reader).status());
         assertEquals(200, api.http.get("/audit?limit=1", api.token("auditor", "license-manager:audit:read")).status());
