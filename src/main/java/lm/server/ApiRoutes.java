@@ -5,6 +5,7 @@ import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.Properties;
 import javax.sql.DataSource;
+import lm.audit.Audit;
 import lm.auth.Authenticator;
 import lm.booking.AgentReport;
 import lm.booking.Bookings;
@@ -44,6 +45,7 @@ public final class ApiRoutes {
         Bookings.routes(r, ds);
         AgentReport.routes(r, ds);
         PrologToken.routes(r, auth);
+        Audit.routes(r, ds);
         lm.ui.Web.routes(r);
         return r;
     }
