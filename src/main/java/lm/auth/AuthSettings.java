@@ -15,9 +15,11 @@ import java.util.Objects;
  *     it); null (or blank) checks no audience, and minted tokens carry {@link #DEFAULT_AUDIENCE}
  * @param prologTokenTtl how long a token made by POST /prolog_token is valid; null means
  *     {@link #DEFAULT_PROLOG_TOKEN_TTL}
+ * @param uiClientId the identity provider's public client with which the dashboard logs people
+ *     in (authorization code with PKCE); null (or blank): the dashboard takes pasted tokens only
  */
 public record AuthSettings(Path keysFile, String localIssuer, String oidcIssuer, String permissionsClaim, String audience,
-                           java.time.Duration prologTokenTtl) {
+                           java.time.Duration prologTokenTtl, String uiClientId) {
 
     public static final String DEFAULT_LOCAL_ISSUER = "lm-local";
     public static final String DEFAULT_PERMISSIONS_CLAIM = "permissions";
@@ -32,7 +34,7 @@ public record AuthSettings(Path keysFile, String localIssuer, String oidcIssuer,
     }
 
     public AuthSettings(Path keysFile, String localIssuer, String oidcIssuer, String permissionsClaim, String audience) {
-        this(keysFile, localIssuer, oidcIssuer, permissionsClaim, audience, null);
+        this(keysFile, localIssuer, oidcIssuer, permissionsClaim, audience, null, null);
     }
 
     public AuthSettings {
@@ -42,6 +44,7 @@ public record AuthSettings(Path keysFile, String localIssuer, String oidcIssuer,
         permissionsClaim = isBlank(permissionsClaim) ? DEFAULT_PERMISSIONS_CLAIM : permissionsClaim.strip();
         audience = isBlank(audience) ? null : audience.strip();
         prologTokenTtl = prologTokenTtl == null ? DEFAULT_PROLOG_TOKEN_TTL : prologTokenTtl;
+        uiClientId = isBlank(uiClientId) || oidcIssuer == null ? null : uiClientId.strip();
         if (oidcIssuer != null) {
             if (!oidcIssuer.startsWith("https://") && !oidcIssuer.startsWith("http://")) {
                 throw new IllegalArgumentException("OIDC issuer must be an http(s) URL: " + oidcIssuer);

@@ -24,7 +24,8 @@ public record ServerSettings(
         String authPermissionsClaim,
         String authLocalIssuer,
         String authAudience,
-        Duration prologTokenTtl) {
+        Duration prologTokenTtl,
+        String uiClientId) {
 
     public static final Path DEFAULT_FILE = Path.of("/etc/lm/lm.conf");
 
@@ -33,7 +34,7 @@ public record ServerSettings(
             "database_pool_size", "database_statement_timeout", "database_lock_timeout",
             "database_idle_in_transaction_session_timeout", "http_read_timeout", "shutdown_grace",
             "auth_issuer", "auth_keys", "auth_permissions_claim", "auth_local_issuer",
-            "auth_audience", "prolog_token_ttl");
+            "auth_audience", "prolog_token_ttl", "ui_client_id");
 
     private static final Duration DAY = Duration.ofDays(1);
 
@@ -58,6 +59,10 @@ public record ServerSettings(
                     + "': must be a JDBC URL such as jdbc:postgresql://db.example.org:5432/lm, or empty for the embedded database");
         }
         String issuer = c.issuerUrl("auth_issuer");
+        if (c.optional("ui_client_id") != null && issuer == null) {
+            throw new Config.ConfigException("ui_client_id (LM_UI_CLIENT_ID): the dashboard's login client needs auth_issuer,"
+                    + " the identity provider it belongs to");
+        }
         return new ServerSettings(
                 state,
                 c.string("http_host", "127.0.0.1"),
@@ -82,7 +87,8 @@ public record ServerSettings(
                 c.string("auth_local_issuer", "lm-local"),
                 c.optional("auth_audience"),
                 // a minute at least, 30 days at most: the prolog's token must stay narrow in time too
-                c.duration("prolog_token_ttl", Duration.ofHours(24), Duration.ofMinutes(1), Duration.ofDays(30)));
+                c.duration("prolog_token_ttl", Duration.ofHours(24), Duration.ofMinutes(1), Duration.ofDays(30)),
+                c.optional("ui_client_id"));
     }
 
     public boolean embeddedDatabase() {

@@ -46,7 +46,7 @@ public final class ApiRoutes {
         AgentReport.routes(r, ds);
         PrologToken.routes(r, auth);
         Audit.routes(r, ds);
-        lm.ui.Web.routes(r);
+        lm.ui.Web.routes(r, auth.settings());
         return r;
     }
 

@@ -39,7 +39,7 @@ public final class LmServer implements AutoCloseable {
 
     public static AuthSettings authSettings(ServerSettings s) {
         return new AuthSettings(s.authKeys(), s.authLocalIssuer(), s.authIssuer(), s.authPermissionsClaim(), s.authAudience(),
-                s.prologTokenTtl());
+                s.prologTokenTtl(), s.uiClientId());
     }
 
     /**

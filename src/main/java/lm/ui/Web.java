@@ -1,6 +1,7 @@
 package lm.ui;
 
 import java.util.Map;
+import lm.auth.AuthSettings;
 import lm.http.Routes;
 
 /**
@@ -21,10 +22,25 @@ public final class Web {
 
     private Web() {}
 
-    public static void routes(Routes r) {
-        r.web("/ui", new WebFiles("lm/ui/index.html", Map.of("app.js", "lm/ui/app.js", "app.css", "lm/ui/app.css"),
-                UPLOT, "META-INF/resources/webjars/" + UPLOT + "/dist", UI_POLICY));
-        r.web("/docs", new WebFiles("lm/ui/docs.html", Map.of("docs.js", "lm/ui/docs.js"),
+    /**
+     * With {@code auth.uiClientId()} the dashboard also logs people in at the identity provider
+     * (authorization code with PKCE, a public client): the page names the issuer and client in
+     * two meta tags, and may then talk to that issuer (discovery, the token endpoint).
+     */
+    public static void routes(Routes r, AuthSettings auth) {
+        String issuer = auth.uiClientId() == null ? "" : auth.oidcIssuer();
+        String client = auth.uiClientId() == null ? "" : auth.uiClientId();
+        String policy = issuer.isEmpty() ? UI_POLICY : UI_POLICY.replace("connect-src 'self'", "connect-src 'self' " + origin(issuer));
+        r.web("/ui", new WebFiles("lm/ui/index.html", Map.of("@OIDC_ISSUER@", issuer, "@OIDC_CLIENT@", client),
+                Map.of("app.js", "lm/ui/app.js", "app.css", "lm/ui/app.css"),
+                UPLOT, "META-INF/resources/webjars/" + UPLOT + "/dist", policy));
+        r.web("/docs", new WebFiles("lm/ui/docs.html", Map.of(), Map.of("docs.js", "lm/ui/docs.js"),
                 SWAGGER_UI, "META-INF/resources/webjars/" + SWAGGER_UI, DOCS_POLICY));
+    }
+
+    /** scheme://host[:port] of a URL: what CSP's connect-src names. */
+    static String origin(String url) {
+        java.net.URI u = java.net.URI.create(url);
+        return u.getScheme() + "://" + u.getHost() + (u.getPort() < 0 ? "" : ":" + u.getPort());
     }
 }

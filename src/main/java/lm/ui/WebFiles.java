@@ -37,12 +37,14 @@ final class WebFiles implements HttpHandler {
     private final String csp;
 
     /**
-     * @param pageResource the HTML page; {@code @ASSETS@} in it becomes the assets' directory
+     * @param pageResource the HTML page; {@code @ASSETS@} in it becomes the assets' directory, and
+     *     each key of {@code values} its value (HTML-escaped)
      * @param ownResources the project's files beside it, by the name the page uses
      * @param vendorName   e.g. {@code uplot/1.6.30}: the WebJar's files under {@code vendor/uplot/1.6.30/}
      * @param vendorRoot   where they are in the jar
      */
-    WebFiles(String pageResource, Map<String, String> ownResources, String vendorName, String vendorRoot, String csp) {
+    WebFiles(String pageResource, Map<String, String> values, Map<String, String> ownResources, String vendorName, String vendorRoot,
+             String csp) {
         this.assets = new LinkedHashMap<>();
         MessageDigest sha;
         try {
@@ -57,7 +59,11 @@ final class WebFiles implements HttpHandler {
             sha.update(bytes);
         }
         this.assetsDir = "assets/" + HexFormat.of().formatHex(sha.digest()).substring(0, 12) + "/";
-        this.page = new String(read(pageResource), StandardCharsets.UTF_8).replace("@ASSETS@", assetsDir.substring(0, assetsDir.length() - 1));
+        String html = new String(read(pageResource), StandardCharsets.UTF_8).replace("@ASSETS@", assetsDir.substring(0, assetsDir.length() - 1));
+        for (Map.Entry<String, String> v : values.entrySet()) {
+            html = html.replace(v.getKey(), v.getValue().replace("&", "&amp;").replace("\"", "&quot;").replace("<", "&lt;"));
+        }
+        this.page = html;
         this.vendorDir = "vendor/" + vendorName + "/";
         this.vendor = new ResourceHandler(new ClassPathResourceManager(WebFiles.class.getClassLoader(), vendorRoot));
         this.csp = csp;

@@ -34,6 +34,78 @@
     }
   }
 
+  // ------------------------------------------------------------------ login at the identity provider
+
+  // lm-server's ui_client_id: the authorization code flow with PKCE, a public client (no secret
+  // in the page); the code comes back to this page and is exchanged for a token here
+  function oidc() {
+    var issuer = document.querySelector('meta[name=lm-oidc-issuer]').content;
+    var client = document.querySelector('meta[name=lm-oidc-client]').content;
+    return issuer && client ? { issuer: issuer, client: client } : null;
+  }
+
+  function base64url(bytes) {
+    return btoa(String.fromCharCode.apply(null, new Uint8Array(bytes))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  }
+
+  function randomString() {
+    return base64url(crypto.getRandomValues(new Uint8Array(32)));
+  }
+
+  function discovery(o) {
+    return fetch(o.issuer.replace(/\/$/, '') + '/.well-known/openid-configuration').then(function (r) {
+      if (!r.ok) {
+        throw new Error('the identity provider answered ' + r.status);
+      }
+      return r.json();
+    });
+  }
+
+  function redirectUri() {
+    return location.origin + location.pathname;
+  }
+
+  function startLogin(page) {
+    var o = oidc();
+    var verifier = randomString();
+    var state = randomString();
+    return Promise.all([discovery(o), crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier))]).then(function (x) {
+      sessionStorage.setItem('lm.pkce', JSON.stringify({ verifier: verifier, state: state, page: page, token_endpoint: x[0].token_endpoint }));
+      location.assign(x[0].authorization_endpoint + '?' + new URLSearchParams({
+        response_type: 'code', client_id: o.client, redirect_uri: redirectUri(), scope: 'openid',
+        state: state, code_challenge: base64url(x[1]), code_challenge_method: 'S256' }).toString());
+    });
+  }
+
+  // back from the identity provider with ?code=…&state=…: the token, then the page asked for
+  function finishLogin() {
+    var q = new URLSearchParams(location.search);
+    if (!q.has('state') || !(q.has('code') || q.has('error'))) {
+      return null;
+    }
+    var saved = JSON.parse(sessionStorage.getItem('lm.pkce') || 'null');
+    sessionStorage.removeItem('lm.pkce');
+    var page = (saved && saved.page) || 'pools';
+    history.replaceState(null, '', location.pathname + '#/' + page);
+    if (!saved || saved.state !== q.get('state')) {
+      return Promise.reject(new LoginNeeded('The login did not come back from the login this page started; try again.'));
+    }
+    if (q.has('error')) {
+      return Promise.reject(new LoginNeeded('The identity provider refused the login: ' + (q.get('error_description') || q.get('error'))));
+    }
+    return fetch(saved.token_endpoint, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'authorization_code', code: q.get('code'), redirect_uri: redirectUri(),
+        client_id: oidc().client, code_verifier: saved.verifier }).toString() })
+      .then(function (r) {
+        return r.json().then(function (t) {
+          if (!r.ok || !t.access_token) {
+            throw new LoginNeeded('The identity provider gave no token: ' + (t.error_description || t.error || r.status));
+          }
+          sessionStorage.setItem(TOKEN, t.access_token);
+        });
+      });
+  }
+
   // ------------------------------------------------------------------ API
 
   function LoginNeeded(message) {
@@ -216,6 +288,12 @@
     } },
     el('h1', { text: 'Log in' }),
     reason ? message(reason, true) : null,
+    oidc() ? el('p', null, el('button', { type: 'button', id: 'oidc-login', text: 'Log in at ' + new URL(oidc().issuer).host,
+      onclick: function () {
+        startLogin(wanted && wanted !== 'login' ? wanted : 'pools').catch(function (e) {
+          problem.replaceChildren(message('Cannot reach the identity provider: ' + e.message, true));
+        });
+      } }), ' or:') : null,
     el('p', null, 'Paste a bearer token: ', el('code', { text: 'lm-cli show-token' }),
       ' prints yours. It stays in this browser tab only (sessionStorage) and is sent to this server alone.'),
     el('label', { for: 'token-input', className: 'muted', text: 'Token' }), input, problem,
@@ -352,5 +430,12 @@
   });
   document.getElementById('zone').textContent = 'Times are in your time zone (' + offset(new Date()) + ').';
   window.addEventListener('hashchange', route);
-  route();
+  var returning = finishLogin();
+  if (returning) {
+    returning.then(route, function (e) {
+      loginPage(e.message || String(e));
+    });
+  } else {
+    route();
+  }
 }());

@@ -117,4 +117,12 @@ class ServerSettingsTest {
         var syntax = assertThrows(Config.ConfigException.class, () -> ServerSettings.load(conf("just words\n"), Map.of()));
         assertTrue(syntax.getMessage().contains("key = value"), syntax.getMessage());
     }
+
+    @Test
+    void theDashboardsLoginClientNeedsTheIdentityProviderItBelongsTo() throws IOException {
+        var e = assertThrows(Config.ConfigException.class, () -> ServerSettings.load(conf("ui_client_id = lm-dashboard\n"), Map.of()));
+        assertTrue(e.getMessage().contains("ui_client_id") && e.getMessage().contains("auth_issuer"), e.getMessage());
+        ServerSettings s = ServerSettings.load(conf("ui_client_id = lm-dashboard\nauth_issuer = https://sso.example.org/realms/hpc\n"), Map.of());
+        assertEquals("lm-dashboard", s.uiClientId());
+    }
 }

@@ -272,6 +272,19 @@ public final class Keycloak {
         client(realm, clientId, Map.of("publicClient", true, "attributes", attrs), mappers);
     }
 
+    /**
+     * A public client for a browser page: the authorization code flow with PKCE (S256), back to
+     * {@code redirectUri} (a pattern, e.g. http://host/lm/ui/*), its token endpoint open to the
+     * page's origin (CORS).
+     */
+    public void browserClient(String realm, String clientId, String redirectUri, JsonObject... mappers)
+            throws IOException, InterruptedException {
+        JsonObject attrs = new JsonObject();
+        attrs.addProperty("pkce.code.challenge.method", "S256");
+        client(realm, clientId, Map.of("publicClient", true, "standardFlowEnabled", true, "redirectUris", List.of(redirectUri),
+                "webOrigins", List.of("+"), "attributes", attrs), mappers);
+    }
+
     private void client(String realm, String clientId, Map<String, Object> settings, JsonObject... mappers)
             throws IOException, InterruptedException {
         JsonObject c = new JsonObject();
