@@ -24,7 +24,10 @@ public record ServerSettings(
         String authPermissionsClaim,
         String authLocalIssuer,
         String authAudience,
-        Duration prologTokenTtl) {
+        Duration prologTokenTtl,
+        // null: twice each cluster's agent interval (R__booking_1_shares.sql, lm.demand_window)
+        Duration demandWindow,
+        int distributionLogDays) {
 
     public static final Path DEFAULT_FILE = Path.of("/etc/lm/lm.conf");
 
@@ -33,7 +36,7 @@ public record ServerSettings(
             "database_pool_size", "database_statement_timeout", "database_lock_timeout",
             "database_idle_in_transaction_session_timeout", "http_read_timeout", "shutdown_grace",
             "auth_issuer", "auth_keys", "auth_permissions_claim", "auth_local_issuer",
-            "auth_audience", "prolog_token_ttl");
+            "auth_audience", "prolog_token_ttl", "demand_window", "distribution_log_days");
 
     private static final Duration DAY = Duration.ofDays(1);
 
@@ -82,7 +85,10 @@ public record ServerSettings(
                 c.string("auth_local_issuer", "lm-local"),
                 c.optional("auth_audience"),
                 // a minute at least, 30 days at most: the prolog's token must stay narrow in time too
-                c.duration("prolog_token_ttl", Duration.ofHours(24), Duration.ofMinutes(1), Duration.ofDays(30)));
+                c.duration("prolog_token_ttl", Duration.ofHours(24), Duration.ofMinutes(1), Duration.ofDays(30)),
+                // how long a pending or refused job counts as its owner's demand (lm-server(8), SHARES)
+                c.duration("demand_window", null, Duration.ofSeconds(1), DAY),
+                c.integer("distribution_log_days", 35, 1, 3650));
     }
 
     public boolean embeddedDatabase() {

@@ -17,6 +17,8 @@ import lm.inventory.Configurations;
 import lm.inventory.Features;
 import lm.inventory.LicenseServers;
 import lm.inventory.Products;
+import lm.shares.PoolDistribution;
+import lm.shares.ProjectShares;
 
 /** Every route of the API, feature by feature. */
 public final class ApiRoutes {
@@ -40,6 +42,8 @@ public final class ApiRoutes {
         Jobs.routes(r, ds);
         Bookings.routes(r, ds);
         AgentReport.routes(r, ds);
+        ProjectShares.routes(r, ds);
+        PoolDistribution.routes(r, ds);
         PrologToken.routes(r, auth);
         return r;
     }
