@@ -36,7 +36,8 @@ final class ResourceCommands {
                 : "List " + r.command() + " (read only).");
         CommandLine cl = new CommandLine(spec);
         cl.addSubcommand("list", list(main, r));
-        cl.addSubcommand("get-one", getOne(main, r));
+        // pools are looked at, not edited: "show" reads better (lm-cli pools list|show)
+        cl.addSubcommand(r == Resource.POOLS ? "show" : "get-one", getOne(main, r));
         if (r.writable()) {
             cl.addSubcommand("create", write(main, r, true));
             cl.addSubcommand("update", write(main, r, false));
@@ -133,7 +134,10 @@ final class ResourceCommands {
         }
         Map<Field, OptionSpec> fields = new LinkedHashMap<>();
         for (Field f : r.fields()) {
-            OptionSpec o = option(f.option(), f.label(), f.number() ? Long.class : String.class, create && f.requiredOnCreate(),
+            OptionSpec o = f.nullable()
+                    ? OptionSpec.builder(f.option()).paramLabel(f.label()).type(String.class).description(f.description())
+                            .converters(ResourceCommands::numberOrNone).build()
+                    : option(f.option(), f.label(), f.number() ? Long.class : String.class, create && f.requiredOnCreate(),
                     f.description());
             fields.put(f, o);
             options.add(o);
@@ -154,7 +158,11 @@ final class ResourceCommands {
             JsonObject o = new JsonObject();
             fields.forEach((f, spec) -> {
                 Object v = spec.getValue();
-                if (v instanceof Long n) {
+                if (f.nullable() && "none".equals(v)) {
+                    o.add(f.key(), com.google.gson.JsonNull.INSTANCE);
+                } else if (f.nullable() && v != null) {
+                    o.addProperty(f.key(), Long.parseLong((String) v));
+                } else if (v instanceof Long n) {
                     o.addProperty(f.key(), n);
                 } else if (v != null) {
                     o.addProperty(f.key(), (String) v);
@@ -183,6 +191,18 @@ final class ResourceCommands {
                 ? "Create a " + r.singular() + (r == Resource.CONFIGURATIONS ? ", with its license servers and features" : "") + "."
                 : "Change fields of a " + r.singular() + "; the others keep their value.";
         return command(create ? "create" : "update", description, body, options);
+    }
+
+    /** A number, or {@code none} (a nullable field's JSON null). */
+    private static String numberOrNone(String v) {
+        if (!v.equals("none")) {
+            try {
+                Long.parseLong(v);
+            } catch (NumberFormatException e) {
+                throw new TypeConversionException("'" + v + "' is not a number or none");
+            }
+        }
+        return v;
     }
 
     private static OptionSpec nested(String name, String label, Function<String, JsonObject> parse, String description) {
@@ -254,6 +274,11 @@ final class ResourceCommands {
             out.println();
             out.println("Features:");
             out.print(Table.render(without(Resource.FEATURES.columns(), "config_id"), o.getAsJsonArray("features")));
+        }
+        if (r == Resource.POOLS) {
+            out.println();
+            out.println("Owners:");
+            out.print(Table.render(Resource.OWNERS, o.has("owners") && o.get("owners").isJsonArray() ? o.getAsJsonArray("owners") : new JsonArray()));
         }
     }
 

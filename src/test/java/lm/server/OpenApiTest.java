@@ -413,11 +413,23 @@ class OpenApiTest {
         call(covered, "GET", "/bookings/" + booking, admin, null, 200);
         nonEmpty(call(covered, "GET", "/bookings?sort_field=created_at&sort_ascending=false", admin, null, 200));
 
+        // shares: a project's share of a feature, and the pools' distribution
+        long share = id(call(covered, "POST", "/project_shares", admin,
+                "{\"feature_id\":" + feature + ",\"account\":\"proj1\",\"share\":2,\"max_use\":5}", 201));
+        nonEmpty(call(covered, "GET", "/project_shares?search=proj", admin, null, 200));
+        call(covered, "GET", "/project_shares/" + share, admin, null, 200);
+        assertTrue(call(covered, "PUT", "/project_shares/" + share, admin, "{\"share\":3,\"max_use\":null}", 200)
+                .getAsJsonObject().get("max_use").isJsonNull());
+        nonEmpty(call(covered, "GET", "/pools", admin, null, 200));
+        long pool = cfg.getAsJsonArray("features").get(0).getAsJsonObject().get("id").getAsLong();
+        assertFalse(call(covered, "GET", "/pools/" + pool, admin, null, 200).getAsJsonObject().getAsJsonArray("owners").isEmpty());
+        call(covered, "DELETE", "/project_shares/" + share, admin, null, 200);
+
         // updates
         call(covered, "PUT", "/configurations/" + config, admin, "{\"grace_time\":301,\"name\":null}", 200);
         call(covered, "PUT", "/license_servers/" + server, admin, "{\"port\":27002}", 200);
         call(covered, "PUT", "/products/" + spare, admin, "{\"name\":\"oaspare2\"}", 200);
-        call(covered, "PUT", "/features/" + feature, admin, "{\"reserved\":0,\"total\":7}", 200);
+        call(covered, "PUT", "/features/" + feature, admin, "{\"reserved\":0,\"total\":7,\"share\":2,\"max_use\":null}", 200);
 
         // errors: each documented for its operation, each exactly {code, message, detail}
         errorBody(call(covered, "GET", "/products", null, null, 401));
