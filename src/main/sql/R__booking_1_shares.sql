@@ -140,6 +140,18 @@ RETURNS boolean LANGUAGE sql STABLE AS $$
     FROM lm.features f JOIN lm.features g ON g.pool_id = f.pool_id WHERE f.id = p_feature
 $$;
 
+-- One item of a share refusal's DETAIL (ShareRefusal in openapi.json): p_owner is an
+-- lm.owner_row as jsonb.
+CREATE OR REPLACE FUNCTION lm.share_refusal(p_product_feature text, p_quantity bigint, p_reason text, p_owner jsonb,
+                                            p_held_for jsonb)
+RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
+    SELECT jsonb_build_object('product_feature', p_product_feature, 'requested', p_quantity,
+        'available', (p_owner->>'available')::bigint, 'reason', p_reason,
+        'owner', jsonb_build_object('cluster_client_id', p_owner->'cluster_client_id', 'account', p_owner->'account',
+                                    'entitled', p_owner->'entitled', 'in_use', p_owner->'in_use', 'max_use', p_owner->'max_use'),
+        'held_for', coalesce(p_held_for, '[]'))
+$$;
+
 -- The share rule and the limits for a job of p_account asking p_wanted = [{feature_id,
 -- product_feature, quantity}] (its own cluster's features). Refuses with LM001 (409, like a
 -- pool that is short) and a DETAIL of [{product_feature, requested, available, reason, owner,
@@ -155,8 +167,8 @@ DECLARE
     w record;
     v_owners jsonb;
     v_short jsonb := '[]';
-    v_cluster record;
-    v_leaf record;
+    v_cluster lm.owner_row;
+    v_leaf lm.owner_row;
     v_held_for jsonb;
     v_waiting numeric;
 BEGIN
@@ -173,17 +185,11 @@ BEGIN
           AND o.account IS NOT DISTINCT FROM CASE WHEN v_cluster.leaf THEN NULL ELSE coalesce(
                 (SELECT ps.account FROM lm.project_shares ps WHERE ps.feature_id = w.feature_id AND ps.account = p_account), '*') END;
         IF v_cluster.max_use IS NOT NULL AND v_cluster.in_use + w.quantity > v_cluster.max_use THEN
-            v_short := v_short || jsonb_build_object('product_feature', w.product_feature, 'requested', w.quantity,
-                'available', v_cluster.available, 'reason', 'max_use',
-                'owner', jsonb_build_object('cluster_client_id', v_cluster.cluster_client_id, 'account', NULL,
-                                            'max_use', v_cluster.max_use, 'in_use', v_cluster.in_use));
+            v_short := v_short || lm.share_refusal(w.product_feature, w.quantity, 'max_use', to_jsonb(v_cluster), '[]');
             CONTINUE;
         END IF;
         IF NOT v_cluster.leaf AND v_leaf.max_use IS NOT NULL AND v_leaf.in_use + w.quantity > v_leaf.max_use THEN
-            v_short := v_short || jsonb_build_object('product_feature', w.product_feature, 'requested', w.quantity,
-                'available', v_leaf.available, 'reason', 'max_use',
-                'owner', jsonb_build_object('cluster_client_id', v_leaf.cluster_client_id, 'account', v_leaf.account,
-                                            'max_use', v_leaf.max_use, 'in_use', v_leaf.in_use));
+            v_short := v_short || lm.share_refusal(w.product_feature, w.quantity, 'max_use', to_jsonb(v_leaf), '[]');
             CONTINUE;
         END IF;
         IF v_leaf.in_use + w.quantity > v_leaf.entitled THEN
@@ -196,11 +202,7 @@ BEGIN
             WHERE o.leaf AND o.waiting > 0
               AND NOT (o.feature_id = v_leaf.feature_id AND o.account IS NOT DISTINCT FROM v_leaf.account);
             IF v_leaf.available - w.quantity < v_waiting THEN
-                v_short := v_short || jsonb_build_object('product_feature', w.product_feature, 'requested', w.quantity,
-                    'available', v_leaf.available, 'reason', 'share',
-                    'owner', jsonb_build_object('cluster_client_id', v_leaf.cluster_client_id, 'account', v_leaf.account,
-                                                'entitled', v_leaf.entitled, 'in_use', v_leaf.in_use),
-                    'held_for', v_held_for);
+                v_short := v_short || lm.share_refusal(w.product_feature, w.quantity, 'share', to_jsonb(v_leaf), v_held_for);
             END IF;
         END IF;
     END LOOP;
