@@ -384,7 +384,8 @@ class OpenApiTest {
                 + "\"features\":[{\"product_feature\":\"oaprod.solver\",\"total\":10,\"used\":1,\"queued\":0,"
                 + "\"checkouts\":[{\"user\":\"bob\",\"host\":\"ws1\",\"quantity\":1}]}],\"failed\":[],"
                 + "\"slurm\":{\"licenses\":[{\"license\":\"oaprod.solver@flexlm\",\"total\":10,\"used\":2}],"
-                + "\"job_ids\":[4242,4250],\"nodes\":[\"node01\",\"node02\"],\"squeue_age_ms\":100}}";
+                + "\"job_ids\":[4242,4250],\"nodes\":[\"node01\",\"node02\"],\"squeue_age_ms\":100,"
+                + "\"pending\":[{\"job_id\":4250,\"account\":\"proj1\",\"license\":\"oaprod.solver@flexlm\",\"quantity\":2}]}}";
         JsonObject dry = call(covered, "POST", "/agent/report/dry_run", cl, report, 200).getAsJsonObject();
         JsonObject plan = call(covered, "POST", "/agent/report", cl, report, 200).getAsJsonObject();
         assertEquals(1, plan.getAsJsonArray("reservations").size(), plan::toString);
