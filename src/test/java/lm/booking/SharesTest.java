@@ -227,6 +227,87 @@ class SharesTest {
         assertEquals(0.0, entitled(f[1], "*", at(1)));
     }
 
+    static String report(String cluster, String json, Timestamp t) {
+        try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement("SELECT lm.apply_agent_report(?, ?::jsonb, ?)")) {
+            ps.setString(1, cluster);
+            ps.setString(2, json);
+            ps.setTimestamp(3, t);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getString(1);
+            }
+        } catch (SQLException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    static long demand(long feature, Timestamp t) {
+        return pools.one("SELECT demand FROM lm.features f, lm.pool_shares(f.pool_id, ?) s WHERE f.id = ? AND s.feature_id = f.id"
+                + " AND s.account IS NULL", t, feature);
+    }
+
+    @Test
+    void pendingJobsSeenBySqueueAreDemandOncePerJob() throws SQLException {
+        long[] f = twoClusters("pend", 1007, 10, 1, 1);
+        String pending = "{\"slurm\":{\"squeue_age_ms\":0,\"pending\":["
+                + "{\"job_id\":500,\"account\":\"p1\",\"license\":\"pendp.f@flexlm\",\"quantity\":3},"
+                + "{\"job_id\":501,\"license\":\"pendp.f@flexlm\",\"quantity\":1},"
+                + "{\"job_id\":502,\"license\":\"other.lic@flexlm\",\"quantity\":9}]}}";
+        report("pend-b", pending, at(1));
+        assertEquals(4, demand(f[1], at(1)));
+        // the pending job refused when it starts: the same demand, not more
+        for (int i = 0; i < 10; i++) {
+            assertTrue(book("pend-a", Integer.toString(100 + i), null, "pendp.f", 1, at(2)).admitted());
+        }
+        assertFalse(book("pend-b", "500", "p1", "pendp.f", 3, at(3)).admitted());
+        assertEquals(4, demand(f[1], at(3)));
+        // the next pass no longer lists 501 (cancelled): its demand goes; 500, refused after squeue looked, stays
+        report("pend-b", "{\"slurm\":{\"squeue_age_ms\":5000,\"pending\":[]}}", at(5));
+        assertEquals(3, demand(f[1], at(5)));
+        // admitted: no longer demand
+        end("pend-a", "100");
+        end("pend-a", "101");
+        end("pend-a", "102");
+        assertTrue(book("pend-b", "500", "p1", "pendp.f", 3, at(6)).admitted());
+        assertEquals(0, demand(f[1], at(6)));
+    }
+
+    @Test
+    void theReservationHoldsWhatOtherClustersWaitFor() throws SQLException {
+        long[] f = twoClusters("plan", 1008, 10, 1, 1);
+        for (int i = 0; i < 6; i++) {
+            assertTrue(book("plan-a", Integer.toString(100 + i), null, "planp.f", 1, at(1)).admitted());
+        }
+        // B waits for 4 (entitled to 5): the 4 free are B's, and A's Slurm must not start jobs for them
+        report("plan-b", "{\"slurm\":{\"squeue_age_ms\":0,\"pending\":[{\"job_id\":7,\"license\":\"planp.f@flexlm\",\"quantity\":4}]}}", at(2));
+        assertEquals(4, pools.one("SELECT reservation FROM lm.plan_reservations('plan-a', ?::jsonb, ?)",
+                "[{\"license\":\"planp.f@flexlm\",\"total\":10,\"used\":6}]", at(3)));
+        assertEquals(6, pools.one("SELECT reservation FROM lm.plan_reservations('plan-b', ?::jsonb, ?)",
+                "[{\"license\":\"planp.f@flexlm\",\"total\":10,\"used\":0}]", at(3)));
+        // a max_use of 7 leaves A room for 1 only
+        pools.one("UPDATE lm.features SET max_use = 7 WHERE id = ? RETURNING id", f[0]);
+        report("plan-b", "{\"slurm\":{\"squeue_age_ms\":0,\"pending\":[]}}", at(4));
+        assertEquals(3, pools.one("SELECT reservation FROM lm.plan_reservations('plan-a', ?::jsonb, ?)",
+                "[{\"license\":\"planp.f@flexlm\",\"total\":10,\"used\":6}]", at(5)));
+    }
+
+    @Test
+    void everyPassAppendsToTheDistributionLogWhichKeepsItsDays() throws SQLException {
+        long[] f = twoClusters("dlog", 1009, 10, 2, 1);
+        assertTrue(book("dlog-a", "1", null, "dlogp.f", 2, at(1)).admitted());
+        report("dlog-a", "{\"slurm\":{\"squeue_age_ms\":0,\"pending\":[{\"job_id\":2,\"license\":\"dlogp.f@flexlm\",\"quantity\":1}]}}", at(2));
+        assertEquals(2, pools.one("SELECT count(*) FROM lm.distribution_log WHERE pool_id = ? AND at = ?", f[0], at(2)));
+        assertEquals(2, pools.one("SELECT in_use FROM lm.distribution_log WHERE pool_id = ? AND cluster_client_id = 'dlog-a'", f[0]));
+        assertEquals(1, pools.one("SELECT demand FROM lm.distribution_log WHERE pool_id = ? AND cluster_client_id = 'dlog-a'", f[0]));
+        assertEquals(8, pools.one("SELECT free FROM lm.distribution_log WHERE pool_id = ? AND cluster_client_id = 'dlog-a'", f[0]));
+        // distribution_log_days (35): a pass 35 days and a second later drops the first entries
+        report("dlog-b", "{}", at(2 + 35 * 86400));
+        assertEquals(2, pools.one("SELECT count(*) FROM lm.distribution_log WHERE pool_id = ? AND at = ?", f[0], at(2)));
+        report("dlog-b", "{}", at(2 + 35 * 86400 + 1));
+        assertEquals(0, pools.one("SELECT count(*) FROM lm.distribution_log WHERE pool_id = ? AND at = ?", f[0], at(2)));
+        assertEquals(4, pools.one("SELECT count(*) FROM lm.distribution_log WHERE pool_id = ?", f[0]));
+    }
+
     /**
      * Shares 2:1, both clusters always with demand (16 sessions each, more jobs than fit, each
      * session retrying its pending job until admitted, like Slurm), jobs of random length and size: the license-seconds held end
