@@ -77,7 +77,7 @@ record Resource(
             List.of(Column.number("id", "id"), new Column("product", o -> productName(o), false), Column.text("name", "name"),
                     Column.number("config_id", "config_id"), Column.number("total", "total"), Column.number("used", "used"),
                     Column.number("reserved", "reserved"), Column.number("booked_total", "booked_total"),
-                    Column.number("share", "share"), Column.number("max_use", "max_use"),
+                    Column.number("share", "share"), Column.limit("max_use", "max_use"),
                     // the pool's true value as admission sees it, from the server: negative when
                     // outside usage grew past what was free (the reference clamped it at 0)
                     Column.number("available", "available")),
@@ -109,7 +109,7 @@ record Resource(
 
     static final Resource PROJECT_SHARES = new Resource("project-shares", "/project_shares", "project share",
             List.of(Column.number("id", "id"), Column.number("feature_id", "feature_id"), Column.text("cluster_client_id", "cluster_client_id"),
-                    Column.text("account", "account"), Column.number("share", "share"), Column.number("max_use", "max_use")),
+                    Column.text("account", "account"), Column.number("share", "share"), Column.limit("max_use", "max_use")),
             List.of("id", "feature_id", "account", "share", "max_use", "cluster_client_id"),
             List.of(new Field("--feature-id", "feature_id", "ID", true, true, "The cluster's feature (of a pool) the share is of."),
                     new Field("--account", "account", "ACCOUNT", false, true,
@@ -128,7 +128,7 @@ record Resource(
     /** The owners of a pool, as {@code pools show} prints them. */
     static final List<Column> OWNERS = List.of(Column.text("cluster_client_id", "cluster_client_id"), Column.text("account", "account"),
             Column.number("share", "share"), Column.text("entitled", "entitled"), Column.number("in_use", "in_use"),
-            Column.number("demand", "demand"), Column.text("waiting", "waiting"), Column.number("max_use", "max_use"));
+            Column.number("demand", "demand"), Column.text("waiting", "waiting"), Column.limit("max_use", "max_use"));
 
     static final List<Resource> ALL = List.of(CONFIGURATIONS, LICENSE_SERVERS, PRODUCTS, FEATURES, JOBS, BOOKINGS, PROJECT_SHARES, POOLS);
 

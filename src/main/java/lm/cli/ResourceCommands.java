@@ -37,7 +37,8 @@ final class ResourceCommands {
         CommandLine cl = new CommandLine(spec);
         cl.addSubcommand("list", list(main, r));
         // pools are looked at, not edited: "show" reads better (lm-cli pools list|show)
-        cl.addSubcommand(r == Resource.POOLS ? "show" : "get-one", getOne(main, r));
+        String getOne = r == Resource.POOLS ? "show" : "get-one";
+        cl.addSubcommand(getOne, getOne(main, r, getOne));
         if (r.writable()) {
             cl.addSubcommand("create", write(main, r, true));
             cl.addSubcommand("update", write(main, r, false));
@@ -92,19 +93,20 @@ final class ResourceCommands {
         return option("--id", "N", Long.class, true, "Id of the " + r.singular() + ".");
     }
 
-    private static CommandLine getOne(Main main, Resource r) {
+    private static CommandLine getOne(Main main, Resource r, String name) {
         OptionSpec id = id(r);
         Callable<Integer> body = () -> {
             show(main, r, main.api().get(r.path() + "/" + id.getValue(), Map.of()));
             return Main.EXIT_OK;
         };
-        return command("get-one", "Show one " + r.singular() + ".", body, List.of(id));
+        return command(name, "Show one " + r.singular() + ".", body, List.of(id));
     }
 
     private static CommandLine delete(Main main, Resource r) {
         OptionSpec id = id(r);
-        // products are refused while features use them; the others may release bookings
-        OptionSpec force = r == Resource.PRODUCTS ? null : OptionSpec.builder("--force").description(
+        // products are refused while features use them, project shares hold no bookings; the
+        // others may release bookings
+        OptionSpec force = r == Resource.PRODUCTS || r == Resource.PROJECT_SHARES ? null : OptionSpec.builder("--force").description(
                 "Delete even when active bookings depend on it: they are released, and the answer says how many"
                         + " (without it such a delete is refused, naming them).").build();
         Callable<Integer> body = () -> {

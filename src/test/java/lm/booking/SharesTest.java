@@ -253,12 +253,14 @@ class SharesTest {
                 + "{\"job_id\":500,\"account\":\"p1\",\"license\":\"pendp.f@flexlm\",\"quantity\":3},"
                 + "{\"job_id\":501,\"license\":\"pendp.f@flexlm\",\"quantity\":1},"
                 + "{\"job_id\":502,\"license\":\"other.lic@flexlm\",\"quantity\":9}]}}";
+        for (int i = 0; i < 10; i++) {
+            assertTrue(book("pend-a", Integer.toString(100 + i), null, "pendp.f", 1, at(0.5)).admitted());
+        }
         report("pend-b", pending, at(1));
         assertEquals(4, demand(f[1], at(1)));
+        // A's next request waits: B is below its share and waits (the 10 are A's till its jobs end)
+        assertFalse(book("pend-a", "110", null, "pendp.f", 1, at(2)).admitted());
         // the pending job refused when it starts: the same demand, not more
-        for (int i = 0; i < 10; i++) {
-            assertTrue(book("pend-a", Integer.toString(100 + i), null, "pendp.f", 1, at(2)).admitted());
-        }
         assertFalse(book("pend-b", "500", "p1", "pendp.f", 3, at(3)).admitted());
         assertEquals(4, demand(f[1], at(3)));
         // the next pass no longer lists 501 (cancelled): its demand goes; 500, refused after squeue looked, stays
