@@ -188,6 +188,16 @@ class SharesTest {
         assertFalse(book("win-a", "400", null, "winp.f", 1, at(3)).admitted());
         // no agent reports this cluster: the window is 120 s; after it, B's refusal is forgotten
         assertTrue(book("win-a", "400", null, "winp.f", 1, at(2 + 120.001)).admitted());
+        // lm.conf's demand_window (written to lm.settings by lm-server) overrides it
+        end("win-a", "101");
+        assertFalse(book("win-b", "300", null, "winp.f", 2, at(200)).admitted(), "1 free, 2 asked");
+        pools.one("UPDATE lm.settings SET demand_window = 10 RETURNING 1");
+        try {
+            assertFalse(book("win-a", "401", null, "winp.f", 1, at(209)).admitted());
+            assertTrue(book("win-a", "401", null, "winp.f", 1, at(210.001)).admitted());
+        } finally {
+            pools.one("UPDATE lm.settings SET demand_window = NULL RETURNING 1");
+        }
     }
 
     @Test
