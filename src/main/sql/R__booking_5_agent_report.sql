@@ -33,7 +33,10 @@ $$;
 -- Appends the distribution of every pool p_cluster uses to the distribution log (one row per
 -- owner, see lm.pool_shares; free is the pool's available), and drops entries older than
 -- lm.settings.distribution_log_days. Called by every agent pass: the log is what an admin reads
--- to see how the pools were shared over time, and what the pass saw when it planned.
+-- to see how the pools were shared over time, and what the pass saw when it planned. Costs one
+-- lm.pool_shares per pool: 1,000 pools took 0.7-1.3 s on the 2-core test machine under a load
+-- of 13 (lm.pool_state for the same pools: 0.1-0.2 s), measured 2026-11-27; a set-based
+-- pool_shares over all of a cluster's pools would be the next step if that shows in make bench.
 CREATE OR REPLACE FUNCTION lm.log_distribution(p_cluster text, p_now timestamptz)
 RETURNS void LANGUAGE sql AS $$
     INSERT INTO lm.distribution_entries (at, pool_id, product_feature, cluster_client_id, account, share, entitled,
