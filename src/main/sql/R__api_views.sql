@@ -2,7 +2,7 @@
 -- and `j`, the resource as the API returns it. Repeatable migration: replaced whenever it changes.
 
 DROP VIEW IF EXISTS lm.api_configurations, lm.api_features, lm.api_license_servers, lm.api_products,
-    lm.api_cluster_statuses, lm.api_jobs, lm.api_bookings CASCADE;
+    lm.api_cluster_statuses, lm.api_jobs, lm.api_bookings, lm.api_project_shares CASCADE;
 
 -- A booking holds licenses while it is neither released nor past its grace time. Every count
 -- of "booked" in the API, the views and admission uses exactly this predicate.
@@ -34,10 +34,12 @@ $$;
 -- was free; held: the newest reading is older than the outage grace).
 CREATE VIEW lm.api_features AS
 SELECT f.id, f.name, p.name AS product_name, f.product_id, f.config_id, c.cluster_client_id,
-       f.reserved, f.total, f.used, b.booked AS booked_total,
+       f.reserved, f.total, f.used, b.booked AS booked_total, f.share, f.max_use,
        json_build_object('id', f.id, 'name', f.name,
                          'product', json_build_object('id', p.id, 'name', p.name),
                          'config_id', f.config_id, 'reserved', f.reserved, 'total', f.total,
+                         -- the cluster's weight in the pool and its limit (R__booking_1_shares.sql)
+                         'share', f.share, 'max_use', f.max_use,
                          'used', f.used, 'booked_total', b.booked,
                          -- when the license server last answered, and whether the last poll failed
                          -- (the counts are then the last good ones; see lm-agent(8), outage policy)
@@ -79,10 +81,20 @@ SELECT bk.id, bk.job_id, bk.feature_id, bk.quantity, bk.created_at, j.cluster_cl
 FROM lm.bookings bk JOIN lm.jobs j ON j.id = bk.job_id;
 
 CREATE VIEW lm.api_jobs AS
-SELECT jb.id, jb.slurm_job_id, jb.cluster_client_id, jb.username, jb.lead_host, jb.created_at,
+SELECT jb.id, jb.slurm_job_id, jb.cluster_client_id, jb.username, jb.lead_host, jb.created_at, jb.account,
        json_build_object('id', jb.id, 'slurm_job_id', jb.slurm_job_id,
                          'cluster_client_id', jb.cluster_client_id, 'username', jb.username,
-                         'lead_host', jb.lead_host, 'created_at', jb.created_at,
+                         'lead_host', jb.lead_host, 'created_at', jb.created_at, 'account', jb.account,
                          'bookings', coalesce((SELECT json_agg(b.j ORDER BY b.id) FROM lm.api_bookings b WHERE b.job_id = jb.id), '[]')
        ) AS j
 FROM lm.jobs jb;
+
+-- A project's share of one cluster's feature (R__booking_1_shares.sql); cluster_client_id for the
+-- caller's-cluster check of writes and for search.
+CREATE VIEW lm.api_project_shares AS
+SELECT s.id, s.feature_id, s.account, s.share, s.max_use, c.cluster_client_id, f.config_id,
+       json_build_object('id', s.id, 'feature_id', s.feature_id, 'account', s.account, 'share', s.share,
+                         'max_use', s.max_use, 'cluster_client_id', c.cluster_client_id) AS j
+FROM lm.project_shares s
+JOIN lm.features f ON f.id = s.feature_id
+JOIN lm.configurations c ON c.id = f.config_id;

@@ -30,7 +30,9 @@ $$;
 -- (features_lock): total, used, reported_at and failed_at are the agent's readings, written on
 -- every report, and pool_id is derived; a statement that sets only those fires no trigger at
 -- all, so agent reports pay nothing. PUT /features/{id} names every column, so a reading set by
--- hand is recorded (with the whole row). Measured with track_functions: 400 reports of 500
+-- hand is recorded (with the whole row). share and max_use (fair shares) are policy, not
+-- readings: audited too, though they take no inventory lock (admission reads them under the
+-- pool lock it holds anyway). Measured with track_functions: 400 reports of 500
 -- features and 2,000 admissions with their epilog's release called lm.audit_row 0 times.
 DROP TRIGGER IF EXISTS configurations_audit ON lm.configurations;
 CREATE TRIGGER configurations_audit AFTER INSERT OR DELETE ON lm.configurations
@@ -57,7 +59,7 @@ DROP TRIGGER IF EXISTS features_audit ON lm.features;
 CREATE TRIGGER features_audit AFTER INSERT OR DELETE ON lm.features
     FOR EACH ROW EXECUTE FUNCTION lm.audit_row();
 DROP TRIGGER IF EXISTS features_audit_update ON lm.features;
-CREATE TRIGGER features_audit_update AFTER UPDATE OF name, product_id, config_id, reserved ON lm.features
+CREATE TRIGGER features_audit_update AFTER UPDATE OF name, product_id, config_id, reserved, share, max_use ON lm.features
     FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION lm.audit_row();
 
 -- For people with psql: one line per event, and for an UPDATE only what changed,
@@ -79,3 +81,11 @@ SELECT a.*,
                          'operation', a.operation, 'row_id', a.row_id, 'changes', a.changes,
                          'old', a.old, 'new', a.new) AS j
 FROM lm.audit a;
+
+-- project shares (fair shares inside a cluster, R__booking_1_shares.sql): policy set by people
+DROP TRIGGER IF EXISTS project_shares_audit ON lm.project_shares;
+CREATE TRIGGER project_shares_audit AFTER INSERT OR DELETE ON lm.project_shares
+    FOR EACH ROW EXECUTE FUNCTION lm.audit_row();
+DROP TRIGGER IF EXISTS project_shares_audit_update ON lm.project_shares;
+CREATE TRIGGER project_shares_audit_update AFTER UPDATE ON lm.project_shares
+    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION lm.audit_row();

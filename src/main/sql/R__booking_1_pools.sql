@@ -1,7 +1,7 @@
 -- Pools, and the lock every change of what a pool has free takes. The core of License Manager
 -- is all in SQL so that every lm-server instance applies the same rule under the same locks;
--- it is split by concern: R__booking_1_pools (this file), _2_admission, _3_usage, _4_plan,
--- _5_agent_report (Flyway applies repeatable files in name order; later ones use earlier ones).
+-- it is split by concern: R__booking_1_pools (this file), _1_shares, _2_admission, _3_usage,
+-- _4_plan, _5_agent_report (Flyway applies repeatable files in name order; later ones use earlier ones).
 -- Time is a parameter (p_now, default now()) so tests can stand at a grace boundary.
 --
 -- One lock order, everywhere (a cycle is a deadlock; PostgreSQL then kills one transaction, which
@@ -127,11 +127,16 @@ DROP TRIGGER IF EXISTS license_servers_pools ON lm.license_servers;
 CREATE TRIGGER license_servers_pools AFTER INSERT OR DELETE OR UPDATE ON lm.license_servers
     FOR EACH STATEMENT EXECUTE FUNCTION lm.inventory_changed();
 
--- Keeps lm.pool_counts.booked equal to the pool's unreleased bookings. The caller holds the
--- pool's counter row already (lm.lock_pools, or lm.lock_inventory for cascaded deletes), so
--- the order in which rows fire this does not matter.
+-- Keeps lm.pool_counts.booked equal to the pool's unreleased bookings, and lm.owner_counts.held
+-- equal to what each owner (feature, job account) holds: its unreleased bookings and those
+-- released by the job's own checkout (see R__booking_1_shares.sql). The caller holds the pool's
+-- counter row already (lm.lock_pools, or lm.lock_inventory for cascaded deletes), so the order
+-- in which rows fire this does not matter, and no two sessions write one owner's counter at once.
 CREATE OR REPLACE FUNCTION lm.count_booked()
 RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    v_old boolean := TG_OP IN ('UPDATE', 'DELETE') AND (OLD.released_at IS NULL OR OLD.released_reason = 'checkout');
+    v_new boolean := TG_OP IN ('UPDATE', 'INSERT') AND (NEW.released_at IS NULL OR NEW.released_reason = 'checkout');
 BEGIN
     IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.released_at IS NULL THEN
         UPDATE lm.pool_counts SET booked = booked - OLD.quantity
@@ -141,12 +146,25 @@ BEGIN
         UPDATE lm.pool_counts SET booked = booked + NEW.quantity
         WHERE pool_id = (SELECT pool_id FROM lm.features WHERE id = NEW.feature_id);
     END IF;
+    -- a release by checkout still holds: nothing to write
+    IF v_old AND v_new AND OLD.feature_id = NEW.feature_id AND OLD.quantity = NEW.quantity
+       AND OLD.account IS NOT DISTINCT FROM NEW.account THEN
+        RETURN NULL;
+    END IF;
+    IF v_old THEN
+        UPDATE lm.owner_counts SET held = held - OLD.quantity
+        WHERE feature_id = OLD.feature_id AND account = coalesce(OLD.account, '');
+    END IF;
+    IF v_new THEN
+        INSERT INTO lm.owner_counts AS o (feature_id, account, held) VALUES (NEW.feature_id, coalesce(NEW.account, ''), NEW.quantity)
+        ON CONFLICT (feature_id, account) DO UPDATE SET held = o.held + excluded.held;
+    END IF;
     RETURN NULL;
 END
 $$;
 
 DROP TRIGGER IF EXISTS bookings_count ON lm.bookings;
-CREATE TRIGGER bookings_count AFTER INSERT OR DELETE OR UPDATE OF released_at, quantity, feature_id ON lm.bookings
+CREATE TRIGGER bookings_count AFTER INSERT OR DELETE OR UPDATE OF released_at, released_reason, quantity, feature_id, account ON lm.bookings
     FOR EACH ROW EXECUTE FUNCTION lm.count_booked();
 
 -- fills pool_id for rows that existed before this file (and is a no-op when all is right)

@@ -36,8 +36,12 @@ $$;
 -- identical request has then committed and is seen, instead of being counted against us.
 -- Everything that can be done before taking the locks is: on a hot pool every statement after
 -- the lock is paid once per admission by everyone queued behind it.
+-- p_account: the job's Slurm account (its project, R__booking_1_shares.sql), NULL for none.
+-- After the pool's own check comes the share rule (lm.check_shares); an admitted job's demand
+-- rows go (it no longer waits).
+DROP FUNCTION IF EXISTS lm.book_job(text, text, text, text, jsonb, timestamptz);
 CREATE OR REPLACE FUNCTION lm.book_job(p_cluster text, p_slurm_job_id text, p_username text, p_lead_host text,
-                                       p_bookings jsonb, p_now timestamptz DEFAULT now())
+                                       p_bookings jsonb, p_now timestamptz DEFAULT now(), p_account text DEFAULT NULL)
 RETURNS TABLE (created boolean, job json) LANGUAGE plpgsql
 -- generic plans: see lm.lock_pools
 SET plan_cache_mode = force_generic_plan
@@ -102,22 +106,26 @@ BEGIN
     IF v_short IS NOT NULL THEN
         RAISE EXCEPTION 'Not enough licenses available.' USING ERRCODE = 'LM001', DETAIL = v_short::text;
     END IF;
+    PERFORM lm.check_shares(p_slurm_job_id, p_account,
+        (SELECT jsonb_agg(jsonb_build_object('feature_id', w.f, 'product_feature', w.n, 'quantity', w.q))
+         FROM unnest(v_features, v_names, v_quantities) AS w(f, n, q)), p_now);
+    DELETE FROM lm.demand WHERE feature_id = ANY (v_features) AND slurm_job_id = p_slurm_job_id;
 
     -- one statement for the job, its bookings and the answer (the shape of lm.api_jobs)
     RETURN QUERY
     WITH j AS (
-        INSERT INTO lm.jobs (slurm_job_id, cluster_client_id, username, lead_host, created_at)
-        VALUES (p_slurm_job_id, p_cluster, p_username, p_lead_host, p_now)
+        INSERT INTO lm.jobs (slurm_job_id, cluster_client_id, username, lead_host, created_at, account)
+        VALUES (p_slurm_job_id, p_cluster, p_username, p_lead_host, p_now, p_account)
         RETURNING *
     ), b AS (
-        INSERT INTO lm.bookings (job_id, feature_id, quantity, created_at, expires_at)
-        SELECT j.id, w.feature_id, w.quantity, p_now, p_now + make_interval(secs => w.grace)
+        INSERT INTO lm.bookings (job_id, feature_id, quantity, created_at, expires_at, account)
+        SELECT j.id, w.feature_id, w.quantity, p_now, p_now + make_interval(secs => w.grace), p_account
         FROM j, unnest(v_features, v_quantities, v_grace) AS w(feature_id, quantity, grace)
         RETURNING *
     )
     SELECT true, json_build_object('id', j.id, 'slurm_job_id', j.slurm_job_id, 'cluster_client_id', j.cluster_client_id,
                                    'username', j.username, 'lead_host', j.lead_host, 'created_at', j.created_at,
-                                   'bookings', coalesce((SELECT json_agg(json_build_object(
+                                   'account', j.account, 'bookings', coalesce((SELECT json_agg(json_build_object(
                                         'id', b.id, 'job_id', b.job_id, 'feature_id', b.feature_id, 'quantity', b.quantity,
                                         'created_at', b.created_at, 'expires_at', b.expires_at, 'active', true,
                                         'released_reason', NULL) ORDER BY b.id) FROM b), '[]'))
@@ -135,14 +143,17 @@ DROP FUNCTION IF EXISTS lm.book_feature(bigint, bigint, bigint, timestamptz);
 DROP FUNCTION IF EXISTS lm.delete_job(bigint);
 DROP FUNCTION IF EXISTS lm.delete_booking(bigint);
 
--- Adds one booking to an existing job (POST /bookings), under the same rule and locks. The
--- feature must be one of the job's cluster (LM003): a job's bookings are then always in pools
--- its cluster's agent report locks before it ends the job.
+-- Adds one booking to an existing job (POST /bookings), under the same rule (shares included,
+-- for the job's account) and locks. The feature must be one of the job's cluster (LM003): a
+-- job's bookings are then always in pools its cluster's agent report locks before it ends the job.
 CREATE OR REPLACE FUNCTION lm.book_feature(p_cluster text, p_job bigint, p_feature bigint, p_quantity bigint,
                                            p_now timestamptz DEFAULT now())
 RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
     v_id bigint;
+    v_wanted jsonb;
+    v_slurm_job_id text;
+    v_account text;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM lm.jobs WHERE id = p_job AND (p_cluster IS NULL OR cluster_client_id = p_cluster)) THEN
         RAISE EXCEPTION 'job % not found', p_job USING ERRCODE = 'LM002';
@@ -159,12 +170,15 @@ BEGIN
         RAISE EXCEPTION 'quantity must be > 0' USING ERRCODE = 'LM003';
     END IF;
     PERFORM lm.lock_pools(ARRAY[p_feature]);
-    PERFORM lm.check_available(jsonb_build_array(jsonb_build_object(
+    v_wanted := jsonb_build_array(jsonb_build_object(
         'feature_id', p_feature, 'quantity', p_quantity,
         'product_feature', (SELECT p.name || '.' || f.name FROM lm.features f JOIN lm.products p ON p.id = f.product_id
-                            WHERE f.id = p_feature))), p_now);
-    INSERT INTO lm.bookings (job_id, feature_id, quantity, created_at, expires_at)
-    SELECT p_job, p_feature, p_quantity, p_now, p_now + make_interval(secs => c.grace_time)
+                            WHERE f.id = p_feature)));
+    PERFORM lm.check_available(v_wanted, p_now);
+    SELECT slurm_job_id, account INTO v_slurm_job_id, v_account FROM lm.jobs WHERE id = p_job;
+    PERFORM lm.check_shares(v_slurm_job_id, v_account, v_wanted, p_now);
+    INSERT INTO lm.bookings (job_id, feature_id, quantity, created_at, expires_at, account)
+    SELECT p_job, p_feature, p_quantity, p_now, p_now + make_interval(secs => c.grace_time), v_account
     FROM lm.features f JOIN lm.configurations c ON c.id = f.config_id
     WHERE f.id = p_feature
     RETURNING id INTO v_id;

@@ -1,6 +1,61 @@
+-- Demand seen by squeue (R__booking_1_shares.sql): p_pending = [{job_id, account, license
+-- ("product.feature@type"), quantity}] of p_cluster's pending jobs, read at p_seen. Their demand
+-- rows are refreshed (pending_at = p_now); rows of the cluster's jobs squeue no longer lists
+-- go, unless refused after squeue looked (that refusal is newer than this list). Licenses the
+-- cluster has no feature for are not demand License Manager can serve: left out.
+CREATE OR REPLACE FUNCTION lm.apply_pending(p_cluster text, p_pending jsonb, p_seen timestamptz, p_now timestamptz)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    CREATE TEMP TABLE IF NOT EXISTS lm_pending (feature_id bigint, slurm_job_id text, account text, quantity bigint) ON COMMIT DROP;
+    TRUNCATE lm_pending;
+    INSERT INTO lm_pending
+    SELECT f.id, x.job_id, min(x.account), sum(x.quantity)
+    FROM jsonb_to_recordset(p_pending) AS x(job_id text, account text, license text, quantity bigint)
+    JOIN (SELECT g.id, p.name || '.' || g.name || '@' || c.type AS license
+          FROM lm.features g JOIN lm.products p ON p.id = g.product_id JOIN lm.configurations c ON c.id = g.config_id
+          WHERE c.cluster_client_id = p_cluster) f ON f.license = x.license
+    WHERE x.quantity > 0 AND x.job_id ~ '^[0-9]{1,20}$'
+    GROUP BY 1, 2;
+
+    DELETE FROM lm.demand d
+    USING lm.features g JOIN lm.configurations c ON c.id = g.config_id
+    WHERE d.feature_id = g.id AND c.cluster_client_id = p_cluster
+      AND (d.refused_at IS NULL OR d.refused_at < p_seen)
+      AND NOT EXISTS (SELECT 1 FROM lm_pending n WHERE n.feature_id = d.feature_id AND n.slurm_job_id = d.slurm_job_id);
+
+    INSERT INTO lm.demand (feature_id, slurm_job_id, account, quantity, pending_at)
+    SELECT feature_id, slurm_job_id, account, quantity, p_now FROM lm_pending
+    ON CONFLICT (feature_id, slurm_job_id) DO UPDATE
+        SET account = excluded.account, quantity = excluded.quantity, pending_at = excluded.pending_at;
+END
+$$;
+
+-- Appends the distribution of every pool p_cluster uses to the distribution log (one row per
+-- owner, see lm.pool_shares; free is the pool's available), and drops entries older than
+-- lm.settings.distribution_log_days. Called by every agent pass: the log is what an admin reads
+-- to see how the pools were shared over time, and what the pass saw when it planned. Costs one
+-- lm.pool_shares per pool: 1,000 pools took 0.7-1.3 s on the 2-core test machine under a load
+-- of 13 (lm.pool_state for the same pools: 0.1-0.2 s), measured 2026-11-27; a set-based
+-- pool_shares over all of a cluster's pools would be the next step if that shows in make bench.
+CREATE OR REPLACE FUNCTION lm.log_distribution(p_cluster text, p_now timestamptz)
+RETURNS void LANGUAGE sql AS $$
+    INSERT INTO lm.distribution_entries (at, pool_id, product_feature, cluster_client_id, account, share, entitled,
+                                         in_use, free, demand)
+    SELECT p_now, q.pool_id, q.product_feature, s.cluster_client_id, s.account, s.share, s.entitled, s.in_use,
+           s.available, s.demand
+    FROM (SELECT DISTINCT f.pool_id, pr.name || '.' || f.name AS product_feature
+          FROM lm.features f JOIN lm.configurations c ON c.id = f.config_id JOIN lm.products pr ON pr.id = f.product_id
+          WHERE c.cluster_client_id = p_cluster AND f.pool_id IS NOT NULL) q
+    CROSS JOIN LATERAL lm.pool_shares(q.pool_id, p_now) s;
+    DELETE FROM lm.distribution_entries
+    WHERE at < p_now - make_interval(days => (SELECT distribution_log_days FROM lm.settings));
+$$;
+
 -- One lm-agent pass, applied in one transaction (see POST /lm/agent/report in lm-server(8)):
 --   {"interval": s, "features": [usage items, see apply_usage], "failed": ["product.feature"],
---    "slurm": {"licenses": [{license, total, used}], "job_ids": [n, ...], "nodes": ["node01", ...], "squeue_age_ms": n}}
+--    "slurm": {"licenses": [{license, total, used}], "job_ids": [n, ...], "nodes": ["node01", ...], "squeue_age_ms": n,
+--              "pending": [{job_id, account, license, quantity}]}}
+-- (pending: the licenses pending jobs ask for, their owners' demand, see lm.apply_pending)
 -- (nodes: the cluster's node names, short and lower case; checkouts on other hosts release
 -- nothing, see lm.apply_usage)
 -- and returns the plan: {"reservations": [{license, count, held}], "stale": [...], "held": [...],
@@ -63,6 +118,11 @@ BEGIN
         SELECT count(*) INTO v_ended FROM d;
     END IF;
 
+    IF p_report ? 'slurm' AND jsonb_typeof(p_report->'slurm'->'pending') = 'array' THEN
+        PERFORM lm.apply_pending(p_cluster, p_report->'slurm'->'pending',
+            p_now - make_interval(secs => coalesce((p_report->'slurm'->>'squeue_age_ms')::numeric, 0) / 1000), p_now);
+    END IF;
+
     IF p_report ? 'interval' THEN
         INSERT INTO lm.cluster_statuses (cluster_client_id, interval, last_reported)
         VALUES (p_cluster, (p_report->>'interval')::integer, p_now)
@@ -83,6 +143,8 @@ BEGIN
     JOIN lm.configurations c ON c.id = f.config_id
     CROSS JOIN LATERAL lm.pool_state(f.id, p_now) st
     WHERE c.cluster_client_id = p_cluster;
+
+    PERFORM lm.log_distribution(p_cluster, p_now);
 
     RETURN json_build_object('reservations', v_plan, 'stale', v_stale, 'held', v_held,
                              'released_checkouts', v_released, 'expired', v_expired, 'ended_jobs', v_ended);

@@ -19,9 +19,10 @@ BEGIN
     SELECT v_id, s.host, s.port
     FROM jsonb_to_recordset(coalesce(p_config->'license_servers', '[]')) AS s(host text, port integer);
 
-    INSERT INTO lm.features (config_id, product_id, name, reserved)
-    SELECT v_id, f.product_id, f.name, coalesce(f.reserved, 0)
-    FROM jsonb_to_recordset(coalesce(p_config->'features', '[]')) AS f(name text, product_id bigint, reserved bigint);
+    INSERT INTO lm.features (config_id, product_id, name, reserved, share, max_use)
+    SELECT v_id, f.product_id, f.name, coalesce(f.reserved, 0), coalesce(f.share, 1), f.max_use
+    FROM jsonb_to_recordset(coalesce(p_config->'features', '[]')) AS f(name text, product_id bigint, reserved bigint,
+                                                                      share integer, max_use bigint);
     RETURN v_id;
 END
 $$;

@@ -1,7 +1,8 @@
 -- Reporting views for plain psql (README "Reporting with psql"). They use the same functions as
 -- admission, so what an admin reads is what the next admission decides on.
 
-DROP VIEW IF EXISTS lm.license_pools, lm.active_bookings, lm.cluster_usage CASCADE;
+DROP VIEW IF EXISTS lm.license_pools, lm.active_bookings, lm.cluster_usage, lm.pool_distribution, lm.api_pools,
+    lm.distribution_log CASCADE;
 
 -- One row per license pool (the same product.feature on the same license server), whichever
 -- clusters share it. available is the true value: negative when outside usage grew past what
@@ -46,3 +47,34 @@ SELECT c.cluster_client_id, p.name || '.' || f.name || '@' || c.type AS license,
 FROM lm.features f
 JOIN lm.products p ON p.id = f.product_id
 JOIN lm.configurations c ON c.id = f.config_id;
+
+-- Per pool and owner, the distribution admission decides on now (R__booking_1_shares.sql): a row
+-- per cluster (account NULL) and, where the cluster has project shares, per account owner ('*':
+-- the accounts without a row of their own). leaf: the owners the rule compares.
+CREATE VIEW lm.pool_distribution AS
+SELECT lp.pool_id, lp.product_feature, s.cluster_client_id, s.account, s.share, s.max_use, s.entitled, s.in_use,
+       s.demand, s.waiting, s.leaf
+FROM lm.license_pools lp
+CROSS JOIN LATERAL lm.pool_shares(lp.pool_id) s
+ORDER BY lp.pool_id, s.cluster_client_id, s.account NULLS FIRST;
+
+-- GET /lm/pools: lm.license_pools with the owners of lm.pool_distribution. Here rather than in
+-- R__api_views.sql, which Flyway applies before the functions it would use exist.
+CREATE VIEW lm.api_pools AS
+SELECT lp.pool_id AS id, lp.product_feature, lp.clusters, lp.total, lp.available, lp.booked,
+       json_build_object('id', lp.pool_id, 'product_feature', lp.product_feature, 'servers', lp.servers,
+                         'clusters', lp.clusters, 'total', lp.total, 'used', lp.used, 'reserved', lp.reserved,
+                         'booked', lp.booked, 'available', lp.available, 'stale', lp.stale, 'held', lp.held,
+                         'owners', (SELECT json_agg(json_build_object('cluster_client_id', s.cluster_client_id,
+                                        'account', s.account, 'share', s.share, 'entitled', s.entitled, 'in_use', s.in_use,
+                                        'demand', s.demand, 'max_use', s.max_use, 'waiting', s.waiting)
+                                        ORDER BY s.cluster_client_id, s.account NULLS FIRST)
+                                    FROM lm.pool_shares(lp.pool_id) s)) AS j
+FROM lm.license_pools lp;
+
+-- The distribution log (LSF License Scheduler's featureName.ServiceDomain.dat): what every agent
+-- pass saw per pool and owner, kept distribution_log_days (lm.conf(5)); see lm.log_distribution.
+CREATE VIEW lm.distribution_log AS
+SELECT e.at, e.pool_id, e.product_feature, e.cluster_client_id, e.account, e.share, e.entitled, e.in_use, e.free, e.demand
+FROM lm.distribution_entries e
+ORDER BY e.at, e.pool_id, e.cluster_client_id, e.account NULLS FIRST;

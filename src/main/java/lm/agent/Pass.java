@@ -62,12 +62,14 @@ final class Pass {
         Slurm slurm = new Slurm(settings, log, out);
         List<Slurm.License> licenses = null;
         List<Long> jobIds = List.of();
+        List<Slurm.Pending> pending = List.of();
         List<String> nodes = null;
         long squeueDone = 0;
         boolean slurmFailed = false;
         try {
             licenses = slurm.licenses();
             nodes = slurm.nodes();
+            pending = slurm.pending();
             jobIds = slurm.jobIds();
             squeueDone = System.nanoTime();
         } catch (SlurmException e) {
@@ -98,6 +100,17 @@ final class Pass {
             JsonArray nodeNames = new JsonArray(nodes.size());
             nodes.forEach(nodeNames::add);
             s.add("nodes", nodeNames);
+            // demand: per pending job, account and license (lm-server(8), SHARES)
+            JsonArray waiting = new JsonArray(pending.size());
+            for (Slurm.Pending p : pending) {
+                JsonObject o = new JsonObject();
+                o.addProperty("job_id", p.jobId());
+                o.addProperty("account", p.account());
+                o.addProperty("license", p.license());
+                o.addProperty("quantity", p.quantity());
+                waiting.add(o);
+            }
+            s.add("pending", waiting);
             // The server must not end a job that was submitted after squeue looked: it compares
             // this age with the job's creation time.
             s.addProperty("squeue_age_ms", (System.nanoTime() - squeueDone) / 1_000_000);

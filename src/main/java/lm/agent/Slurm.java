@@ -87,6 +87,49 @@ final class Slurm {
         return out;
     }
 
+    /** A license a pending job asks for: demand of its account (lm-server(8), SHARES). */
+    record Pending(long jobId, String account, String license, long quantity) {}
+
+    /**
+     * {@code squeue -h -a -t PD -o %A|%a|%W}: the pending jobs with their account and the licenses
+     * they request (%W: "a.b@flexlm:2,c.d@rlm", a missing count meaning 1, "(null)" for none).
+     * Only the jobs that ask for a license are kept; the controller filters the state, so a
+     * 150,000-job cluster's pending list costs what its pending jobs do.
+     */
+    List<Pending> pending() throws SlurmException {
+        List<Pending> out = new ArrayList<>();
+        for (String line : read("squeue -t PD", settings.squeue(), "-h", "-a", "-t", "PD", "-o", "%A|%a|%W")) {
+            String l = line.strip();
+            if (l.isEmpty()) {
+                continue;
+            }
+            String[] f = l.split("\\|", 3);
+            if (f.length != 3 || f[0].length() > 10 || f[0].isEmpty() || !f[0].chars().allMatch(c -> c >= '0' && c <= '9')) {
+                throw new SlurmException("squeue -t PD: unexpected line: " + LmApi.shorten(line));
+            }
+            String account = f[1].isEmpty() || f[1].equals("(null)") ? null : f[1];
+            if (f[2].isEmpty() || f[2].equals("(null)")) {
+                continue;
+            }
+            for (String item : f[2].split(",")) {
+                int colon = item.lastIndexOf(':');
+                String name = colon < 0 ? item : item.substring(0, colon);
+                long q = 1;
+                if (colon >= 0) {
+                    try {
+                        q = Long.parseLong(item.substring(colon + 1));
+                    } catch (NumberFormatException e) {
+                        throw new SlurmException("squeue -t PD: unexpected license '" + LmApi.shorten(item) + "'");
+                    }
+                }
+                if (!name.isEmpty() && q > 0) {
+                    out.add(new Pending(Long.parseLong(f[0]), account, name, q));
+                }
+            }
+        }
+        return out;
+    }
+
     /**
      * {@code scontrol -o show nodes}: the names the cluster's hosts go by, short and lowercase,
      * sorted: each node's NodeName and its NodeHostName (what a license server sees when they

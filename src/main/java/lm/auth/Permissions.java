@@ -8,7 +8,7 @@ final class Permissions {
     static final String PREFIX = "license-manager:";
     static final String ADMIN = PREFIX + "admin";
     static final Set<String> RESOURCES =
-            Set.of("config", "license-server", "product", "feature", "job", "booking", "status", "metrics",
+            Set.of("config", "license-server", "product", "feature", "job", "booking", "status", "metrics", "project-share",
                    // POST /prolog_token: a cluster's agent fetches the narrow token its prolog uses
                    "prolog-token",
                    // GET /audit: the audit trail

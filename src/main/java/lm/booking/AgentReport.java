@@ -81,7 +81,7 @@ public final class AgentReport {
         report.add("features", features);
         report.add("failed", strings(b, "failed"));
         if (b.has("slurm")) {
-            Body s = new Body(b.raw().get("slurm"), "report.slurm").allow("licenses", "job_ids", "jobs", "nodes", "squeue_age_ms");
+            Body s = new Body(b.raw().get("slurm"), "report.slurm").allow("licenses", "job_ids", "jobs", "nodes", "squeue_age_ms", "pending");
             JsonObject slurm = new JsonObject();
             if (s.has("licenses")) {
                 JsonArray lics = new JsonArray();
@@ -101,6 +101,20 @@ public final class AgentReport {
             }
             if (s.has("nodes")) {
                 slurm.add("nodes", nodes(s.raw().get("nodes")));
+            }
+            if (s.has("pending")) {
+                // demand: what pending jobs ask for, per job, account and license (lm.apply_pending)
+                JsonArray pending = new JsonArray();
+                for (Body p : s.optObjects("pending")) {
+                    p.allow("job_id", "account", "license", "quantity");
+                    JsonObject x = new JsonObject();
+                    x.add("job_id", jobId(new JsonPrimitive(p.stringOrInteger("job_id")), "report.slurm.pending[].job_id"));
+                    x.addProperty("account", p.optString("account"));
+                    x.addProperty("license", p.string("license"));
+                    x.addProperty("quantity", nonNegative(p, "quantity"));
+                    pending.add(x);
+                }
+                slurm.add("pending", pending);
             }
             Long age = s.optInteger("squeue_age_ms");
             slurm.addProperty("squeue_age_ms", age == null ? 0 : Math.max(0, age));

@@ -2,6 +2,7 @@ package lm.booking;
 
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
+import java.sql.SQLException;
 import java.util.List;
 import java.util.Map;
 import javax.sql.DataSource;
@@ -20,10 +21,12 @@ import lm.http.Routes;
  */
 public final class Jobs {
     private static final String VIEW = "lm.api_jobs";
-    private static final Listing LIST = new Listing("job", VIEW, List.of("slurm_job_id", "username", "lead_host", "cluster_client_id"),
+    private static final Listing LIST = new Listing("job", VIEW, List.of("slurm_job_id", "username", "lead_host", "cluster_client_id", "account"),
             Map.of("id", "id", "slurm_job_id", "slurm_job_id::numeric", "cluster_client_id", "cluster_client_id",
-                    "username", "username", "lead_host", "lead_host", "created_at", "created_at"));
+                    "username", "username", "lead_host", "lead_host", "created_at", "created_at", "account", "account"));
     private static final String NOT_IN_CLUSTER = "The job doesn't exist in this cluster.";
+    /** lm.book_job's refusal: not enough licenses, or the share rule (R__booking_1_shares.sql). */
+    private static final String REFUSED = "LM001";
 
     private Jobs() {}
 
@@ -46,7 +49,7 @@ public final class Jobs {
     }
 
     private static Reply book(DataSource ds, Call c) throws Exception {
-        Body b = c.object("job").allow("slurm_job_id", "cluster_client_id", "username", "lead_host", "bookings");
+        Body b = c.object("job").allow("slurm_job_id", "cluster_client_id", "username", "lead_host", "bookings", "account");
         String cluster = b.optString("cluster_client_id");
         if (cluster == null) {
             cluster = c.cluster();
@@ -72,10 +75,36 @@ public final class Jobs {
             items.add(o);
         }
         String slurmJobId = b.stringOrInteger("slurm_job_id");
+        // the job's project (Slurm account); "(null)" is how Slurm prints none
+        String account = b.optString("account");
+        if (account != null && (account.isBlank() || account.equals("(null)"))) {
+            account = null;
+        }
         String cl = cluster;
-        return Sql.query(ds, "SELECT created, job FROM lm.book_job(?, ?, ?, ?, ?::jsonb)", rs -> {
-            rs.next();
-            return new Reply(rs.getBoolean(1) ? 201 : 200, rs.getString(2), null);
-        }, cl, slurmJobId, b.string("username"), b.string("lead_host"), Json.GSON.toJson(items));
+        String bookingsJson = Json.GSON.toJson(items);
+        try {
+            return Sql.query(ds, "SELECT created, job FROM lm.book_job(?, ?, ?, ?, ?::jsonb, now(), ?)", rs -> {
+                rs.next();
+                return new Reply(rs.getBoolean(1) ? 201 : 200, rs.getString(2), null);
+            }, cl, slurmJobId, b.string("username"), b.string("lead_host"), bookingsJson, account);
+        } catch (SQLException e) {
+            if (REFUSED.equals(e.getSQLState())) {
+                noteRefusal(ds, cl, slurmJobId, account, bookingsJson);
+            }
+            throw e;
+        }
+    }
+
+    /**
+     * A refusal is demand of the job's owner (lm.note_refusal): recorded in a transaction of its
+     * own, since the refusal's rolled back. Losing it only delays fairness until the agent's next
+     * squeue reports the job pending, so a failure here never changes the prolog's answer.
+     */
+    private static void noteRefusal(DataSource ds, String cluster, String slurmJobId, String account, String bookings) {
+        try {
+            Sql.text(ds, "SELECT lm.note_refusal(?, ?, ?, ?::jsonb)", cluster, slurmJobId, account, bookings);
+        } catch (SQLException ignored) {
+            // the 409 the prolog gets is what matters
+        }
     }
 }

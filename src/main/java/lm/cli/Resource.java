@@ -20,8 +20,25 @@ record Resource(
         List<Field> fields,
         boolean writable) {
 
-    /** A body field set by an option; {@code number} fields are sent as JSON integers. */
-    record Field(String option, String key, String label, boolean number, boolean requiredOnCreate, String description) {}
+    /**
+     * A body field set by an option; {@code number} fields are sent as JSON integers, and a
+     * {@code nullable} number's value {@code none} as JSON null (a limit lifted).
+     */
+    record Field(String option, String key, String label, boolean number, boolean requiredOnCreate, String description,
+                 boolean nullable) {
+        Field(String option, String key, String label, boolean number, boolean requiredOnCreate, String description) {
+            this(option, key, label, number, requiredOnCreate, description, false);
+        }
+    }
+
+    private static Field share(String whose) {
+        return new Field("--share", "share", "N", true, false, "Weight of " + whose + " in the pool's fair share (0 or more; server default 1).");
+    }
+
+    private static Field maxUse(String whose) {
+        return new Field("--max-use", "max_use", "N|none", false, false,
+                "Most licenses " + whose + " may hold at once; none: no limit (the server default).", true);
+    }
 
     static final Resource CONFIGURATIONS = new Resource("configurations", "/configurations", "configuration",
             List.of(Column.number("id", "id"), Column.text("name", "name"), Column.text("cluster_client_id", "cluster_client_id"),
@@ -60,15 +77,18 @@ record Resource(
             List.of(Column.number("id", "id"), new Column("product", o -> productName(o), false), Column.text("name", "name"),
                     Column.number("config_id", "config_id"), Column.number("total", "total"), Column.number("used", "used"),
                     Column.number("reserved", "reserved"), Column.number("booked_total", "booked_total"),
+                    Column.number("share", "share"), Column.limit("max_use", "max_use"),
                     // the pool's true value as admission sees it, from the server: negative when
                     // outside usage grew past what was free (the reference clamped it at 0)
                     Column.number("available", "available")),
-            List.of("id", "name", "product_id", "product_name", "config_id", "reserved", "total", "used", "booked_total"),
+            List.of("id", "name", "product_id", "product_name", "config_id", "reserved", "total", "used", "booked_total",
+                    "share", "max_use"),
             List.of(new Field("--name", "name", "NAME", false, true, "Feature name as the license server reports it."),
                     new Field("--product-id", "product_id", "ID", true, true, "Product the feature belongs to."),
                     new Field("--config-id", "config_id", "ID", true, true, "Configuration whose license servers serve it."),
                     new Field("--reserved", "reserved", "N", true, false,
-                            "Licenses kept back for users outside the cluster (server default 0).")),
+                            "Licenses kept back for users outside the cluster (server default 0)."),
+                    share("the cluster"), maxUse("the cluster's jobs")),
             true);
 
     static final Resource JOBS = new Resource("jobs", "/jobs", "job",
@@ -95,7 +115,30 @@ record Resource(
             List.of("id", "at", "sub", "cluster_client_id", "db_user", "route", "table_name", "operation", "row_id"),
             List.of(), false);
 
-    static final List<Resource> ALL = List.of(CONFIGURATIONS, LICENSE_SERVERS, PRODUCTS, FEATURES, JOBS, BOOKINGS, AUDIT);
+    static final Resource PROJECT_SHARES = new Resource("project-shares", "/project_shares", "project share",
+            List.of(Column.number("id", "id"), Column.number("feature_id", "feature_id"), Column.text("cluster_client_id", "cluster_client_id"),
+                    Column.text("account", "account"), Column.number("share", "share"), Column.limit("max_use", "max_use")),
+            List.of("id", "feature_id", "account", "share", "max_use", "cluster_client_id"),
+            List.of(new Field("--feature-id", "feature_id", "ID", true, true, "The cluster's feature (of a pool) the share is of."),
+                    new Field("--account", "account", "ACCOUNT", false, true,
+                            "Slurm account (project); * stands for the accounts without a share of their own."),
+                    share("the account inside its cluster"), maxUse("the account's jobs")),
+            true);
+
+    /** Read only: the distribution of each pool among its owners (GET /lm/pools). */
+    static final Resource POOLS = new Resource("pools", "/pools", "pool",
+            List.of(Column.number("id", "id"), Column.text("product_feature", "product_feature"), Column.text("clusters", "clusters"),
+                    Column.number("total", "total"), Column.number("used", "used"), Column.number("reserved", "reserved"),
+                    Column.number("booked", "booked"), Column.number("available", "available")),
+            List.of("id", "product_feature", "total", "available", "booked"),
+            List.of(), false);
+
+    /** The owners of a pool, as {@code pools show} prints them. */
+    static final List<Column> OWNERS = List.of(Column.text("cluster_client_id", "cluster_client_id"), Column.text("account", "account"),
+            Column.number("share", "share"), Column.text("entitled", "entitled"), Column.number("in_use", "in_use"),
+            Column.number("demand", "demand"), Column.text("waiting", "waiting"), Column.limit("max_use", "max_use"));
+
+    static final List<Resource> ALL = List.of(CONFIGURATIONS, LICENSE_SERVERS, PRODUCTS, FEATURES, JOBS, BOOKINGS, PROJECT_SHARES, POOLS, AUDIT);
 
     /** An UPDATE as "field: before -> after"; an INSERT or DELETE as the row (--json has it all). */
     private static String what(JsonObject event) {

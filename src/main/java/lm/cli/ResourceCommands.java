@@ -36,7 +36,9 @@ final class ResourceCommands {
                 : "List " + r.command() + " (read only).");
         CommandLine cl = new CommandLine(spec);
         cl.addSubcommand("list", list(main, r));
-        cl.addSubcommand("get-one", getOne(main, r));
+        // pools are looked at, not edited: "show" reads better (lm-cli pools list|show)
+        String getOne = r == Resource.POOLS ? "show" : "get-one";
+        cl.addSubcommand(getOne, getOne(main, r, getOne));
         if (r.writable()) {
             cl.addSubcommand("create", write(main, r, true));
             cl.addSubcommand("update", write(main, r, false));
@@ -91,19 +93,20 @@ final class ResourceCommands {
         return option("--id", "N", Long.class, true, "Id of the " + r.singular() + ".");
     }
 
-    private static CommandLine getOne(Main main, Resource r) {
+    private static CommandLine getOne(Main main, Resource r, String name) {
         OptionSpec id = id(r);
         Callable<Integer> body = () -> {
             show(main, r, main.api().get(r.path() + "/" + id.getValue(), Map.of()));
             return Main.EXIT_OK;
         };
-        return command("get-one", "Show one " + r.singular() + ".", body, List.of(id));
+        return command(name, "Show one " + r.singular() + ".", body, List.of(id));
     }
 
     private static CommandLine delete(Main main, Resource r) {
         OptionSpec id = id(r);
-        // products are refused while features use them; the others may release bookings
-        OptionSpec force = r == Resource.PRODUCTS ? null : OptionSpec.builder("--force").description(
+        // products are refused while features use them, project shares hold no bookings; the
+        // others may release bookings
+        OptionSpec force = r == Resource.PRODUCTS || r == Resource.PROJECT_SHARES ? null : OptionSpec.builder("--force").description(
                 "Delete even when active bookings depend on it: they are released, and the answer says how many"
                         + " (without it such a delete is refused, naming them).").build();
         Callable<Integer> body = () -> {
@@ -133,7 +136,10 @@ final class ResourceCommands {
         }
         Map<Field, OptionSpec> fields = new LinkedHashMap<>();
         for (Field f : r.fields()) {
-            OptionSpec o = option(f.option(), f.label(), f.number() ? Long.class : String.class, create && f.requiredOnCreate(),
+            OptionSpec o = f.nullable()
+                    ? OptionSpec.builder(f.option()).paramLabel(f.label()).type(String.class).description(f.description())
+                            .converters(ResourceCommands::numberOrNone).build()
+                    : option(f.option(), f.label(), f.number() ? Long.class : String.class, create && f.requiredOnCreate(),
                     f.description());
             fields.put(f, o);
             options.add(o);
@@ -154,7 +160,11 @@ final class ResourceCommands {
             JsonObject o = new JsonObject();
             fields.forEach((f, spec) -> {
                 Object v = spec.getValue();
-                if (v instanceof Long n) {
+                if (f.nullable() && "none".equals(v)) {
+                    o.add(f.key(), com.google.gson.JsonNull.INSTANCE);
+                } else if (f.nullable() && v != null) {
+                    o.addProperty(f.key(), Long.parseLong((String) v));
+                } else if (v instanceof Long n) {
                     o.addProperty(f.key(), n);
                 } else if (v != null) {
                     o.addProperty(f.key(), (String) v);
@@ -183,6 +193,18 @@ final class ResourceCommands {
                 ? "Create a " + r.singular() + (r == Resource.CONFIGURATIONS ? ", with its license servers and features" : "") + "."
                 : "Change fields of a " + r.singular() + "; the others keep their value.";
         return command(create ? "create" : "update", description, body, options);
+    }
+
+    /** A number, or {@code none} (a nullable field's JSON null). */
+    private static String numberOrNone(String v) {
+        if (!v.equals("none")) {
+            try {
+                Long.parseLong(v);
+            } catch (NumberFormatException e) {
+                throw new TypeConversionException("'" + v + "' is not a number or none");
+            }
+        }
+        return v;
     }
 
     private static OptionSpec nested(String name, String label, Function<String, JsonObject> parse, String description) {
@@ -254,6 +276,11 @@ final class ResourceCommands {
             out.println();
             out.println("Features:");
             out.print(Table.render(without(Resource.FEATURES.columns(), "config_id"), o.getAsJsonArray("features")));
+        }
+        if (r == Resource.POOLS) {
+            out.println();
+            out.println("Owners:");
+            out.print(Table.render(Resource.OWNERS, o.has("owners") && o.get("owners").isJsonArray() ? o.getAsJsonArray("owners") : new JsonArray()));
         }
     }
 

@@ -19,6 +19,11 @@ final class Table {
         static Column number(String header, String field) {
             return new Column(header, o -> scalar(o.get(field)), true);
         }
+
+        /** A limit: {@code none} where the API says null (no limit). */
+        static Column limit(String header, String field) {
+            return new Column(header, o -> o.get(field) == null || o.get(field).isJsonNull() ? "none" : scalar(o.get(field)), true);
+        }
     }
 
     private Table() {}

@@ -25,6 +25,9 @@ public record ServerSettings(
         String authLocalIssuer,
         String authAudience,
         Duration prologTokenTtl,
+        // null: twice each cluster's agent interval (R__booking_1_shares.sql, lm.demand_window)
+        Duration demandWindow,
+        int distributionLogDays,
         String uiClientId) {
 
     public static final Path DEFAULT_FILE = Path.of("/etc/lm/lm.conf");
@@ -34,7 +37,7 @@ public record ServerSettings(
             "database_pool_size", "database_statement_timeout", "database_lock_timeout",
             "database_idle_in_transaction_session_timeout", "http_read_timeout", "shutdown_grace",
             "auth_issuer", "auth_keys", "auth_permissions_claim", "auth_local_issuer",
-            "auth_audience", "prolog_token_ttl", "ui_client_id");
+            "auth_audience", "prolog_token_ttl", "demand_window", "distribution_log_days", "ui_client_id");
 
     private static final Duration DAY = Duration.ofDays(1);
 
@@ -88,6 +91,9 @@ public record ServerSettings(
                 c.optional("auth_audience"),
                 // a minute at least, 30 days at most: the prolog's token must stay narrow in time too
                 c.duration("prolog_token_ttl", Duration.ofHours(24), Duration.ofMinutes(1), Duration.ofDays(30)),
+                // how long a pending or refused job counts as its owner's demand (lm-server(8), SHARES)
+                c.duration("demand_window", null, Duration.ofSeconds(1), DAY),
+                c.integer("distribution_log_days", 35, 1, 3650),
                 c.optional("ui_client_id"));
     }
 

@@ -42,6 +42,11 @@ public final class Body {
         return obj.has(field) && !obj.get(field).isJsonNull();
     }
 
+    /** True when the field is there and JSON null (an update that clears a nullable column). */
+    public boolean isNull(String field) {
+        return obj.has(field) && obj.get(field).isJsonNull();
+    }
+
     public String string(String field) {
         return required(optString(field), field);
     }

@@ -53,6 +53,8 @@ public final class Constraints {
             rule("features_reserved_check", "feature", "reserved", "must be 0 or more"),
             rule("features_total_check", "feature", "total", "must be 0 or more"),
             rule("features_used_check", "feature", "used", "must be 0 or more"),
+            rule("features_share_check", "feature", "share", "must be 0 or more"),
+            rule("features_max_use_check", "feature", "max_use", "must be 0 or more (null: no limit)"),
             rule("features_config_id_product_id_name_key", "feature", "name",
                     "is already a feature of this product in this configuration"),
             // cluster_statuses
@@ -65,6 +67,7 @@ public final class Constraints {
             rule("jobs_cluster_client_id_check", "job", "cluster_client_id", NAME_RULE),
             rule("jobs_username_check", "job", "username", NAME_RULE),
             rule("jobs_lead_host_check", "job", "lead_host", NAME_RULE),
+            rule("jobs_account_check", "job", "account", NAME_RULE),
             rule("jobs_cluster_client_id_slurm_job_id_key", "job", "slurm_job_id", "is already a job of this cluster"),
             // bookings
             rule("bookings_pkey", "booking", "id", "is already taken"),
@@ -82,6 +85,25 @@ public final class Constraints {
             rule("pool_counts_pkey", "pool", "id", "already has a counter"),
             rule("pool_counts_pool_id_fkey", "pool", "id", "must be the id of an existing pool"),
             rule("pool_counts_booked_check", "pool", "booked", "must be 0 or more"),
+            // project_shares
+            rule("project_shares_pkey", "project share", "id", "is already taken"),
+            rule("project_shares_feature_id_fkey", "project share", "feature_id", "must be the id of an existing feature"),
+            rule("project_shares_account_check", "project share", "account", NAME_RULE),
+            rule("project_shares_share_check", "project share", "share", "must be 0 or more"),
+            rule("project_shares_max_use_check", "project share", "max_use", "must be 0 or more (null: no limit)"),
+            rule("project_shares_feature_id_account_key", "project share", "account", "already has a share of this feature"),
+            // owner_counts, demand, settings (kept by SQL and lm-server, never written by clients)
+            rule("owner_counts_pkey", "owner", "account", "already has a counter"),
+            rule("owner_counts_feature_id_fkey", "owner", "feature_id", "must be the id of an existing feature"),
+            rule("owner_counts_held_check", "owner", "held", "must be 0 or more"),
+            rule("demand_pkey", "demand", "slurm_job_id", "is already demand of this feature"),
+            rule("demand_feature_id_fkey", "demand", "feature_id", "must be the id of an existing feature"),
+            rule("demand_slurm_job_id_check", "demand", "slurm_job_id", "must be a Slurm job id: 1 to 20 digits"),
+            rule("demand_quantity_check", "demand", "quantity", "must be greater than 0"),
+            rule("settings_pkey", "settings", "id", "is already taken"),
+            rule("settings_id_check", "settings", "id", "must be true (one row)"),
+            rule("settings_demand_window_check", "settings", "demand_window", "must be a number of seconds greater than 0"),
+            rule("settings_distribution_log_days_check", "settings", "distribution_log_days", "must be a number of days greater than 0"),
             // revoked_tokens (written by lm-server token revoke, never through the API)
             rule("revoked_tokens_pkey", "revoked token", "id", "is already taken"),
             rule("revoked_tokens_jti_check", "revoked token", "jti", NAME_RULE),

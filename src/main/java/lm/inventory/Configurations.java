@@ -38,11 +38,13 @@ public final class Configurations {
             o.add("license_servers", servers);
             JsonArray features = new JsonArray();
             for (Body f : nonNull(b.optObjects("features"))) {
-                f.allow("name", "product_id", "reserved");
+                f.allow("name", "product_id", "reserved", "share", "max_use");
                 JsonObject x = new JsonObject();
                 x.addProperty("name", f.string("name"));
                 x.addProperty("product_id", f.integer("product_id"));
                 x.addProperty("reserved", f.optInteger("reserved"));
+                x.addProperty("share", f.optInt32("share"));
+                x.addProperty("max_use", f.optInteger("max_use"));
                 features.add(x);
             }
             o.add("features", features);

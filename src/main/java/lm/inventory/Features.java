@@ -17,18 +17,23 @@ import lm.http.Routes;
 /** /lm/features: a product's feature as served by one configuration, with its live counts. */
 public final class Features {
     private static final String VIEW = "lm.api_features";
-    private static final Listing LIST = new Listing("feature", VIEW, List.of("name", "product_name"), Map.of(
-            "id", "id", "name", "lower(name)", "product_id", "product_id", "product_name", "lower(product_name)", "config_id", "config_id",
-            "reserved", "reserved", "total", "total", "used", "used", "booked_total", "booked_total"));
+    private static final Listing LIST = new Listing("feature", VIEW, List.of("name", "product_name"), Map.ofEntries(
+            Map.entry("id", "id"), Map.entry("name", "lower(name)"), Map.entry("product_id", "product_id"),
+            Map.entry("product_name", "lower(product_name)"), Map.entry("config_id", "config_id"), Map.entry("reserved", "reserved"),
+            Map.entry("total", "total"), Map.entry("used", "used"), Map.entry("booked_total", "booked_total"),
+            Map.entry("share", "share"), Map.entry("max_use", "max_use")));
 
     private Features() {}
 
     public static void routes(Routes r, DataSource ds) {
         r.post("/features", "feature", "create", c -> {
-            Body b = c.object("feature").allow("name", "product_id", "config_id", "reserved");
+            Body b = c.object("feature").allow("name", "product_id", "config_id", "reserved", "share", "max_use");
             Long reserved = b.optInteger("reserved");
-            return Writes.create(ds, c.actor(), VIEW, "INSERT INTO lm.features (name, product_id, config_id, reserved) VALUES (?, ?, ?, ?) RETURNING id",
-                    b.string("name"), b.integer("product_id"), b.integer("config_id"), reserved == null ? 0L : reserved);
+            Integer share = b.optInt32("share");
+            return Writes.create(ds, c.actor(), VIEW, "INSERT INTO lm.features (name, product_id, config_id, reserved, share, max_use)"
+                            + " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                    b.string("name"), b.integer("product_id"), b.integer("config_id"), reserved == null ? 0L : reserved,
+                    share == null ? 1 : share, b.optInteger("max_use"));
         });
         r.get("/features", "feature", "read", c -> LIST.list(ds, c.listQuery(LIST), null));
         // the agent's report of its license servers: every item must be a feature of the caller's cluster
@@ -52,14 +57,16 @@ public final class Features {
         r.get("/features/{id}", "feature", "read", c -> LIST.one(ds, c.id("id", "feature")));
         r.put("/features/{id}", "feature", "update", c -> {
             long id = c.id("id", "feature");
-            Body b = c.object("feature").allow("name", "product_id", "config_id", "reserved", "total", "used");
+            Body b = c.object("feature").allow("name", "product_id", "config_id", "reserved", "total", "used", "share", "max_use");
             Long total = b.optInteger("total");
             Long used = b.optInteger("used");
             boolean reading = total != null || used != null;
             return Writes.update(ds, c.actor(), VIEW, "feature", id,
                     "UPDATE lm.features SET name = coalesce(?, name), product_id = coalesce(?, product_id),"
                             + " config_id = coalesce(?, config_id), reserved = coalesce(?, reserved),"
-                            + " total = coalesce(?, total), used = coalesce(?, used),"
+                            + " total = coalesce(?, total), used = coalesce(?, used), share = coalesce(?, share),"
+                            // "max_use": null lifts the limit
+                            + " max_use = CASE WHEN ? THEN NULL ELSE coalesce(?, max_use) END,"
                             // counts set by hand are a reading: without an agent, a site keeps them
                             // trusted with a large outage_grace (lm-server(8), outage policy)
                             + " reported_at = CASE WHEN ? THEN now() ELSE reported_at END,"
@@ -68,7 +75,7 @@ public final class Features {
                             // cluster's configuration (NULL scope: admin); else "not found"
                             + " AND lm.config_in_scope(?, config_id) AND lm.config_in_scope(?, coalesce(?, config_id)) RETURNING id",
                     b.optString("name"), b.optInteger("product_id"), b.optInteger("config_id"), b.optInteger("reserved"),
-                    total, used, reading, reading, id, c.clusterScope(), c.clusterScope(), b.optInteger("config_id"));
+                    total, used, b.optInt32("share"), b.isNull("max_use"), b.optInteger("max_use"), reading, reading, id, c.clusterScope(), c.clusterScope(), b.optInteger("config_id"));
         });
         r.delete("/features/{id}", "feature", "delete", c -> Writes.deleteInUse(ds, c.actor(), "feature", c.id("id", "feature"), c.flag("force")));
     }

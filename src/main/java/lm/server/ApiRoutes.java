@@ -18,6 +18,8 @@ import lm.inventory.Configurations;
 import lm.inventory.Features;
 import lm.inventory.LicenseServers;
 import lm.inventory.Products;
+import lm.shares.PoolDistribution;
+import lm.shares.ProjectShares;
 
 /** Every route of the API, feature by feature. */
 public final class ApiRoutes {
@@ -44,6 +46,8 @@ public final class ApiRoutes {
         Jobs.routes(r, ds, metrics);
         Bookings.routes(r, ds);
         AgentReport.routes(r, ds);
+        ProjectShares.routes(r, ds);
+        PoolDistribution.routes(r, ds);
         PrologToken.routes(r, auth);
         Audit.routes(r, ds);
         lm.ui.Web.routes(r, auth.settings());

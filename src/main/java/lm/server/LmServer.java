@@ -14,6 +14,7 @@ import lm.auth.Authenticator;
 import lm.config.Config;
 import lm.config.ServerSettings;
 import lm.db.Database;
+import lm.db.Sql;
 import lm.http.ApiServer;
 
 /** A running lm-server: its database (maybe embedded), its authenticator and its HTTP listener. */
@@ -55,6 +56,7 @@ public final class LmServer implements AutoCloseable {
                     s.stateDir().resolve("pg"), s.databaseTimeouts());
             try {
                 auth.checkRevocations(db.dataSource());
+                writeSqlSettings(db.dataSource(), s);
                 ApiServer api = new ApiServer(s.httpHost(), s.httpPort(), ApiRoutes.all(db.dataSource(), auth), auth, s.httpReadTimeout());
                 listen(api, s.httpHost(), s.httpPort());
                 return new LmServer(db, api, auth, lock, s.shutdownGrace());
@@ -65,6 +67,16 @@ public final class LmServer implements AutoCloseable {
         } catch (IOException | RuntimeException e) {
             lock.close();
             throw e;
+        }
+    }
+
+    /** The settings SQL needs (lm.settings): with several lm-servers, the last to start decides. */
+    private static void writeSqlSettings(DataSource ds, ServerSettings s) throws IOException {
+        try {
+            Sql.update(ds, "UPDATE lm.settings SET demand_window = ?::integer, distribution_log_days = ?",
+                    s.demandWindow() == null ? null : (int) s.demandWindow().getSeconds(), s.distributionLogDays());
+        } catch (java.sql.SQLException e) {
+            throw new IOException("writing lm.settings: " + e.getMessage(), e);
         }
     }
 

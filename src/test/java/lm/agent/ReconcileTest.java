@@ -51,7 +51,7 @@ class ReconcileTest {
         assertEquals(40, f.get("used").getAsLong());
         // 40 in use outside this cluster's jobs (Slurm Used=0): hold 40
         assertEquals(List.of(create(ABAQUS_LIC + ":40")), h.changes());
-        assertEquals(List.of("-o show lic", "-o show nodes", "squeue -h -a -o %A", "show reservation lm_reservation",
+        assertEquals(List.of("-o show lic", "-o show nodes", "squeue -h -a -t PD -o %A|%a|%W", "squeue -h -a -o %A", "show reservation lm_reservation",
                         create(ABAQUS_LIC + ":40")),
                 h.calls());
         // the report also says "alive, every 60 s"

@@ -388,13 +388,14 @@ class AuditTest {
      */
     @Test
     void auditTriggersAreOnTheInventoryOnlyAndNotOnReadings() throws Exception {
-        assertEquals("configurations,features,license_servers,products", Sql.text(api.ds,
+        assertEquals("configurations,features,license_servers,products,project_shares", Sql.text(api.ds,
                 "SELECT string_agg(DISTINCT tgrelid::regclass::text, ',' ORDER BY tgrelid::regclass::text) FROM pg_trigger"
                         + " WHERE tgfoid = 'lm.audit_row'::regproc").replace("lm.", ""));
         String columns = "SELECT string_agg(a.attname, ',' ORDER BY a.attname) FROM pg_trigger t"
                 + " JOIN pg_attribute a ON a.attrelid = t.tgrelid AND a.attnum = ANY (t.tgattr) WHERE t.tgname = ?";
-        assertEquals("config_id,name,product_id,reserved", Sql.text(api.ds, columns, "features_audit_update"));
-        assertEquals(Sql.text(api.ds, columns, "features_lock"), Sql.text(api.ds, columns, "features_audit_update"));
+        // the inventory columns (those of the inventory lock) and the fair-share policy
+        assertEquals("config_id,max_use,name,product_id,reserved,share", Sql.text(api.ds, columns, "features_audit_update"));
+        assertEquals("config_id,name,product_id,reserved", Sql.text(api.ds, columns, "features_lock"));
     }
 
     @Test

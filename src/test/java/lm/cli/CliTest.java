@@ -198,6 +198,33 @@ class CliTest {
     }
 
     @Test
+    void projectSharesAndPools() throws Exception {
+        long p = id(ok("products", "create", "--name", "clishareprod", "--json"));
+        long c = id(ok("configurations", "create", "--json", "--name", "clishare", "--cluster-client-id", "cli-share",
+                "--grace-time", "600", "--license-server-type", "flexlm", "--license-server", "flex.cli-share:27000"));
+        long f = id(ok("features", "create", "--json", "--name", "solver", "--product-id", Long.toString(p),
+                "--config-id", Long.toString(c), "--share", "3", "--max-use", "8"));
+        assertEquals(8, apiGet("/features/" + f).getAsJsonObject().get("max_use").getAsLong());
+        ok("features", "update", "--id", Long.toString(f), "--max-use", "none");
+        assertTrue(apiGet("/features/" + f).getAsJsonObject().get("max_use").isJsonNull(), "none lifts the limit");
+        assertTrue(fails(2, "features", "update", "--id", Long.toString(f), "--max-use", "lots").err().contains("not a number or none"));
+
+        long s = id(ok("project-shares", "create", "--json", "--feature-id", Long.toString(f), "--account", "chem", "--share", "2",
+                "--max-use", "4"));
+        Cli.Result list = ok("project-shares", "list", "--search", "chem");
+        assertTrue(list.out().matches("(?s) *id  feature_id  cluster_client_id  account  share  max_use\n.*"), list.out());
+        assertEquals(List.of(Long.toString(s), Long.toString(f), "cli-share", "chem", "2", "4"), rows(list.out()).get(0));
+        ok("project-shares", "update", "--id", Long.toString(s), "--max-use", "none");
+        assertTrue(apiGet("/project_shares/" + s).getAsJsonObject().get("max_use").isJsonNull());
+
+        Cli.Result pools = ok("pools", "list", "--search", "clishareprod");
+        assertEquals(Long.toString(f), rows(pools.out()).get(0).get(0), pools.out());
+        Cli.Result show = ok("pools", "show", "--id", Long.toString(f));
+        assertTrue(show.out().contains("Owners:") && show.out().contains("cli-share") && show.out().contains("chem"), show.out());
+        assertEquals("project share " + s + " deleted\n", ok("project-shares", "delete", "--id", Long.toString(s)).out());
+    }
+
+    @Test
     void featuresWithAvailableColumn() throws Exception {
         long p = id(ok("products", "create", "--name", "clifeatprod", "--json"));
         long c = id(ok("configurations", "create", "--json", "--name", "clifeat", "--cluster-client-id", "cli-feat",
@@ -222,12 +249,12 @@ class CliTest {
         assertEquals(201, job.status(), job::toString);
 
         Cli.Result table = ok("features", "list", "--search", "clifeatprod", "--sort-field", "name");
-        assertTrue(table.out().matches("(?s) *id  product      name    config_id  total  used  reserved  booked_total  available\n.*"),
+        assertTrue(table.out().matches("(?s) *id  product      name    config_id  total  used  reserved  booked_total  share  max_use  available\n.*"),
                 table.out());
         List<List<String>> rows = rows(table.out());
         // mesher: 5 - 4 - 3 - 0 = -2, shown as it is (outside usage past what was free); solver: 10 - 3 - 2 - 2 = 3
-        assertEquals(List.of(Long.toString(g), "clifeatprod", "mesher", Long.toString(c), "5", "4", "3", "0", "-2"), rows.get(0));
-        assertEquals(List.of(Long.toString(f), "clifeatprod", "solver", Long.toString(c), "10", "3", "2", "2", "3"), rows.get(1));
+        assertEquals(List.of(Long.toString(g), "clifeatprod", "mesher", Long.toString(c), "5", "4", "3", "0", "1", "none", "-2"), rows.get(0));
+        assertEquals(List.of(Long.toString(f), "clifeatprod", "solver", Long.toString(c), "10", "3", "2", "2", "1", "none", "3"), rows.get(1));
         assertEquals(2, caption(table.out()));
 
         Cli.Result one = ok("features", "get-one", "--id", Long.toString(f));

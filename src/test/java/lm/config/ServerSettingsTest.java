@@ -61,6 +61,18 @@ class ServerSettingsTest {
     }
 
     @Test
+    void sharesSettingsHaveTheirDefaultsAndRanges() throws IOException {
+        ServerSettings d = ServerSettings.load(null, Map.of());
+        assertNull(d.demandWindow(), "unset: twice each cluster's agent interval, decided in SQL");
+        assertEquals(35, d.distributionLogDays());
+        ServerSettings s = ServerSettings.load(conf("demand_window = 5m\ndistribution_log_days = 90\n"), Map.of());
+        assertEquals(Duration.ofMinutes(5), s.demandWindow());
+        assertEquals(90, s.distributionLogDays());
+        assertThrows(Config.ConfigException.class, () -> ServerSettings.load(conf("demand_window = 0\n"), Map.of()));
+        assertThrows(Config.ConfigException.class, () -> ServerSettings.load(conf("distribution_log_days = 0\n"), Map.of()));
+    }
+
+    @Test
     void parseDurationAcceptsTheDocumentedForms() {
         assertEquals(Duration.ofSeconds(30), Config.parseDuration("30s"));
         assertEquals(Duration.ofMinutes(15), Config.parseDuration("15m"));

@@ -385,7 +385,8 @@ class OpenApiTest {
                 + "\"features\":[{\"product_feature\":\"oaprod.solver\",\"total\":10,\"used\":1,\"queued\":0,"
                 + "\"checkouts\":[{\"user\":\"bob\",\"host\":\"ws1\",\"quantity\":1}]}],\"failed\":[],"
                 + "\"slurm\":{\"licenses\":[{\"license\":\"oaprod.solver@flexlm\",\"total\":10,\"used\":2}],"
-                + "\"job_ids\":[4242,4250],\"nodes\":[\"node01\",\"node02\"],\"squeue_age_ms\":100}}";
+                + "\"job_ids\":[4242,4250],\"nodes\":[\"node01\",\"node02\"],\"squeue_age_ms\":100,"
+                + "\"pending\":[{\"job_id\":4250,\"account\":\"proj1\",\"license\":\"oaprod.solver@flexlm\",\"quantity\":2}]}}";
         JsonObject dry = call(covered, "POST", "/agent/report/dry_run", cl, report, 200).getAsJsonObject();
         JsonObject plan = call(covered, "POST", "/agent/report", cl, report, 200).getAsJsonObject();
         assertEquals(1, plan.getAsJsonArray("reservations").size(), plan::toString);
@@ -414,11 +415,23 @@ class OpenApiTest {
         call(covered, "GET", "/bookings/" + booking, admin, null, 200);
         nonEmpty(call(covered, "GET", "/bookings?sort_field=created_at&sort_ascending=false", admin, null, 200));
 
+        // shares: a project's share of a feature, and the pools' distribution
+        long share = id(call(covered, "POST", "/project_shares", admin,
+                "{\"feature_id\":" + feature + ",\"account\":\"proj1\",\"share\":2,\"max_use\":5}", 201));
+        nonEmpty(call(covered, "GET", "/project_shares?search=proj", admin, null, 200));
+        call(covered, "GET", "/project_shares/" + share, admin, null, 200);
+        assertTrue(call(covered, "PUT", "/project_shares/" + share, admin, "{\"share\":3,\"max_use\":null}", 200)
+                .getAsJsonObject().get("max_use").isJsonNull());
+        nonEmpty(call(covered, "GET", "/pools", admin, null, 200));
+        long pool = cfg.getAsJsonArray("features").get(0).getAsJsonObject().get("id").getAsLong();
+        assertFalse(call(covered, "GET", "/pools/" + pool, admin, null, 200).getAsJsonObject().getAsJsonArray("owners").isEmpty());
+        call(covered, "DELETE", "/project_shares/" + share, admin, null, 200);
+
         // updates
         call(covered, "PUT", "/configurations/" + config, admin, "{\"grace_time\":301,\"name\":null}", 200);
         call(covered, "PUT", "/license_servers/" + server, admin, "{\"port\":27002}", 200);
         call(covered, "PUT", "/products/" + spare, admin, "{\"name\":\"oaspare2\"}", 200);
-        call(covered, "PUT", "/features/" + feature, admin, "{\"reserved\":0,\"total\":7}", 200);
+        call(covered, "PUT", "/features/" + feature, admin, "{\"reserved\":0,\"total\":7,\"share\":2,\"max_use\":null}", 200);
 
         // errors: each documented for its operation, each exactly {code, message, detail}
         errorBody(call(covered, "GET", "/products", null, null, 401));

@@ -170,6 +170,16 @@ class LmPrologTest {
         assertEquals("h\"ost", body.get("lead_host").getAsString());
     }
 
+    @Test
+    void theJobsAccountIsSentUnlessSlurmHasNone() throws Exception {
+        run.env("SLURM_JOB_ACCOUNT", "proj\"1");
+        assertEquals(0, run.prolog().exit());
+        assertEquals("proj\"1", json(lm.requests().get(0)).get("account").getAsString());
+        run.env("SLURM_JOB_ACCOUNT", "(null)");
+        assertEquals(0, run.prolog().exit());
+        assertFalse(json(lm.requests().get(1)).has("account"), "Slurm's (null) is no account");
+    }
+
     @ParameterizedTest(name = "HTTP {0} -> exit {1}, {2}")
     @CsvSource(delimiter = ';', value = {
         "201; 0; booked",
