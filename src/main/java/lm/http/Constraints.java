@@ -87,7 +87,10 @@ public final class Constraints {
             rule("revoked_tokens_jti_check", "revoked token", "jti", NAME_RULE),
             rule("revoked_tokens_client_id_check", "revoked token", "client_id", NAME_RULE),
             // CHECK ((jti IS NULL) <> (client_id IS NULL)), unnamed in V9
-            rule("revoked_tokens_check", "revoked token", "jti", "or client_id must be given, not both"));
+            rule("revoked_tokens_check", "revoked token", "jti", "or client_id must be given, not both"),
+            // offline_entries (written by lm.replay_offline only, from entries it checked)
+            rule("offline_entries_pkey", "offline entry", "id", "was already applied for this job"),
+            rule("offline_entries_op_check", "offline entry", "op", "must be book or release"));
 
     private Constraints() {}
 

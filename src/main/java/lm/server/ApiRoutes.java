@@ -9,6 +9,7 @@ import lm.auth.Authenticator;
 import lm.booking.AgentReport;
 import lm.booking.Bookings;
 import lm.booking.Jobs;
+import lm.booking.Offline;
 import lm.db.Sql;
 import lm.http.Reply;
 import lm.http.Routes;
@@ -40,6 +41,7 @@ public final class ApiRoutes {
         Jobs.routes(r, ds);
         Bookings.routes(r, ds);
         AgentReport.routes(r, ds);
+        Offline.routes(r, ds);
         PrologToken.routes(r, auth);
         return r;
     }
