@@ -153,14 +153,15 @@ final class Ledger {
         budget.add("made_at", answer.get("made_at"));
         budget.addProperty("made_at_epoch", madeAt);
         budget.add("licenses", licenses);
-        // one license a line: lm-prolog reads it with awk
-        String text = PRETTY.toJson(budget) + "\n";
         if (settings.dryRun()) {
-            out.println("# dry run: the budget_file lm-agent would write (" + settings.budgetFile() + ")");
-            out.print(text);
+            // the budget of the database as it is: the dry run's report was rolled back
+            out.println("# dry run: the budget_file lm-agent would write (" + settings.budgetFile() + "), one line of JSON");
+            out.println(LmApi.GSON.toJson(budget));
             out.flush();
             return;
         }
+        // one license a line, for whoever reads it; lm-prolog's awk takes any layout
+        String text = PRETTY.toJson(budget) + "\n";
         SlurmFile.write(settings.budgetFile(), text, "rw-r-----", settings.prologTokenGroup(), log, "budget_file");
     }
 

@@ -60,7 +60,6 @@ final class Pass {
         } catch (LmServerException | IOException | RuntimeException e) {
             log.line("offline ledger not replayed: " + e.getMessage() + "; kept for the next pass");
         }
-        boolean offlineFailed = replayed == null;
 
         long pollStart = System.nanoTime();
         List<Poller.Outcome> outcomes = new Poller(settings, log).pollAll(configs);
@@ -136,7 +135,7 @@ final class Pass {
             print("# dry run: the plan lm-server computed (in a transaction it rolled back: nothing was stored)", LmApi.GSON.toJson(plan));
         }
         boolean stale = !failed.isEmpty() | logPlan(plan);
-        offlineFailed |= !writeBudget(ledger, api, token, replayed);
+        boolean offlineFailed = replayed == null | !writeBudget(ledger, api, token, replayed);
 
         if (!slurmFailed) {
             if (settings.dryRun()) {
