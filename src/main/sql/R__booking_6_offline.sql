@@ -144,7 +144,8 @@ BEGIN
             INSERT INTO lm.offline_entries (cluster_client_id, slurm_job_id, entry_id, op, made_at, applied_at, result)
             VALUES (p_cluster, v_job_id, v_entry, v_op, v_time, p_now, v_result);
         END IF;
-        v_results := v_results || jsonb_build_object('id', v_entry, 'slurm_job_id', v_job_id, 'op', v_op, 'result', v_result);
+        v_results := v_results || jsonb_build_object('id', v_entry, 'slurm_job_id', v_job_id, 'op', v_op, 'result', v_result,
+                                                      'detail', NULL);
     END LOOP;
 
     DELETE FROM lm.offline_entries WHERE applied_at < p_now - interval '7 days';

@@ -60,7 +60,11 @@ public final class Offline {
                 JsonObject o = new JsonObject();
                 JsonObject raw = entries.get(i).raw();
                 for (String k : List.of("id", "slurm_job_id", "op")) {
-                    o.add(k, raw.has(k) && raw.get(k).isJsonPrimitive() ? raw.get(k) : null);
+                    if (raw.has(k) && raw.get(k).isJsonPrimitive()) {
+                        o.addProperty(k, raw.get(k).getAsString());
+                    } else {
+                        o.add(k, com.google.gson.JsonNull.INSTANCE);
+                    }
                 }
                 o.addProperty("result", "invalid");
                 o.addProperty("detail", e.getMessage());
