@@ -60,8 +60,9 @@ $$;
 --   {"id", "op": "book", "time": epoch s, "slurm_job_id", "username", "lead_host",
 --    "bookings": [{"product_feature", "quantity"}]}
 --   {"id", "op": "release", "time": epoch s, "slurm_job_id"}
--- (lm.booking.OfflineReplay has checked the fields). Returns {"entries": [{id, slurm_job_id, op,
--- result}] in the same order, "overbooked": [{product_feature, available}]}.
+-- (lm.booking.Offline has checked the fields; it answers an unreadable entry itself). Returns
+-- {"entries": [{id, slurm_job_id, op, result, detail}] in the same order,
+--  "overbooked": [{product_feature, available}]}.
 -- A booking is recorded whatever the pool has free now — the job runs already — flagged
 -- offline, created at the entry's time (the job's start) and holding for the configuration's
 -- grace time from now (it has been counted nowhere until now). A release ends the job if it was

@@ -160,6 +160,12 @@ class LmOfflineTest {
         assertEquals(2, r.exit(), r.toString());
         assertTrue(r.last().contains("no made_at_epoch"), r.last());
         assertEquals(1, ledger().size());
+
+        // 0: never offline, however fresh the budget
+        budget(0, Map.of("abaqus.abaqus@flexlm", 3));
+        run.conf("offline_max_age = 0");
+        assertEquals(2, prolog("8", "abaqus.abaqus@flexlm:1").exit());
+        assertEquals(1, ledger().size());
     }
 
     @Test
