@@ -77,7 +77,9 @@ SELECT bk.id, bk.job_id, bk.feature_id, bk.quantity, bk.created_at, j.cluster_cl
        json_build_object('id', bk.id, 'job_id', bk.job_id, 'feature_id', bk.feature_id,
                          'quantity', bk.quantity, 'created_at', bk.created_at,
                          'expires_at', bk.expires_at, 'active', lm.booking_active(bk),
-                         'released_reason', bk.released_reason) AS j
+                         'released_reason', bk.released_reason,
+                         -- booked by lm-prolog while lm-server was unreachable (R__booking_6_offline.sql)
+                         'offline', bk.offline) AS j
 FROM lm.bookings bk JOIN lm.jobs j ON j.id = bk.job_id;
 
 CREATE VIEW lm.api_jobs AS

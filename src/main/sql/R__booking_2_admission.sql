@@ -128,7 +128,7 @@ BEGIN
                                    'account', j.account, 'bookings', coalesce((SELECT json_agg(json_build_object(
                                         'id', b.id, 'job_id', b.job_id, 'feature_id', b.feature_id, 'quantity', b.quantity,
                                         'created_at', b.created_at, 'expires_at', b.expires_at, 'active', true,
-                                        'released_reason', NULL) ORDER BY b.id) FROM b), '[]'))
+                                        'released_reason', NULL, 'offline', false) ORDER BY b.id) FROM b), '[]'))
     FROM j;
 END
 $$;

@@ -16,7 +16,11 @@ SELECT st.pool_id,
        (SELECT string_agg(DISTINCT c.cluster_client_id, ',')
           FROM lm.features g JOIN lm.configurations c ON c.id = g.config_id
          WHERE g.id IN (SELECT lm.pool_members(f.id))) AS clusters,
-       st.total, st.used, st.reserved, st.booked, st.available, st.stale, st.held
+       st.total, st.used, st.reserved, st.booked, st.available, st.stale, st.held,
+       -- of booked, what lm-prolog booked offline (replayed by lm-agent): when available is
+       -- negative, this says how much of the shortfall offline operation caused
+       (SELECT coalesce(sum(b.quantity), 0) FROM lm.bookings b JOIN lm.features g ON g.id = b.feature_id
+         WHERE g.pool_id = st.pool_id AND b.offline AND b.released_at IS NULL AND b.expires_at > now()) AS booked_offline
 FROM lm.features f
 JOIN lm.products p ON p.id = f.product_id
 CROSS JOIN LATERAL lm.pool_state(f.id) st

@@ -21,6 +21,8 @@ record AgentSettings(
         String clientSecret,
         Path prologTokenFile,
         String prologTokenGroup,
+        Path budgetFile,
+        Path offlineDir,
         int interval,
         Duration commandTimeout,
         Map<String, String> tools,
@@ -36,7 +38,7 @@ record AgentSettings(
 
     static final Set<String> KEYS = Set.of(
             "api_url", "token_file", "oidc_issuer", "client_id", "client_secret",
-            "prolog_token_file", "prolog_token_group", "interval", "command_timeout",
+            "prolog_token_file", "prolog_token_group", "budget_file", "offline_dir", "interval", "command_timeout",
             "tool_flexlm", "tool_rlm", "tool_lsdyna", "tool_lmx", "tool_olicense", "tool_dsls",
             "scontrol", "squeue", "slurm_conf", "reservation_name", "reservation_user",
             "reservation_duration", "dry_run");
@@ -77,6 +79,8 @@ record AgentSettings(
                 clientSecret,
                 c.path("prolog_token_file", Path.of("/var/lib/lm-agent/prolog.token")),
                 c.string("prolog_token_group", "slurm"),
+                c.path("budget_file", Path.of("/var/lib/lm-agent/budget.json")),
+                c.path("offline_dir", Path.of("/var/lib/lm-agent/offline")),
                 // a day at most: the server marks a cluster unhealthy after one missed interval
                 c.integer("interval", 60, 1, 86_400),
                 Duration.ofSeconds(c.integer("command_timeout", 6, 1, 3_600)),
@@ -93,7 +97,7 @@ record AgentSettings(
 
     AgentSettings withDryRun() {
         return new AgentSettings(apiUrl, tokenFile, oidcIssuer, clientId, clientSecret, prologTokenFile, prologTokenGroup,
-                interval, commandTimeout, tools, scontrol, squeue, slurmConf, reservationName, reservationUser,
+                budgetFile, offlineDir, interval, commandTimeout, tools, scontrol, squeue, slurmConf, reservationName, reservationUser,
                 reservationDuration, true);
     }
 

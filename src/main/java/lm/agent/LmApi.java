@@ -22,7 +22,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.zip.GZIPOutputStream;
 
-/** The two calls a pass makes to lm-server. Every failure is an {@link LmServerException}. */
+/** The calls a pass makes to lm-server. Every failure is an {@link LmServerException}. */
 final class LmApi {
     static final Gson GSON = new GsonBuilder()
             .setFieldNamingPolicy(FieldNamingPolicy.LOWER_CASE_WITH_UNDERSCORES)
@@ -72,16 +72,7 @@ final class LmApi {
      */
     JsonObject report(String token, byte[] gzippedJson, boolean dryRun) throws LmServerException {
         String path = dryRun ? DRY_RUN : "/agent/report";
-        String body = send("POST", path, token, gzippedJson);
-        try {
-            JsonElement e = JsonParser.parseString(body);
-            if (!e.isJsonObject()) {
-                throw new LmServerException("POST /agent/report: expected a JSON object, got " + shorten(body));
-            }
-            return e.getAsJsonObject();
-        } catch (JsonParseException e) {
-            throw new LmServerException("POST /agent/report: not JSON: " + shorten(body));
-        }
+        return object("POST /agent/report", send("POST", path, token, gzippedJson));
     }
 
     /**
@@ -100,6 +91,34 @@ final class LmApi {
             // reported below
         }
         throw new LmServerException("POST /prolog_token: expected {\"token\": …}, got " + shorten(body));
+    }
+
+    /**
+     * This cluster's offline budget (GET /budget): per Slurm license, how many its jobs may book
+     * while lm-server is unreachable.
+     */
+    JsonObject budget(String token) throws LmServerException {
+        return object("GET /budget", send("GET", "/budget", token, null));
+    }
+
+    /**
+     * Replays ledger entries (POST /agent/offline, JSON gzipped as the report is); the answer
+     * has one result per entry, in order, and the pools now short.
+     */
+    JsonObject replayOffline(String token, byte[] gzippedJson) throws LmServerException {
+        return object("POST /agent/offline", send("POST", "/agent/offline", token, gzippedJson));
+    }
+
+    private static JsonObject object(String call, String body) throws LmServerException {
+        try {
+            JsonElement e = JsonParser.parseString(body);
+            if (e.isJsonObject()) {
+                return e.getAsJsonObject();
+            }
+        } catch (JsonParseException e) {
+            // reported below
+        }
+        throw new LmServerException(call + ": expected a JSON object, got " + shorten(body));
     }
 
     static byte[] gzip(String text) {

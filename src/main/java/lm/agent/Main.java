@@ -22,7 +22,8 @@ import picocli.CommandLine.Option;
  *       was missing from its output): those features were reported as failed and lm-server used
  *       their last known values, or held them in full once the outage grace had passed;</li>
  *   <li>2: usage or configuration error (nothing done), or the prolog token could not be
- *       fetched or prolog_token_file written (the rest of the pass was done);</li>
+ *       fetched or prolog_token_file written, or the offline ledger replayed or budget_file
+ *       written (the rest of the pass was done);</li>
  *   <li>3: lm-server unreachable or refused the request (token missing, expired or lacking a
  *       permission): nothing was applied to Slurm;</li>
  *   <li>4: Slurm could not be read (usage was still reported) or a scontrol change failed.</li>

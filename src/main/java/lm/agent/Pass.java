@@ -51,6 +51,15 @@ final class Pass {
         // failure doesn't leave the prolog with an old token that may expire. Never the agent's
         // own token: the slurm group can read that file.
         boolean tokenFileFailed = !writePrologToken(api, token);
+        // The offline ledger first: its bookings then count in this pass's report and plan, and
+        // the checkouts of jobs that started offline release their bookings at once.
+        Ledger ledger = new Ledger(settings, log);
+        Ledger.Replayed replayed = null;
+        try {
+            replayed = ledger.replay(api, token);
+        } catch (LmServerException | IOException | RuntimeException e) {
+            log.line("offline ledger not replayed: " + e.getMessage() + "; kept for the next pass");
+        }
 
         long pollStart = System.nanoTime();
         List<Poller.Outcome> outcomes = new Poller(settings, log).pollAll(configs);
@@ -139,6 +148,7 @@ final class Pass {
             print("# dry run: the plan lm-server computed (in a transaction it rolled back: nothing was stored)", LmApi.GSON.toJson(plan));
         }
         boolean stale = !failed.isEmpty() | logPlan(plan);
+        boolean offlineFailed = replayed == null | !writeBudget(ledger, api, token, replayed);
 
         if (!slurmFailed) {
             if (settings.dryRun()) {
@@ -151,7 +161,7 @@ final class Pass {
                 slurmFailed = true;
             }
         }
-        int status = slurmFailed ? Main.SLURM : tokenFileFailed ? Main.USAGE : stale ? Main.STALE : Main.OK;
+        int status = slurmFailed ? Main.SLURM : tokenFileFailed || offlineFailed ? Main.USAGE : stale ? Main.STALE : Main.OK;
         long totalNanos = System.nanoTime() - start;
         // The times let an admin see where a slow pass went; "agent" is what remains once the
         // license servers, Slurm and lm-server are taken out (make bench reports it at 150,000 jobs).
@@ -273,6 +283,31 @@ final class Pass {
         return e != null && e.isJsonPrimitive() ? e.getAsString() : "?";
     }
 
+    /**
+     * Writes budget_file, then removes from the ledger what this pass replayed: only a budget
+     * made after the replay counts those entries, so they leave the ledger after it is written
+     * (lm-prolog may book the budget minus what the ledger holds). False when either failed.
+     */
+    private boolean writeBudget(Ledger ledger, LmApi api, String token, Ledger.Replayed replayed) {
+        try {
+            ledger.writeBudget(api, token, out);
+        } catch (LmServerException | IOException | RuntimeException e) {
+            log.line("budget_file " + settings.budgetFile() + " not written: " + e.getMessage()
+                    + "; offline bookings use the old one until it is older than the prolog's offline_max_age");
+            return false;
+        }
+        if (replayed == null) {
+            return true;
+        }
+        try {
+            ledger.remove(replayed);
+            return true;
+        } catch (IOException | RuntimeException e) {
+            log.line("offline ledger: replayed entries not removed: " + e.getMessage() + "; the next pass replays them again (no harm)");
+            return false;
+        }
+    }
+
     private boolean writePrologToken(LmApi api, String agentToken) {
         if (settings.dryRun()) {
             log.line("dry run: not writing prolog_token_file " + settings.prologTokenFile());
@@ -280,7 +315,7 @@ final class Pass {
         }
         try {
             String token = api.prologToken(agentToken);
-            PrologToken.write(settings.prologTokenFile(), token, settings.prologTokenGroup(), log);
+            SlurmFile.writeToken(settings.prologTokenFile(), token, settings.prologTokenGroup(), log);
             return true;
         } catch (LmServerException e) {
             log.line(e.getMessage() + "; prolog_token_file left as it was (lm-prolog works until that token expires)");

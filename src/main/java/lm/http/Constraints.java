@@ -112,7 +112,10 @@ public final class Constraints {
             rule("revoked_tokens_check", "revoked token", "jti", "or client_id must be given, not both"),
             // audit_log (written by SQL only: lm.audit)
             rule("audit_log_pkey", "audit event", "id", "is already taken"),
-            rule("audit_log_operation_check", "audit event", "operation", "must be INSERT, UPDATE or DELETE"));
+            rule("audit_log_operation_check", "audit event", "operation", "must be INSERT, UPDATE or DELETE"),
+            // offline_entries (written by lm.replay_offline only, from entries it checked)
+            rule("offline_entries_pkey", "offline entry", "id", "was already applied for this job"),
+            rule("offline_entries_op_check", "offline entry", "op", "must be book or release"));
 
     private Constraints() {}
 

@@ -10,6 +10,7 @@ import lm.auth.Authenticator;
 import lm.booking.AgentReport;
 import lm.booking.Bookings;
 import lm.booking.Jobs;
+import lm.booking.Offline;
 import lm.db.Sql;
 import lm.http.Reply;
 import lm.http.Routes;
@@ -48,6 +49,7 @@ public final class ApiRoutes {
         AgentReport.routes(r, ds);
         ProjectShares.routes(r, ds);
         PoolDistribution.routes(r, ds);
+        Offline.routes(r, ds);
         PrologToken.routes(r, auth);
         Audit.routes(r, ds);
         lm.ui.Web.routes(r, auth.settings());

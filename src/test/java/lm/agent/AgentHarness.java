@@ -75,6 +75,8 @@ final class AgentHarness implements AutoCloseable {
         conf.put("token_file", tokenFile.toString());
         conf.put("prolog_token_file", prologToken.toString());
         conf.put("prolog_token_group", "root");
+        conf.put("budget_file", dir.resolve("budget/budget.json").toString());
+        conf.put("offline_dir", dir.resolve("offline").toString());
         conf.put("command_timeout", "5");
         conf.put("tool_flexlm", tools.resolve("lmutil").toString());
         conf.put("tool_rlm", tools.resolve("rlmutil").toString());

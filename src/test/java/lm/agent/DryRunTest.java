@@ -12,6 +12,7 @@ import com.sun.net.httpserver.HttpServer;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.Statement;
@@ -69,6 +70,7 @@ class DryRunTest {
         h.flexlm("lic1:27000", new Use("abaqus", 100, 25,
                 List.<String[]>of(new String[] {"alice", "node01.cluster", "3"}, new String[] {"dave", "ws1", "22"})));
         Files.delete(h.prologToken);
+        Files.deleteIfExists(Path.of(h.conf.get("budget_file")));
         h.clearCalls();
         Map<String, List<String>> before = tables();
 
@@ -78,9 +80,9 @@ class DryRunTest {
         assertFalse(Files.exists(h.prologToken), "a dry run must not write prolog_token_file");
         assertEquals(List.of(), h.changes(), "a dry run must not change Slurm");
         assertEquals(ABAQUS_LIC + ":10", h.reservation());
-        // stdout: the report, the plan, the change it would make, each after a '#' line
+        // stdout: the report, the plan, the offline budget, the change it would make, each after a '#' line
         List<String> out = h.lastOut.strip().lines().toList();
-        assertEquals(6, out.size(), h.lastOut);
+        assertEquals(8, out.size(), h.lastOut);
         assertTrue(out.get(0).startsWith("# dry run: the report"), out.get(0));
         JsonObject report = JsonParser.parseString(out.get(1)).getAsJsonObject();
         assertEquals("[12,15]", report.getAsJsonObject("slurm").get("job_ids").toString());
@@ -92,8 +94,11 @@ class DryRunTest {
         assertEquals(1, plan.get("ended_jobs").getAsLong(), plan::toString);
         // used 25 + carol's 2 still booked − Slurm's own 3 in use
         assertEquals("[{\"license\":\"" + ABAQUS_LIC + "\",\"count\":24,\"held\":false}]", plan.get("reservations").toString());
-        assertTrue(out.get(4).startsWith("# dry run: the scontrol changes"), out.get(4));
-        assertEquals(h.conf.get("scontrol") + " " + update(ABAQUS_LIC + ":24"), out.get(5));
+        assertTrue(out.get(4).startsWith("# dry run: the budget_file"), out.get(4));
+        assertTrue(JsonParser.parseString(out.get(5)).getAsJsonObject().getAsJsonObject("licenses").has(ABAQUS_LIC), out.get(5));
+        assertTrue(out.get(6).startsWith("# dry run: the scontrol changes"), out.get(6));
+        assertEquals(h.conf.get("scontrol") + " " + update(ABAQUS_LIC + ":24"), out.get(7));
+        assertFalse(Files.exists(Path.of(h.conf.get("budget_file"))), "a dry run must not write budget_file");
         assertTrue(h.lastErr.contains("1 bookings released by checkouts") && h.lastErr.contains("1 ended jobs removed"), h.lastErr);
 
         // the same pass for real does change all of it: the dry run was not a no-op by accident

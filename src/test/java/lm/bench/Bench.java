@@ -38,6 +38,9 @@ public final class Bench {
             AgentPass.bench();
             System.exit(0);
         }
+        // -Dlm.bench.only=prolog: only the prolog/epilog latency (issue 11: the online path before
+        // and after offline operation), a minute or two
+        boolean prologOnly = "prolog".equals(System.getProperty("lm.bench.only"));
         String db = TestDatabase.create();
         String url = TestDatabase.url(db);
         try (HikariDataSource ds = Database.pool(url, TestDatabase.user(), TestDatabase.password(), 8)) {
@@ -48,10 +51,12 @@ public final class Bench {
             ApiServer api = LmServer.serve(ds, auth, "127.0.0.1", 0);
             System.out.printf(Locale.ROOT, "lm bench: %d clients, %d s per round, %d rounds, hot pool of one feature, PostgreSQL %s%n",
                     CLIENTS, SECONDS, ROUNDS, version(ds));
-            runHttp(api.port(), token, 3, true); // warm-up: JIT, pool, caches
+            if (!prologOnly) {
+                runHttp(api.port(), token, 3, true); // warm-up: JIT, pool, caches
+            }
             // admission alone (the prolog's call; bookings pile up, which the pool's counter makes
             // free), then a job's whole life (prolog and epilog: POST then DELETE)
-            for (boolean release : new boolean[] {false, true}) {
+            for (boolean release : prologOnly ? new boolean[0] : new boolean[] {false, true}) {
                 String what = release ? "job life (POST /jobs + DELETE)" : "admission (POST /jobs)";
                 double[] http = new double[ROUNDS];
                 double[] p50 = new double[ROUNDS];
@@ -75,7 +80,9 @@ public final class Bench {
             api.close();
             Prolog.bench(ds, auth, url);
         }
-        AgentPass.bench();
+        if (!prologOnly) {
+            AgentPass.bench();
+        }
         System.exit(0);
     }
 

@@ -52,7 +52,8 @@ final class Prolog {
                     "api_url = http://127.0.0.1:" + api.port() + "/lm",
                     "token_file = " + token,
                     "log_file = " + log,
-                    "on_error = fail-closed",
+                    // the default; -Dlm.bench.prolog.on_error=fail-closed for a script that predates offline
+                    "on_error = " + System.getProperty("lm.bench.prolog.on_error", "offline"),
                     ""));
             Path prolog = PROJECT.resolve("bin/lm-prolog");
             Path epilog = PROJECT.resolve("bin/lm-epilog");

@@ -272,7 +272,7 @@ final class ManPagesTest {
             if (!line.startsWith("#") || line.startsWith("# lm-epilog")) {
                 break;
             }
-            Matcher m = Pattern.compile("^#\\s+(\\d+)?\\s+outcome=([a-z]+)").matcher(line);
+            Matcher m = Pattern.compile("^#\\s+(\\d+)?\\s+outcome=([a-z-]+)").matcher(line);
             if (m.find()) {
                 if (m.group(1) != null) {
                     code = Integer.valueOf(m.group(1));
@@ -305,7 +305,7 @@ final class ManPagesTest {
                 continue;
             }
             if (code != null) {
-                Matcher m = Pattern.compile("outcome=([a-z]+)").matcher(plain(line));
+                Matcher m = Pattern.compile("outcome=([a-z]+(?:-[a-z]+)*)").matcher(plain(line));
                 while (m.find()) {
                     page.get(code).add(m.group(1));
                 }

@@ -72,6 +72,8 @@ class SlurmEndToEndTest {
     private static Path agentConf;
     private static Path prologConf;
     private static Path prologLog;
+    private static Path budgetFile;
+    private static Path offlineDir;
     private static Server server;
     private static Http http;
     private static String admin;
@@ -188,6 +190,8 @@ class SlurmEndToEndTest {
         // record what it did pass and name the configuration, then exec the real scripts
         prologLog = dir.resolve("lm.log");
         prologConf = dir.resolve("prolog.conf");
+        budgetFile = dir.resolve("lib/budget.json");
+        offlineDir = dir.resolve("lib/offline");
         Path prologToken = dir.resolve("prolog.token");
         Files.writeString(prologToken, jobToken + "\n");
         Path prolog = wrapper("prolog", PROLOG);
@@ -203,6 +207,8 @@ class SlurmEndToEndTest {
                 "retry_delay = 0.2",
                 "timeout = 5",
                 "slurm_conf = " + slurm.slurmConf(),
+                "budget_file = " + budgetFile,
+                "offline_dir = " + offlineDir,
                 ""));
 
         // lm-agent: its own admin token for the cluster, the real scontrol/squeue of the cluster
@@ -222,6 +228,8 @@ class SlurmEndToEndTest {
                 "slurm_conf = " + slurm.slurmConf(),
                 "reservation_name = lm_e2e",
                 "reservation_user = root",
+                "budget_file = " + budgetFile,
+                "offline_dir = " + offlineDir,
                 ""));
         cancelAll();
         deleteReservation();
@@ -397,6 +405,8 @@ class SlurmEndToEndTest {
     @Order(4)
     @Timeout(150)
     void withLmServerDownTheJobIsRequeuedNotLostAndRunsLater() throws Exception {
+        // no offline budget: on_error = offline is then fail-closed
+        Files.delete(budgetFile);
         server.stop();
         String id = slurm.sbatch("-L", LICENSE + ":2", "-o", "job-%j.out", "--wrap", "sleep 2");
         Map<String, String> job = slurm.waitForJob(id,
@@ -469,6 +479,101 @@ class SlurmEndToEndTest {
         slurm.waitForJob(id, j -> "CANCELLED".equals(j.get("JobState")), Duration.ofSeconds(20), "CANCELLED");
         waitFor(() -> apiJob(id) == null, Duration.ofSeconds(10), "the epilog released the cancelled job " + id);
         assertEquals(0, feature().get("booked_total").getAsLong());
+    }
+
+    /**
+     * Offline operation (issue 11 part 4): with lm-server stopped, jobs needing more than the
+     * cluster's budget are submitted; exactly the budget's worth start, booked offline, the rest
+     * wait; once lm-server is back, one agent pass shows those jobs with their bookings, and the
+     * waiting jobs then start as licenses free up.
+     */
+    @Test
+    @Order(6)
+    @Timeout(300)
+    void withLmServerDownJobsStartWithinTheBudgetAndAreReplayedWhenItIsBack() throws Exception {
+        // a second cluster shares the license server: each cluster's budget is half of what is free
+        long product = http.get("/products?search=abaqus", admin).json().getAsJsonArray().get(0).getAsJsonObject().get("id").getAsLong();
+        Http.Res other = http.post("/configurations", admin, "{\"name\":\"abaqus\",\"cluster_client_id\":\"othercluster\","
+                + "\"type\":\"flexlm\",\"features\":[{\"name\":\"abaqus\",\"product_id\":" + product + "}],"
+                + "\"license_servers\":[{\"host\":\"licsrv\",\"port\":27000}]}");
+        assertEquals(201, other.status(), other.toString());
+        long otherConfig = other.json().getAsJsonObject().get("id").getAsLong();
+        try {
+            // 6 free, so a budget of 3 each; Slurm alone would start 6 licenses' worth. Two jobs of
+            // 3 (the local node has 2 CPUs: two jobs can run at once, and Slurm would start both)
+            usage(TOTAL - 6);
+            reconcile();
+            String budget = Files.readString(budgetFile);
+            System.err.println("[e2e] budget: " + budget.replaceAll("\\s+", " "));
+            assertTrue(budget.contains("\"" + LICENSE + "\": 3"), budget);
+            assertEquals(TOTAL - 6, slurmLicense()[2], "Slurm alone would start 6 licenses' worth");
+
+            server.stop();
+            List<String> ids = new ArrayList<>();
+            for (int i = 0; i < 2; i++) {
+                ids.add(slurm.sbatch("-L", LICENSE + ":3", "-o", "job-%j.out", "--wrap", "sleep 45"));
+            }
+            Instant end = Instant.now().plusSeconds(60);
+            List<String> running;
+            List<String> requeued;
+            while (true) {
+                running = new ArrayList<>();
+                requeued = new ArrayList<>();
+                for (String id : ids) {
+                    Map<String, String> j = slurm.showJob(id);
+                    if ("RUNNING".equals(j.get("JobState"))) {
+                        running.add(id);
+                    } else if ("PENDING".equals(j.get("JobState")) && Integer.parseInt(j.get("Restarts")) >= 1) {
+                        requeued.add(id);
+                    }
+                }
+                assertTrue(running.size() <= 1, "more than the budget's worth started: " + running);
+                if (running.size() == 1 && requeued.size() == 1) {
+                    break;
+                }
+                assertTrue(Instant.now().isBefore(end), "not 1 running and 1 requeued within 60 s: " + squeue());
+                sleep(250);
+            }
+            System.err.println("[e2e] offline: running " + running + ", waiting " + requeued);
+            assertEquals(3, slurmLicense()[1], "Slurm counts the offline job's licenses");
+            for (String id : running) {
+                assertTrue(logOf(id).stream().anyMatch(l -> l.contains("outcome=booked-offline")), logOf(id).toString());
+            }
+            for (String id : requeued) {
+                assertTrue(logOf(id).stream().anyMatch(l -> l.contains("outcome=refused-offline")), logOf(id).toString());
+            }
+            Path ledger = offlineDir.resolve("ledger");
+            assertEquals(1, Files.readAllLines(ledger).stream().filter(l -> l.startsWith("{\"op\":\"book\"")).count(),
+                    Files.readString(ledger));
+
+            server.start();
+            reconcile();
+            for (String id : running) {
+                JsonObject job = apiJob(id);
+                assertNotNull(job, "after one agent pass lm-server has job " + id);
+                assertEquals(List.of(3L), quantities(job));
+                assertTrue(job.getAsJsonArray("bookings").get(0).getAsJsonObject().get("offline").getAsBoolean(), job::toString);
+            }
+            assertEquals(3, feature().get("booked_total").getAsLong());
+            assertFalse(Files.exists(ledger), "the replayed entries left the ledger");
+            assertTrue(Files.readString(budgetFile).contains("\"" + LICENSE + "\": 1"), "6 - 3 booked offline = 3 free, half of it: "
+                    + Files.readString(budgetFile));
+
+            // the waiting jobs start once they are eligible again, booked online
+            Instant back = Instant.now();
+            for (String id : requeued) {
+                slurm.waitForState(id, "RUNNING", Duration.ofSeconds(120));
+                JsonObject job = apiJob(id);
+                assertNotNull(job, "booked on the retry");
+                assertFalse(job.getAsJsonArray("bookings").get(0).getAsJsonObject().get("offline").getAsBoolean(), job::toString);
+            }
+            System.err.println("[e2e] the waiting jobs ran " + Duration.between(back, Instant.now()).toMillis() + " ms after lm-server was back");
+            assertEquals(6, feature().get("booked_total").getAsLong(), feature().toString());
+        } finally {
+            server.start();
+            cancelAll();
+            assertEquals(200, http.delete("/configurations/" + otherConfig + "?force=true", admin).status());
+        }
     }
 
     // ---------------------------------------------------------------------------------- helpers

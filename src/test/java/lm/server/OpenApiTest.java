@@ -391,6 +391,16 @@ class OpenApiTest {
         JsonObject plan = call(covered, "POST", "/agent/report", cl, report, 200).getAsJsonObject();
         assertEquals(1, plan.getAsJsonArray("reservations").size(), plan::toString);
         assertEquals(dry, plan, "a dry run answers the plan the real report then applies");
+        // offline operation: the budget, and a ledger replayed (a booking and its release)
+        JsonObject budget = call(covered, "GET", "/budget", cl, null, 200).getAsJsonObject();
+        assertEquals(2, budget.getAsJsonArray("licenses").size(), budget::toString);
+        long t = java.time.Instant.now().getEpochSecond() - 60;
+        JsonObject replayed = call(covered, "POST", "/agent/offline", cl, "{\"entries\":["
+                + "{\"op\":\"book\",\"id\":\"" + t + ".1\",\"time\":" + t + ",\"bookings\":[{\"license\":\"oaprod.solver@flexlm\","
+                + "\"product_feature\":\"oaprod.solver\",\"quantity\":1}],\"slurm_job_id\":\"4260\",\"username\":\"alice\",\"lead_host\":\"node01\"},"
+                + "{\"op\":\"release\",\"id\":\"" + t + ".2\",\"time\":" + (t + 1) + ",\"slurm_job_id\":\"4260\"}]}", 200).getAsJsonObject();
+        assertEquals(List.of("booked", "released"), replayed.getAsJsonArray("entries").asList().stream()
+                .map(e -> e.getAsJsonObject().get("result").getAsString()).toList());
 
         // reads: single resources and lists (lists must not be empty, so their items are checked)
         JsonObject got = call(covered, "GET", "/configurations/" + config, admin, null, 200).getAsJsonObject();
@@ -448,6 +458,7 @@ class OpenApiTest {
         errorBody(call(covered, "POST", "/products", admin, "{\"name\":\"oaprod\"}", 409));
         errorBody(call(covered, "DELETE", "/products/" + product, admin, null, 409));
         errorBody(call(covered, "POST", "/agent/report", cl, "{\"failed\":[\"nope.nothing\"]}", 404));
+        errorBody(call(covered, "POST", "/agent/offline", cl, "{\"entries\":{}}", 400));
 
         // deletes
         call(covered, "DELETE", "/bookings/" + booking, admin, null, 200);

@@ -35,6 +35,8 @@ public final class ScriptRun {
 
     private final Path dir;
     final Path conf;
+    final Path budget;
+    final Path offlineDir;
     final Path token;
     final Path logFile;
     private final Map<String, String> env = new LinkedHashMap<>();
@@ -45,6 +47,8 @@ public final class ScriptRun {
         this.conf = dir.resolve("prolog.conf");
         this.token = dir.resolve("agent.token");
         this.logFile = dir.resolve("lm.log");
+        this.budget = dir.resolve("budget.json");
+        this.offlineDir = dir.resolve("offline");
         StringBuilder c = new StringBuilder()
                 .append("# test config\n")
                 .append("api_url = ").append(apiUrl).append('\n')
@@ -53,7 +57,11 @@ public final class ScriptRun {
                 .append("retry_delay = 0\n")
                 .append("timeout = 5\n")
                 // never pick up a cluster's /etc/slurm/slurm.conf: the sh fallback is under test
-                .append("slurm_conf = ").append(dir.resolve("no-slurm.conf")).append('\n');
+                .append("slurm_conf = ").append(dir.resolve("no-slurm.conf")).append('\n')
+                // offline operation (the default on_error): nothing to book against unless a test
+                // writes a budget and makes the directory (LmOfflineTest)
+                .append("budget_file = ").append(dir.resolve("budget.json")).append('\n')
+                .append("offline_dir = ").append(dir.resolve("offline")).append('\n');
         for (String line : extraConf) {
             c.append(line).append('\n');
         }

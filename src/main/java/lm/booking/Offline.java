@@ -1,0 +1,145 @@
+package lm.booking;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import java.util.List;
+import java.util.regex.Pattern;
+import javax.sql.DataSource;
+import lm.db.Sql;
+import lm.http.ApiException;
+import lm.http.Body;
+import lm.http.Call;
+import lm.http.Json;
+import lm.http.Reply;
+import lm.http.Routes;
+
+/**
+ * Offline operation (lm-prolog(8), OFFLINE OPERATION): GET /lm/budget, what the caller's
+ * cluster may book while lm-server is unreachable (lm.cluster_budget), which lm-agent writes to
+ * budget_file each pass; and POST /lm/agent/offline, the replay of the ledger lm-prolog and
+ * lm-epilog kept meanwhile (lm.replay_offline, one transaction).
+ */
+public final class Offline {
+    // A ledger line is ~300 bytes; lm-agent sends at most 1,000 entries per request.
+    static final int MAX_ENTRIES = 10_000;
+    // what lm-prolog writes: <epoch>.<pid> (documented as 1-64 of these characters)
+    private static final Pattern ENTRY_ID = Pattern.compile("[A-Za-z0-9._:-]{1,64}");
+    private static final Pattern JOB_ID = Pattern.compile("[0-9]{1,20}");
+    // 9999-12-31T23:59:59Z, the last second to_timestamp and the API's dates agree on
+    private static final long MAX_TIME = 253_402_300_799L;
+
+    private Offline() {}
+
+    public static void routes(Routes r, DataSource ds) {
+        r.get("/budget", "config", "read", c -> Reply.ok(Sql.text(ds, "SELECT lm.budget_json(?)", c.cluster())));
+        r.post("/agent/offline", "feature", "update", c -> replay(ds, c));
+    }
+
+    /**
+     * Each entry is checked on its own: one the prolog could not have written (a line damaged
+     * on disk) is answered "invalid" with the reason and the others are applied, so one bad line
+     * cannot stop a cluster's ledger from ever being replayed. Only a body that is not
+     * {"entries": [objects]} is refused whole.
+     */
+    private static Reply replay(DataSource ds, Call c) throws Exception {
+        String cluster = c.cluster();
+        List<Body> entries = c.object("replay").allow("entries").optObjects("entries");
+        if (entries == null) {
+            throw ApiException.badRequest("replay: 'entries' is required");
+        }
+        if (entries.size() > MAX_ENTRIES) {
+            throw ApiException.unprocessable("replay: at most " + MAX_ENTRIES + " entries per request, not " + entries.size());
+        }
+        JsonArray valid = new JsonArray();
+        JsonObject[] invalid = new JsonObject[entries.size()];
+        for (int i = 0; i < entries.size(); i++) {
+            try {
+                valid.add(entry(entries.get(i)));
+            } catch (ApiException e) {
+                JsonObject o = new JsonObject();
+                JsonObject raw = entries.get(i).raw();
+                for (String k : List.of("id", "slurm_job_id", "op")) {
+                    if (raw.has(k) && raw.get(k).isJsonPrimitive()) {
+                        o.addProperty(k, raw.get(k).getAsString());
+                    } else {
+                        o.add(k, com.google.gson.JsonNull.INSTANCE);
+                    }
+                }
+                o.addProperty("result", "invalid");
+                o.addProperty("detail", e.getMessage());
+                invalid[i] = o;
+            }
+        }
+        JsonObject applied = JsonParser.parseString(
+                Sql.text(ds, "SELECT lm.replay_offline(?, ?::jsonb)", cluster, Json.GSON.toJson(valid))).getAsJsonObject();
+        JsonArray done = applied.getAsJsonArray("entries");
+        JsonArray results = new JsonArray(entries.size());
+        int next = 0;
+        for (JsonObject bad : invalid) {
+            results.add(bad != null ? bad : done.get(next++));
+        }
+        applied.add("entries", results);
+        return Reply.ok(Json.GSON.toJson(applied));
+    }
+
+    /** One ledger entry as lm.replay_offline takes it; an ApiException says what is wrong. */
+    private static JsonObject entry(Body e) {
+        JsonObject o = new JsonObject();
+        String op = e.string("op");
+        String id = e.string("id");
+        if (!ENTRY_ID.matcher(id).matches()) {
+            throw ApiException.unprocessable("entry: 'id' must be 1 to 64 letters, digits, '.', '_', ':' or '-'");
+        }
+        String job = e.stringOrInteger("slurm_job_id");
+        if (!JOB_ID.matcher(job).matches()) {
+            throw ApiException.unprocessable("entry: 'slurm_job_id' must be a Slurm job id: 1 to 20 digits");
+        }
+        long time = e.integer("time");
+        if (time <= 0 || time > MAX_TIME) {
+            throw ApiException.unprocessable("entry: 'time' must be seconds since 1970 (UTC), after 1970");
+        }
+        o.addProperty("id", id);
+        o.addProperty("op", op);
+        o.addProperty("slurm_job_id", job);
+        o.addProperty("time", time);
+        switch (op) {
+            case "release" -> e.allow("id", "op", "time", "slurm_job_id");
+            case "book" -> {
+                e.allow("id", "op", "time", "slurm_job_id", "username", "lead_host", "bookings");
+                o.addProperty("username", name(e, "username"));
+                o.addProperty("lead_host", name(e, "lead_host"));
+                List<Body> bookings = e.optObjects("bookings");
+                if (bookings == null || bookings.isEmpty()) {
+                    throw ApiException.unprocessable("entry: 'bookings' must list at least one {product_feature, quantity}");
+                }
+                JsonArray items = new JsonArray();
+                for (Body b : bookings) {
+                    // license: the Slurm name the prolog counted against its budget (kept for the log)
+                    b.allow("product_feature", "quantity", "license");
+                    b.optString("license");
+                    long q = b.integer("quantity");
+                    if (q <= 0) {
+                        throw ApiException.unprocessable("entry: 'quantity' must be greater than 0");
+                    }
+                    JsonObject x = new JsonObject();
+                    x.addProperty("product_feature", b.string("product_feature"));
+                    x.addProperty("quantity", q);
+                    items.add(x);
+                }
+                o.add("bookings", items);
+            }
+            default -> throw ApiException.unprocessable("entry: 'op' must be book or release, not '" + op + "'");
+        }
+        return o;
+    }
+
+    // the jobs table's rule (1 to 255 characters, not only spaces), checked per entry here
+    private static String name(Body e, String field) {
+        String s = e.string(field);
+        if (s.isBlank() || s.length() > 255) {
+            throw ApiException.unprocessable("entry: '" + field + "' must be 1 to 255 characters, not only spaces");
+        }
+        return s;
+    }
+}
