@@ -53,6 +53,7 @@ public final class Constraints {
             rule("features_reserved_check", "feature", "reserved", "must be 0 or more"),
             rule("features_total_check", "feature", "total", "must be 0 or more"),
             rule("features_used_check", "feature", "used", "must be 0 or more"),
+            rule("features_expiring_check", "feature", "expiring", "must be 0 or more, and comes with expires_at"),
             rule("features_config_id_product_id_name_key", "feature", "name",
                     "is already a feature of this product in this configuration"),
             // cluster_statuses
