@@ -21,9 +21,9 @@ import java.util.regex.Pattern;
  * account for fewer licenses than its header says are in use, fails the reading: that is what an
  * output cut short looks like.
  *
- * <p>lmutil 11 and later print a line per INCREMENT under the header,
+ * <p>lmstat prints a line per INCREMENT under the header,
  * {@code "NAME" vVERSION, vendor: VENDOR, expiry: 31-dec-2026} (or {@code permanent(no expiration
- * date)}); older ones print no expiry. The feature's expiry is the nearest of them; lmstat prints
+ * date)}); some versions (the 2012 captures) print it without the expiry. The feature's expiry is the nearest of them; lmstat prints
  * no count per INCREMENT, so how many expire then is not known.
  *
  * <p>In a multi-server dump, a server that is down contributes no feature and the others are still
