@@ -184,39 +184,63 @@ DECLARE
     v_job bigint;
 BEGIN
     SELECT id INTO v_job FROM lm.jobs WHERE cluster_client_id = p_cluster AND slurm_job_id = p_slurm_job_id;
-    RETURN lm.delete_job(p_cluster, v_job);
+    -- the end of a job, not an audit event
+    RETURN lm.delete_job(p_cluster, v_job, false);
 END
 $$;
 
 -- Deletes a job of p_cluster (any cluster's when NULL) and its bookings; locks the counters of
--- its pools (see lm.release_job).
-CREATE OR REPLACE FUNCTION lm.delete_job(p_cluster text, p_job bigint)
+-- its pools (see lm.release_job). p_audit: a manual delete (DELETE /jobs/{id}, or this function
+-- called in psql), recorded in lm.audit_log with the job's bookings; the epilog's release passes
+-- false and pays nothing for it.
+DROP FUNCTION IF EXISTS lm.delete_job(text, bigint);
+CREATE OR REPLACE FUNCTION lm.delete_job(p_cluster text, p_job bigint, p_audit boolean DEFAULT true)
 RETURNS boolean LANGUAGE plpgsql
 -- generic plans: see lm.lock_pools
 SET plan_cache_mode = force_generic_plan
 AS $$
+DECLARE
+    v_old jsonb;
 BEGIN
     IF p_job IS NULL OR NOT EXISTS (SELECT 1 FROM lm.jobs WHERE id = p_job AND (p_cluster IS NULL OR cluster_client_id = p_cluster)) THEN
         RETURN false;
     END IF;
     PERFORM lm.lock_pools(ARRAY(SELECT b.feature_id FROM lm.bookings b WHERE b.job_id = p_job AND b.released_at IS NULL), true);
-    DELETE FROM lm.jobs WHERE id = p_job;
-    RETURN FOUND;
+    IF NOT p_audit THEN
+        DELETE FROM lm.jobs WHERE id = p_job;
+        RETURN FOUND;
+    END IF;
+    -- the row as it was deleted: an epilog that got there first leaves nothing to record
+    WITH b AS (SELECT coalesce(jsonb_agg(to_jsonb(b) ORDER BY b.id), '[]') AS bookings FROM lm.bookings b WHERE b.job_id = p_job),
+         d AS (DELETE FROM lm.jobs j WHERE j.id = p_job RETURNING j.*)
+    SELECT to_jsonb(d) || jsonb_build_object('bookings', b.bookings) INTO v_old FROM d, b;
+    IF v_old IS NULL THEN
+        RETURN false;
+    END IF;
+    PERFORM lm.audit('jobs', 'DELETE', v_old, NULL);
+    RETURN true;
 END
 $$;
 
 -- Deletes one booking of a job of p_cluster (any cluster's when NULL); locks its pool's counter
--- (see lm.release_job).
+-- (see lm.release_job). Only ever a manual delete (DELETE /bookings/{id}, or psql): recorded in
+-- lm.audit_log.
 CREATE OR REPLACE FUNCTION lm.delete_booking(p_cluster text, p_booking bigint)
 RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+    v_old jsonb;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM lm.bookings b JOIN lm.jobs j ON j.id = b.job_id
                    WHERE b.id = p_booking AND (p_cluster IS NULL OR j.cluster_client_id = p_cluster)) THEN
         RETURN false;
     END IF;
     PERFORM lm.lock_pools(ARRAY(SELECT b.feature_id FROM lm.bookings b WHERE b.id = p_booking AND b.released_at IS NULL), true);
-    DELETE FROM lm.bookings WHERE id = p_booking;
-    RETURN FOUND;
+    DELETE FROM lm.bookings b WHERE b.id = p_booking RETURNING to_jsonb(b) INTO v_old;
+    IF v_old IS NULL THEN
+        RETURN false;
+    END IF;
+    PERFORM lm.audit('bookings', 'DELETE', v_old, NULL);
+    RETURN true;
 END
 $$;
 

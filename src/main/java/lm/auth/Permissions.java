@@ -10,7 +10,9 @@ final class Permissions {
     static final Set<String> RESOURCES =
             Set.of("config", "license-server", "product", "feature", "job", "booking", "status", "metrics",
                    // POST /prolog_token: a cluster's agent fetches the narrow token its prolog uses
-                   "prolog-token");
+                   "prolog-token",
+                   // GET /audit: the audit trail
+                   "audit");
     static final Set<String> ACTIONS = Set.of("create", "read", "update", "delete");
 
     private Permissions() {}

@@ -24,8 +24,9 @@ public final class Roles {
                            Permissions.of("prolog-token", "create")),
             // PrologSlurmctld books (POST /jobs), EpilogSlurmctld releases (DELETE by slurm_job_id)
             PROLOG, List.of(Permissions.of("job", "create"), Permissions.of("job", "read"), Permissions.of("job", "delete")),
-            // everything an auditor or a dashboard reads; prolog tokens are made, never read
-            READER, Permissions.RESOURCES.stream().filter(r -> !r.equals("prolog-token")).sorted()
+            // everything an auditor or a dashboard reads; prolog tokens are made, never read, and
+            // the audit trail names people (sub): admin only, or a token minted with audit:read
+            READER, Permissions.RESOURCES.stream().filter(r -> !r.equals("prolog-token") && !r.equals("audit")).sorted()
                     .map(r -> Permissions.of(r, "read")).toList()));
 
     /** The permissions of {@code role}. @throws IllegalArgumentException for an unknown role */

@@ -22,9 +22,9 @@ import picocli.CommandLine.TypeConversionException;
             "Prints a bearer token signed with the server's local key (the keys file is created if"
                     + " missing), for sites without an identity provider.",
             "Roles: admin (everything), agent (one cluster's lm-agent: config:read, feature:update,"
-                    + " prolog-token:create), prolog (job:create, job:read, job:delete), reader (every :read).",
+                    + " prolog-token:create), prolog (job:create, job:read, job:delete), reader (every :read but audit:read).",
             "Permissions: license-manager:admin or license-manager:<resource>:<action>, resource one of"
-                    + " config, license-server, product, feature, job, booking, status, metrics, prolog-token;"
+                    + " config, license-server, product, feature, job, booking, status, metrics, prolog-token, audit;"
                     + " action one of create, read, update, delete."
         },
         exitCodeListHeading = "%nExit status:%n",

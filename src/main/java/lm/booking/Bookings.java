@@ -30,6 +30,6 @@ public final class Bookings {
         });
         r.get("/bookings", "booking", "read", c -> LIST.list(ds, c.listQuery(LIST), null));
         r.get("/bookings/{id}", "booking", "read", c -> LIST.one(ds, c.id("id", "booking")));
-        r.delete("/bookings/{id}", "booking", "delete", c -> Release.byId(ds, "lm.delete_booking", "booking", c.clusterScope(), c.id("id", "booking")));
+        r.delete("/bookings/{id}", "booking", "delete", c -> Release.byId(ds, c.actor(), "lm.delete_booking", "booking", c.clusterScope(), c.id("id", "booking")));
     }
 }

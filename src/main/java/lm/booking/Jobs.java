@@ -42,7 +42,7 @@ public final class Jobs {
             return Reply.ok("{\"message\":\"job " + Json.quote(c.param("slurm_job_id")).replace("\"", "") + " released\"}");
         });
         r.get("/jobs/{id}", "job", "read", c -> LIST.one(ds, c.id("id", "job")));
-        r.delete("/jobs/{id}", "job", "delete", c -> Release.byId(ds, "lm.delete_job", "job", c.clusterScope(), c.id("id", "job")));
+        r.delete("/jobs/{id}", "job", "delete", c -> Release.byId(ds, c.actor(), "lm.delete_job", "job", c.clusterScope(), c.id("id", "job")));
     }
 
     private static Reply book(DataSource ds, Call c) throws Exception {

@@ -90,7 +90,30 @@ record Resource(
             List.of("id", "job_id", "feature_id", "quantity", "created_at"),
             List.of(), false);
 
-    static final List<Resource> ALL = List.of(CONFIGURATIONS, LICENSE_SERVERS, PRODUCTS, FEATURES, JOBS, BOOKINGS);
+    static final Resource AUDIT = new Resource("audit", "/audit", "audit event",
+            List.of(Column.number("id", "id"), Column.text("at", "at"), Column.text("sub", "sub"),
+                    Column.text("cluster_client_id", "cluster_client_id"), Column.text("route", "route"),
+                    Column.text("table", "table_name"), Column.text("operation", "operation"), Column.number("row_id", "row_id"),
+                    new Column("what", Resource::what, false)),
+            List.of("id", "at", "sub", "cluster_client_id", "db_user", "route", "table_name", "operation", "row_id"),
+            List.of(), false);
+
+    static final List<Resource> ALL = List.of(CONFIGURATIONS, LICENSE_SERVERS, PRODUCTS, FEATURES, JOBS, BOOKINGS, AUDIT);
+
+    /** An UPDATE as "field: before -> after"; an INSERT or DELETE as the row (--json has it all). */
+    private static String what(JsonObject event) {
+        JsonElement changes = event.get("changes");
+        if (changes != null && changes.isJsonObject()) {
+            List<String> out = new ArrayList<>();
+            for (var c : changes.getAsJsonObject().entrySet()) {
+                JsonArray ba = c.getValue().getAsJsonArray();
+                out.add(c.getKey() + ": " + ba.get(0) + " -> " + ba.get(1));
+            }
+            return String.join(", ", out);
+        }
+        JsonElement row = event.get("DELETE".equals(Table.scalar(event.get("operation"))) ? "old" : "new");
+        return row == null || row.isJsonNull() ? "" : row.toString();
+    }
 
     private static String productName(JsonObject feature) {
         JsonElement p = feature.get("product");

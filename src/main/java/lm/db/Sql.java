@@ -64,6 +64,14 @@ public final class Sql {
         return transaction(ds, work, true);
     }
 
+    /** An audited write (lm.audit_log): {@link #tx} with {@code actor} named in the transaction first. */
+    public static <T> T tx(DataSource ds, Actor actor, Work<T> work) throws SQLException {
+        return transaction(ds, c -> {
+            actor.claim(c);
+            return work.run(c);
+        }, true);
+    }
+
     /**
      * The same in a transaction that is always rolled back: what the statements would do (a
      * dry run's plan), with nothing kept. The locks they take are held until the rollback.

@@ -48,7 +48,12 @@ public final class ApiServer implements AutoCloseable {
     /** {@code readTimeout}: a client that sends nothing for this long is cut off. */
     public ApiServer(String host, int port, Routes routes, Authenticator auth, Duration readTimeout) {
         RoutingHandler router = new RoutingHandler();
-        this.drain = new Drain(router);
+        // the dashboard and the API docs: whole trees of files, before the API's exact routes
+        io.undertow.server.handlers.PathHandler paths = new io.undertow.server.handlers.PathHandler(router);
+        for (Routes.WebTree t : routes.webTrees()) {
+            paths.addPrefixPath(PREFIX + t.prefix(), t.handler());
+        }
+        this.drain = new Drain(paths);
         for (Routes.Route r : routes.all()) {
             router.add(r.method(), PREFIX + r.path(), new Dispatch(r, auth, drain));
         }

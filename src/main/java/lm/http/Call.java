@@ -3,6 +3,7 @@ package lm.http;
 import io.undertow.server.HttpServerExchange;
 import java.util.Deque;
 import lm.auth.Principal;
+import lm.db.Actor;
 
 /** One request as endpoints see it: path and query parameters, the JSON body, the caller. */
 public final class Call {
@@ -35,6 +36,16 @@ public final class Call {
      */
     public String clusterScope() {
         return principal != null && principal.isAdmin() ? null : cluster();
+    }
+
+    /**
+     * The caller and this request, for a write that is an audit event (lm.db.Sql#tx(DataSource,
+     * Actor, Work)): the token's sub and cluster, and method, path and query as sent.
+     */
+    public Actor actor() {
+        String query = exchange.getQueryString();
+        String route = exchange.getRequestMethod() + " " + exchange.getRequestPath() + (query == null || query.isEmpty() ? "" : "?" + query);
+        return new Actor(principal == null ? null : principal.subject(), principal == null ? null : principal.clientId(), route);
     }
 
     public String param(String name) {

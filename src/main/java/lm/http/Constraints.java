@@ -88,7 +88,10 @@ public final class Constraints {
             rule("revoked_tokens_jti_check", "revoked token", "jti", NAME_RULE),
             rule("revoked_tokens_client_id_check", "revoked token", "client_id", NAME_RULE),
             // CHECK ((jti IS NULL) <> (client_id IS NULL)), unnamed in V9
-            rule("revoked_tokens_check", "revoked token", "jti", "or client_id must be given, not both"));
+            rule("revoked_tokens_check", "revoked token", "jti", "or client_id must be given, not both"),
+            // audit_log (written by SQL only: lm.audit)
+            rule("audit_log_pkey", "audit event", "id", "is already taken"),
+            rule("audit_log_operation_check", "audit event", "operation", "must be INSERT, UPDATE or DELETE"));
 
     private Constraints() {}
 

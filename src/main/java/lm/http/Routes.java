@@ -20,7 +20,11 @@ public final class Routes {
      */
     public record Route(String method, String path, String resource, String action, int maxBody, Endpoint endpoint) {}
 
+    /** Pages and files for a browser under {@code prefix} (e.g. "/ui"): no token, not API routes. */
+    public record WebTree(String prefix, io.undertow.server.HttpHandler handler) {}
+
     private final List<Route> routes = new ArrayList<>();
+    private final List<WebTree> trees = new ArrayList<>();
 
     public Routes get(String path, String resource, String action, Endpoint e) {
         return add("GET", path, resource, action, e);
@@ -53,7 +57,16 @@ public final class Routes {
         return this;
     }
 
+    public Routes web(String prefix, io.undertow.server.HttpHandler handler) {
+        trees.add(new WebTree(prefix, handler));
+        return this;
+    }
+
     public List<Route> all() {
         return List.copyOf(routes);
+    }
+
+    public List<WebTree> webTrees() {
+        return List.copyOf(trees);
     }
 }

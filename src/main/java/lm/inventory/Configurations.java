@@ -46,7 +46,7 @@ public final class Configurations {
                 features.add(x);
             }
             o.add("features", features);
-            return Writes.create(ds, VIEW, "SELECT lm.create_configuration(?::jsonb)", Json.GSON.toJson(o));
+            return Writes.create(ds, c.actor(), VIEW, "SELECT lm.create_configuration(?::jsonb)", Json.GSON.toJson(o));
         });
         r.get("/configurations", "config", "read", c -> LIST.list(ds, c.listQuery(LIST), null));
         // the agent's view: only the caller's own cluster
@@ -55,7 +55,7 @@ public final class Configurations {
         r.put("/configurations/{id}", "config", "update", c -> {
             long id = c.id("id", "configuration");
             Body b = c.object("configuration").allow("name", "cluster_client_id", "grace_time", "type", "outage_grace");
-            return Writes.update(ds, VIEW, "configuration", id,
+            return Writes.update(ds, c.actor(), VIEW, "configuration", id,
                     "UPDATE lm.configurations SET name = coalesce(?, name), cluster_client_id = coalesce(?, cluster_client_id),"
                             + " grace_time = coalesce(?, grace_time), type = coalesce(?, type), outage_grace = coalesce(?, outage_grace)"
                             + " WHERE id = ? RETURNING id",
@@ -63,7 +63,7 @@ public final class Configurations {
                     b.optInt32("outage_grace"), id);
         });
         r.delete("/configurations/{id}", "config", "delete",
-                c -> Writes.deleteInUse(ds, "configuration", c.id("id", "configuration"), c.flag("force")));
+                c -> Writes.deleteInUse(ds, c.actor(), "configuration", c.id("id", "configuration"), c.flag("force")));
     }
 
     private static List<Body> nonNull(List<Body> l) {

@@ -28,7 +28,7 @@ public final class Features {
         r.post("/features", "feature", "create", c -> {
             Body b = c.object("feature").allow("name", "product_id", "config_id", "reserved");
             Long reserved = b.optInteger("reserved");
-            return Writes.create(ds, VIEW, "INSERT INTO lm.features (name, product_id, config_id, reserved) VALUES (?, ?, ?, ?) RETURNING id",
+            return Writes.create(ds, c.actor(), VIEW, "INSERT INTO lm.features (name, product_id, config_id, reserved) VALUES (?, ?, ?, ?) RETURNING id",
                     b.string("name"), b.integer("product_id"), b.integer("config_id"), reserved == null ? 0L : reserved);
         });
         r.get("/features", "feature", "read", c -> LIST.list(ds, c.listQuery(LIST), null));
@@ -60,7 +60,7 @@ public final class Features {
             Long total = b.optInteger("total");
             Long used = b.optInteger("used");
             boolean reading = total != null || used != null;
-            return Writes.update(ds, VIEW, "feature", id,
+            return Writes.update(ds, c.actor(), VIEW, "feature", id,
                     "UPDATE lm.features SET name = coalesce(?, name), product_id = coalesce(?, product_id),"
                             + " config_id = coalesce(?, config_id), reserved = coalesce(?, reserved),"
                             + " total = coalesce(?, total), used = coalesce(?, used),"
@@ -77,7 +77,7 @@ public final class Features {
                     b.optString("name"), b.optInteger("product_id"), b.optInteger("config_id"), b.optInteger("reserved"),
                     total, used, expiry.toString(), expiry.toString(), expiry.toString(), expiry.toString(), reading, reading, id, c.clusterScope(), c.clusterScope(), b.optInteger("config_id"));
         });
-        r.delete("/features/{id}", "feature", "delete", c -> Writes.deleteInUse(ds, "feature", c.id("id", "feature"), c.flag("force")));
+        r.delete("/features/{id}", "feature", "delete", c -> Writes.deleteInUse(ds, c.actor(), "feature", c.id("id", "feature"), c.flag("force")));
     }
 
     private static JsonObject reportItem(Body b) {

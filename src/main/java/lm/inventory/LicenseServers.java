@@ -22,7 +22,7 @@ public final class LicenseServers {
         r.get("/license_servers/types", "license-server", "read", c -> Reply.ok(Json.GSON.toJson(TYPES)));
         r.post("/license_servers", "license-server", "create", c -> {
             Body b = c.object("license server").allow("config_id", "host", "port");
-            return Writes.create(ds, VIEW, "INSERT INTO lm.license_servers (config_id, host, port) VALUES (?, ?, ?) RETURNING id",
+            return Writes.create(ds, c.actor(), VIEW, "INSERT INTO lm.license_servers (config_id, host, port) VALUES (?, ?, ?) RETURNING id",
                     b.integer("config_id"), b.string("host"), b.int32("port"));
         });
         r.get("/license_servers", "license-server", "read", c -> LIST.list(ds, c.listQuery(LIST), null));
@@ -30,12 +30,12 @@ public final class LicenseServers {
         r.put("/license_servers/{id}", "license-server", "update", c -> {
             long id = c.id("id", "license server");
             Body b = c.object("license server").allow("config_id", "host", "port");
-            return Writes.update(ds, VIEW, "license server", id,
+            return Writes.update(ds, c.actor(), VIEW, "license server", id,
                     "UPDATE lm.license_servers SET config_id = coalesce(?, config_id), host = coalesce(?, host), port = coalesce(?, port)"
                             + " WHERE id = ? RETURNING id",
                     b.optInteger("config_id"), b.optString("host"), b.optInt32("port"), id);
         });
         r.delete("/license_servers/{id}", "license-server", "delete",
-                c -> Writes.deleteInUse(ds, "license server", c.id("id", "license server"), c.flag("force")));
+                c -> Writes.deleteInUse(ds, c.actor(), "license server", c.id("id", "license server"), c.flag("force")));
     }
 }

@@ -17,16 +17,16 @@ public final class Products {
     public static void routes(Routes r, DataSource ds) {
         r.post("/products", "product", "create", c -> {
             Body b = c.object("product").allow("name");
-            return Writes.create(ds, VIEW, "INSERT INTO lm.products (name) VALUES (?) RETURNING id", b.string("name"));
+            return Writes.create(ds, c.actor(), VIEW, "INSERT INTO lm.products (name) VALUES (?) RETURNING id", b.string("name"));
         });
         r.get("/products", "product", "read", c -> LIST.list(ds, c.listQuery(LIST), null));
         r.get("/products/{id}", "product", "read", c -> LIST.one(ds, c.id("id", "product")));
         r.put("/products/{id}", "product", "update", c -> {
             long id = c.id("id", "product");
             Body b = c.object("product").allow("name");
-            return Writes.update(ds, VIEW, "product", id,
+            return Writes.update(ds, c.actor(), VIEW, "product", id,
                     "UPDATE lm.products SET name = coalesce(?, name) WHERE id = ? RETURNING id", b.optString("name"), id);
         });
-        r.delete("/products/{id}", "product", "delete", c -> Writes.delete(ds, "lm.products", "product", c.id("id", "product")));
+        r.delete("/products/{id}", "product", "delete", c -> Writes.delete(ds, c.actor(), "lm.products", "product", c.id("id", "product")));
     }
 }

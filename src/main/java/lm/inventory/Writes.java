@@ -3,6 +3,7 @@ package lm.inventory;
 import java.sql.SQLException;
 import java.util.Map;
 import javax.sql.DataSource;
+import lm.db.Actor;
 import lm.db.Sql;
 import lm.http.ApiException;
 import lm.http.Reply;
@@ -10,20 +11,22 @@ import lm.http.SqlErrors;
 
 /**
  * The write pattern every inventory resource shares: one statement that returns the row's id
- * (or none), then the row as its API view shows it, in the same transaction.
+ * (or none), then the row as its API view shows it, in the same transaction. Every inventory
+ * write is an audit event: the transaction names its {@link Actor} first, and the row triggers
+ * of R__audit.sql record it.
  */
 final class Writes {
     private Writes() {}
 
     /** INSERT … RETURNING id, answered 201 with the new resource. */
-    static Reply create(DataSource ds, String view, String insert, Object... params) throws SQLException {
-        return Reply.created(Sql.tx(ds, c -> Sql.text(c, "SELECT j FROM " + view + " WHERE id = ?",
+    static Reply create(DataSource ds, Actor actor, String view, String insert, Object... params) throws SQLException {
+        return Reply.created(Sql.tx(ds, actor, c -> Sql.text(c, "SELECT j FROM " + view + " WHERE id = ?",
                 Long.parseLong(Sql.text(c, insert, params)))));
     }
 
     /** UPDATE … WHERE id = ? RETURNING id; no row is a 404. */
-    static Reply update(DataSource ds, String view, String what, long id, String update, Object... params) throws SQLException {
-        String j = Sql.tx(ds, c -> {
+    static Reply update(DataSource ds, Actor actor, String view, String what, long id, String update, Object... params) throws SQLException {
+        String j = Sql.tx(ds, actor, c -> {
             String got = Sql.text(c, update, params);
             return got == null ? null : Sql.text(c, "SELECT j FROM " + view + " WHERE id = ?", id);
         });
@@ -38,8 +41,8 @@ final class Writes {
      * refuses (409) while active bookings depend on it, unless {@code force}, and says how many
      * bookings it released.
      */
-    static Reply deleteInUse(DataSource ds, String what, long id, boolean force) throws SQLException {
-        String released = Sql.text(ds, "SELECT lm.delete_inventory(?, ?, ?)", what, id, force);
+    static Reply deleteInUse(DataSource ds, Actor actor, String what, long id, boolean force) throws SQLException {
+        String released = Sql.tx(ds, actor, c -> Sql.text(c, "SELECT lm.delete_inventory(?, ?, ?)", what, id, force));
         if (released == null) {
             throw ApiException.notFound(what + " " + id + " not found");
         }
@@ -47,10 +50,10 @@ final class Writes {
     }
 
     /** DELETE by id; children go with it where the schema says ON DELETE CASCADE. */
-    static Reply delete(DataSource ds, String table, String what, long id) throws SQLException {
-        int n;
+    static Reply delete(DataSource ds, Actor actor, String table, String what, long id) throws SQLException {
+        String n;
         try {
-            n = Sql.update(ds, "DELETE FROM " + table + " WHERE id = ?", id);
+            n = Sql.tx(ds, actor, c -> Sql.text(c, "DELETE FROM " + table + " WHERE id = ? RETURNING id", id));
         } catch (SQLException e) {
             if ("23503".equals(e.getSQLState())) {
                 // on a delete, a foreign-key violation means other rows still point here; the
@@ -61,7 +64,7 @@ final class Writes {
             }
             throw e;
         }
-        if (n == 0) {
+        if (n == null) {
             throw ApiException.notFound(what + " " + id + " not found");
         }
         return Reply.ok("{\"message\":\"" + what + " " + id + " deleted\"}");

@@ -5,6 +5,7 @@ import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.Properties;
 import javax.sql.DataSource;
+import lm.audit.Audit;
 import lm.auth.Authenticator;
 import lm.booking.AgentReport;
 import lm.booking.Bookings;
@@ -44,6 +45,8 @@ public final class ApiRoutes {
         Bookings.routes(r, ds);
         AgentReport.routes(r, ds);
         PrologToken.routes(r, auth);
+        Audit.routes(r, ds);
+        lm.ui.Web.routes(r);
         return r;
     }
 
@@ -57,7 +60,7 @@ public final class ApiRoutes {
         return p.getProperty("version", "unknown");
     }
 
-    static String resource(String name) {
+    public static String resource(String name) {
         try (InputStream in = ApiRoutes.class.getClassLoader().getResourceAsStream(name)) {
             if (in == null) {
                 throw new IllegalStateException("missing resource " + name);

@@ -14,24 +14,24 @@ import org.jose4j.jwt.JwtClaims;
 import org.jose4j.jwt.NumericDate;
 
 /** Builds tokens the way an attacker or another issuer would, with jose4j directly. */
-final class TestTokens {
+public final class TestTokens {
 
     private TestTokens() {}
 
-    static RsaJsonWebKey newRsaKey(String kid) throws Exception {
+    public static RsaJsonWebKey newRsaKey(String kid) throws Exception {
         RsaJsonWebKey k = RsaJwkGenerator.generateJwk(2048);
         k.setKeyId(kid);
         return k;
     }
 
     /** The server's own key, read from its keys file as anyone with the file could. */
-    static PublicJsonWebKey localKey(Path keysFile) throws Exception {
+    public static PublicJsonWebKey localKey(Path keysFile) throws Exception {
         List<JsonWebKey> keys = new JsonWebKeySet(Files.readString(keysFile)).getJsonWebKeys();
         return (PublicJsonWebKey) keys.get(0);
     }
 
     /** Claims valid for ten minutes from now (seconds since the epoch). */
-    static JwtClaims claims(String iss, long nowSeconds) {
+    public static JwtClaims claims(String iss, long nowSeconds) {
         JwtClaims c = new JwtClaims();
         c.setIssuer(iss);
         c.setSubject("user-1");
@@ -43,7 +43,7 @@ final class TestTokens {
         return c;
     }
 
-    static String sign(JwtClaims claims, PublicJsonWebKey key) throws Exception {
+    public static String sign(JwtClaims claims, PublicJsonWebKey key) throws Exception {
         return sign(claims, key, key instanceof RsaJsonWebKey
                 ? AlgorithmIdentifiers.RSA_USING_SHA256
                 : AlgorithmIdentifiers.ECDSA_USING_P256_CURVE_AND_SHA256);

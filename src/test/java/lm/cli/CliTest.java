@@ -282,6 +282,26 @@ class CliTest {
     }
 
     @Test
+    void auditListAndGetOne() throws Exception {
+        long p = id(ok("products", "create", "--name", "cliaud", "--json"));
+        ok("products", "update", "--id", Long.toString(p), "--name", "cliaud2");
+
+        Cli.Result table = ok("audit", "list", "--search", "cliaud", "--sort-order", "descending");
+        List<List<String>> rows = rows(table.out());
+        assertEquals(2, rows.size(), table.out());
+        List<String> update = rows.get(0);
+        assertEquals(List.of("admin-cluster", "admin-cluster", "PUT /lm/products/" + p, "products", "UPDATE", Long.toString(p),
+                "name: \"cliaud\" -> \"cliaud2\""), update.subList(2, 9), table.out());
+        assertEquals("INSERT", rows.get(1).get(6));
+        assertTrue(rows.get(1).get(8).contains("\"name\":\"cliaud\""), table.out());
+        assertEquals(apiGet("/audit?search=cliaud"), ok("audit", "list", "--search", "cliaud", "--json").json());
+        assertEquals(apiGet("/audit/" + update.get(0)), ok("audit", "get-one", "--id", update.get(0), "--json").json());
+        // read only, and only for admins
+        assertEquals(2, cli.run("audit", "delete", "--id", update.get(0)).exit());
+        assertEquals(4, cli.env("LM_TOKEN", api.token("c", "license-manager:product:read")).run("audit", "list").exit());
+    }
+
+    @Test
     void listSortLimitOffsetAndSearch() throws Exception {
         for (String n : List.of("clisort-a", "clisort-b", "clisort-c", "clisort-d")) {
             ok("products", "create", "--name", n);

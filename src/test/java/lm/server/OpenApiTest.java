@@ -458,6 +458,11 @@ class OpenApiTest {
         call(covered, "DELETE", "/configurations/" + config, admin, null, 200);
         call(covered, "DELETE", "/products/" + product, admin, null, 200);
 
+        // the audit trail of all the above
+        JsonElement audit = call(covered, "GET", "/audit?search=oaprod&sort_field=at&sort_ascending=false", admin, null, 200);
+        nonEmpty(audit);
+        call(covered, "GET", "/audit/" + id(audit.getAsJsonArray().get(0)), admin, null, 200);
+
         Set<String> notCovered = new TreeSet<>(operations().keySet());
         notCovered.removeAll(covered);
         assertTrue(notCovered.isEmpty(), "operations this test never saw succeed (add a call): " + notCovered);
