@@ -34,7 +34,7 @@ $$;
 -- was free; held: the newest reading is older than the outage grace).
 CREATE VIEW lm.api_features AS
 SELECT f.id, f.name, p.name AS product_name, f.product_id, f.config_id, c.cluster_client_id,
-       f.reserved, f.total, f.used, b.booked AS booked_total, f.share, f.max_use,
+       f.reserved, f.total, f.used, b.booked AS booked_total, f.share, f.max_use, f.expires_at,
        json_build_object('id', f.id, 'name', f.name,
                          'product', json_build_object('id', p.id, 'name', p.name),
                          'config_id', f.config_id, 'reserved', f.reserved, 'total', f.total,
@@ -44,6 +44,8 @@ SELECT f.id, f.name, p.name AS product_name, f.product_id, f.config_id, c.cluste
                          -- when the license server last answered, and whether the last poll failed
                          -- (the counts are then the last good ones; see lm-agent(8), outage policy)
                          'reported_at', f.reported_at,
+                         -- the nearest expiry the license server prints, and how many expire then (V13)
+                         'expires_at', f.expires_at, 'expiring', f.expiring,
                          'stale', coalesce(st.stale, true), 'held', coalesce(st.held, true),
                          'available', coalesce(st.available, 0)) AS j
 FROM lm.features f

@@ -56,6 +56,8 @@ $$;
 --    "slurm": {"licenses": [{license, total, used}], "job_ids": [n, ...], "nodes": ["node01", ...], "squeue_age_ms": n,
 --              "pending": [{job_id, account, license, quantity}]}}
 -- (pending: the licenses pending jobs ask for, their owners' demand, see lm.apply_pending)
+-- (a usage item may carry "expires_at": "2026-12-31" and "expiring": n, the nearest expiry the
+-- license server prints and how many licenses expire then; absent: none printed, see lm.apply_expiry)
 -- (nodes: the cluster's node names, short and lower case; checkouts on other hosts release
 -- nothing, see lm.apply_usage)
 -- and returns the plan: {"reservations": [{license, count, held}], "stale": [...], "held": [...],
@@ -89,6 +91,7 @@ BEGIN
         v_nodes := ARRAY(SELECT lower(split_part(x, '.', 1)) FROM jsonb_array_elements_text(p_report->'slurm'->'nodes') x);
     END IF;
     v_released := lm.apply_usage(p_cluster, coalesce(p_report->'features', '[]'), p_now, v_nodes);
+    PERFORM lm.apply_expiry(p_cluster, coalesce(p_report->'features', '[]'));
 
     SELECT array_agg(lm.find_feature(p_cluster, x)), string_agg(x, ', ') FILTER (WHERE lm.find_feature(p_cluster, x) IS NULL)
     INTO v_failed, v_unknown

@@ -28,7 +28,7 @@ END
 $$;
 
 -- Sets total and used of the caller's features from a license-server report:
--- [{product_name, feature_name, total, used}]. Matching is by product name, feature name and
+-- [{product_name, feature_name, total, used, expires_at?, expiring?}]. Matching is by product name, feature name and
 -- the caller's cluster; one unknown item refuses the whole report (LM002), so a typo can't
 -- leave half the pools updated. A reading changes what a pool has free, so it is written
 -- under the pools' locks, taken first in ascending id like admission (lm.lock_pools): the two
@@ -62,6 +62,9 @@ BEGIN
     WHERE p.id = f.product_id AND c.id = f.config_id AND c.cluster_client_id = p_cluster
       AND p.name = i.product_name AND f.name = i.feature_name;
     GET DIAGNOSTICS v_count = ROW_COUNT;
+    -- the expiry only of items that say one (null clears it): clients of the reference API send none
+    PERFORM lm.apply_expiry(p_cluster, coalesce((SELECT jsonb_agg(x || jsonb_build_object('product_feature', (x->>'product_name') || '.' || (x->>'feature_name')))
+                                                 FROM jsonb_array_elements(p_items) x WHERE x ? 'expires_at'), '[]'));
     RETURN v_count;
 END
 $$;

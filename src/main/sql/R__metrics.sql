@@ -35,6 +35,16 @@ LANGUAGE sql STABLE AS $$
     WHERE m.value_of IN ('stale', 'held', 'booked', 'reserved')
        OR EXISTS (SELECT 1 FROM lm.features g WHERE g.pool_id = p.pool_id AND g.reported_at IS NOT NULL)
     UNION ALL
+    -- the nearest expiry of the pool's features (lm.features.expires_at, a day: its 00:00 UTC);
+    -- a pool none of whose servers prints an expiry has no sample, not a made-up far date
+    SELECT 'lm_license_expiry_timestamp_seconds',
+           'Nearest expiry day the license servers print for the pool''s licenses, as Unix time of its 00:00 UTC.',
+           jsonb_build_object('pool', p.pool_id::text, 'product_feature', p.product_feature),
+           extract(epoch FROM min(g.expires_at)::timestamp AT TIME ZONE 'UTC')::double precision
+    FROM pools p JOIN lm.features g ON g.pool_id = p.pool_id
+    GROUP BY p.pool_id, p.product_feature
+    HAVING min(g.expires_at) IS NOT NULL
+    UNION ALL
     SELECT 'lm_agent_last_report_age_seconds', 'Seconds since the cluster''s agent last reported.',
            jsonb_build_object('cluster_client_id', s.cluster_client_id),
            extract(epoch FROM p_now - s.last_reported)::double precision

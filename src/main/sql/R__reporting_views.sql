@@ -82,3 +82,24 @@ CREATE VIEW lm.distribution_log AS
 SELECT e.at, e.pool_id, e.product_feature, e.cluster_client_id, e.account, e.share, e.entitled, e.in_use, e.free, e.demand
 FROM lm.distribution_entries e
 ORDER BY e.at, e.pool_id, e.cluster_client_id, e.account NULLS FIRST;
+
+-- Licenses that expire, nearest first, with the days left counted from p_now's UTC day (0 on
+-- the last day, negative once past: the license server no longer serves them). Time is a
+-- parameter here so tests can pin it; lm.expiring_licenses is this at now().
+DROP VIEW IF EXISTS lm.expiring_licenses;
+DROP FUNCTION IF EXISTS lm.expiring_licenses_at(timestamptz);
+CREATE FUNCTION lm.expiring_licenses_at(p_now timestamptz)
+RETURNS TABLE (product_feature text, cluster_client_id text, servers text, expires_at date, days_left integer,
+               expiring bigint, total bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT p.name || '.' || f.name, c.cluster_client_id,
+           (SELECT string_agg(s.host || ':' || s.port, ',' ORDER BY s.id) FROM lm.license_servers s WHERE s.config_id = c.id),
+           f.expires_at, f.expires_at - (p_now AT TIME ZONE 'UTC')::date, f.expiring, f.total
+    FROM lm.features f
+    JOIN lm.products p ON p.id = f.product_id
+    JOIN lm.configurations c ON c.id = f.config_id
+    WHERE f.expires_at IS NOT NULL
+    ORDER BY f.expires_at, 1, 2
+$$;
+
+CREATE VIEW lm.expiring_licenses AS SELECT * FROM lm.expiring_licenses_at(now());

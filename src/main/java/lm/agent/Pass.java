@@ -215,6 +215,11 @@ final class Pass {
                 j.addProperty("total", u.total());
                 j.addProperty("used", u.used());
                 j.addProperty("queued", u.queued());
+                if (u.expires() != null) {
+                    // the nearest expiry the server printed (none: permanent, or not printed)
+                    j.addProperty("expires_at", u.expires().toString());
+                    j.addProperty("expiring", u.expiring());
+                }
                 JsonArray checkouts = new JsonArray();
                 for (Checkout k : u.checkouts()) {
                     JsonObject x = new JsonObject();

@@ -14,6 +14,7 @@ import lm.http.Call;
 import lm.http.Json;
 import lm.http.Reply;
 import lm.http.Routes;
+import lm.inventory.Expiry;
 
 /**
  * POST /lm/agent/report: one lm-agent pass (usage, failed servers, Slurm's view) in, the
@@ -60,11 +61,12 @@ public final class AgentReport {
         JsonArray features = new JsonArray();
         List<Body> items = b.optObjects("features");
         for (Body f : items == null ? List.<Body>of() : items) {
-            f.allow("product_feature", "total", "used", "queued", "checkouts");
+            f.allow("product_feature", "total", "used", "queued", "checkouts", Expiry.EXPIRES_AT, Expiry.EXPIRING);
             JsonObject o = new JsonObject();
             o.addProperty("product_feature", f.string("product_feature"));
             o.addProperty("total", nonNegative(f, "total"));
             o.addProperty("used", nonNegative(f, "used"));
+            Expiry.copy(f, o);
             JsonArray checkouts = new JsonArray();
             List<Body> cos = f.optObjects("checkouts");
             for (Body co : cos == null ? List.<Body>of() : cos) {

@@ -80,9 +80,11 @@ record Resource(
                     Column.number("share", "share"), Column.limit("max_use", "max_use"),
                     // the pool's true value as admission sees it, from the server: negative when
                     // outside usage grew past what was free (the reference clamped it at 0)
-                    Column.number("available", "available")),
+                    Column.number("available", "available"),
+                    // the nearest expiry the license server prints (empty: none, or permanent)
+                    Column.text("expires_at", "expires_at")),
             List.of("id", "name", "product_id", "product_name", "config_id", "reserved", "total", "used", "booked_total",
-                    "share", "max_use"),
+                    "share", "max_use", "expires_at"),
             List.of(new Field("--name", "name", "NAME", false, true, "Feature name as the license server reports it."),
                     new Field("--product-id", "product_id", "ID", true, true, "Product the feature belongs to."),
                     new Field("--config-id", "config_id", "ID", true, true, "Configuration whose license servers serve it."),

@@ -4,6 +4,8 @@ import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonPrimitive;
 import java.math.BigDecimal;
+import java.time.LocalDate;
+import java.time.format.DateTimeParseException;
 import java.util.Set;
 import java.util.TreeSet;
 
@@ -141,6 +143,19 @@ public final class Body {
             throw ApiException.badRequest(where + ": '" + field + "' must be true or false");
         }
         return e.getAsBoolean();
+    }
+
+    /** A day, {@code "2026-12-31"} (ISO 8601, a real date); null when absent or null. */
+    public LocalDate optDate(String field) {
+        String s = optString(field);
+        if (s == null) {
+            return null;
+        }
+        try {
+            return LocalDate.parse(s);
+        } catch (DateTimeParseException e) {
+            throw ApiException.badRequest(where + ": '" + field + "' must be a date YYYY-MM-DD");
+        }
     }
 
     /** Each element of the array field, as a Body; null when absent. */

@@ -55,6 +55,7 @@ public final class Constraints {
             rule("features_used_check", "feature", "used", "must be 0 or more"),
             rule("features_share_check", "feature", "share", "must be 0 or more"),
             rule("features_max_use_check", "feature", "max_use", "must be 0 or more (null: no limit)"),
+            rule("features_expiring_check", "feature", "expiring", "must be 0 or more, and comes with expires_at"),
             rule("features_config_id_product_id_name_key", "feature", "name",
                     "is already a feature of this product in this configuration"),
             // cluster_statuses

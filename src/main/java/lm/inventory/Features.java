@@ -21,7 +21,8 @@ public final class Features {
             Map.entry("id", "id"), Map.entry("name", "lower(name)"), Map.entry("product_id", "product_id"),
             Map.entry("product_name", "lower(product_name)"), Map.entry("config_id", "config_id"), Map.entry("reserved", "reserved"),
             Map.entry("total", "total"), Map.entry("used", "used"), Map.entry("booked_total", "booked_total"),
-            Map.entry("share", "share"), Map.entry("max_use", "max_use")));
+            Map.entry("share", "share"), Map.entry("max_use", "max_use"),
+            Map.entry("expires_at", "expires_at")));
 
     private Features() {}
 
@@ -40,7 +41,7 @@ public final class Features {
         r.put("/features/bulk", "feature", "update", c -> {
             JsonElement e = c.json();
             if (!e.isJsonArray()) {
-                throw ApiException.badRequest("body must be a JSON array of {product_name, feature_name, total, used}");
+                throw ApiException.badRequest("body must be a JSON array of {product_name, feature_name, total, used[, expires_at, expiring]}");
             }
             JsonArray items = new JsonArray();
             int i = 0;
@@ -57,7 +58,10 @@ public final class Features {
         r.get("/features/{id}", "feature", "read", c -> LIST.one(ds, c.id("id", "feature")));
         r.put("/features/{id}", "feature", "update", c -> {
             long id = c.id("id", "feature");
-            Body b = c.object("feature").allow("name", "product_id", "config_id", "reserved", "total", "used", "share", "max_use");
+            Body b = c.object("feature").allow("name", "product_id", "config_id", "reserved", "total", "used", "share", "max_use",
+                    Expiry.EXPIRES_AT, Expiry.EXPIRING);
+            JsonObject expiry = new JsonObject();
+            Expiry.copy(b, expiry);
             Long total = b.optInteger("total");
             Long used = b.optInteger("used");
             boolean reading = total != null || used != null;
@@ -67,6 +71,9 @@ public final class Features {
                             + " total = coalesce(?, total), used = coalesce(?, used), share = coalesce(?, share),"
                             // "max_use": null lifts the limit
                             + " max_use = CASE WHEN ? THEN NULL ELSE coalesce(?, max_use) END,"
+                            // the expiry as given, a field left out keeps its value (see Expiry)
+                            + " expires_at = CASE WHEN ?::jsonb -> 'expires_at' IS NULL THEN expires_at ELSE (?::jsonb ->> 'expires_at')::date END,"
+                            + " expiring = CASE WHEN ?::jsonb -> 'expires_at' IS NULL THEN expiring ELSE (?::jsonb ->> 'expiring')::bigint END,"
                             // counts set by hand are a reading: without an agent, a site keeps them
                             // trusted with a large outage_grace (lm-server(8), outage policy)
                             + " reported_at = CASE WHEN ? THEN now() ELSE reported_at END,"
@@ -75,13 +82,14 @@ public final class Features {
                             // cluster's configuration (NULL scope: admin); else "not found"
                             + " AND lm.config_in_scope(?, config_id) AND lm.config_in_scope(?, coalesce(?, config_id)) RETURNING id",
                     b.optString("name"), b.optInteger("product_id"), b.optInteger("config_id"), b.optInteger("reserved"),
-                    total, used, b.optInt32("share"), b.isNull("max_use"), b.optInteger("max_use"), reading, reading, id, c.clusterScope(), c.clusterScope(), b.optInteger("config_id"));
+                    total, used, b.optInt32("share"), b.isNull("max_use"), b.optInteger("max_use"),
+                    expiry.toString(), expiry.toString(), expiry.toString(), expiry.toString(), reading, reading, id, c.clusterScope(), c.clusterScope(), b.optInteger("config_id"));
         });
         r.delete("/features/{id}", "feature", "delete", c -> Writes.deleteInUse(ds, c.actor(), "feature", c.id("id", "feature"), c.flag("force")));
     }
 
     private static JsonObject reportItem(Body b) {
-        b.allow("product_name", "feature_name", "total", "used");
+        b.allow("product_name", "feature_name", "total", "used", Expiry.EXPIRES_AT, Expiry.EXPIRING);
         JsonObject o = new JsonObject();
         o.addProperty("product_name", b.string("product_name"));
         o.addProperty("feature_name", b.string("feature_name"));
@@ -92,6 +100,7 @@ public final class Features {
         }
         o.addProperty("total", total);
         o.addProperty("used", used);
+        Expiry.copy(b, o);
         return o;
     }
 

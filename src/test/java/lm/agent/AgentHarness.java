@@ -202,6 +202,15 @@ final class AgentHarness implements AutoCloseable {
         write(tools.resolve(stateName(server) + ".txt"), s.toString());
     }
 
+    /** What the simulated server prints now. */
+    String output(String server) {
+        try {
+            return Files.readString(tools.resolve(stateName(server) + ".txt"));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
     void serverOutput(String server, String text) {
         clearServer(server);
         write(tools.resolve(stateName(server) + ".txt"), text);

@@ -73,6 +73,19 @@ class ReconcileTest {
         }
     }
 
+    /** The expiry lmstat prints reaches the feature; a pass that reads "permanent" clears it. */
+    @Test
+    void theExpiryReachesTheServerAndPermanentClearsIt() {
+        h.flexlm("lic1:27000", new Use("abaqus", 100, 40));
+        assertEquals(0, h.reconcile(), h.lastErr);
+        assertEquals("2026-12-31", h.feature(ABAQUS).get("expires_at").getAsString());
+
+        String output = h.output("lic1:27000").replace("expiry: 31-dec-2026", "expiry: permanent(no expiration date)");
+        h.serverOutput("lic1:27000", output);
+        assertEquals(0, h.reconcile(), h.lastErr);
+        assertTrue(h.feature(ABAQUS).get("expires_at").isJsonNull(), h.feature(ABAQUS).toString());
+    }
+
     @Test
     void laterPassesUpdateTheReservationAndMoveItsEnd() {
         h.flexlm("lic1:27000", new Use("abaqus", 100, 40));

@@ -241,7 +241,7 @@ class CliTest {
 
         // the agent reports the counts, a job books 2 of solver
         String agent = api.token("cli-feat", "license-manager:feature:update", "license-manager:job:create");
-        Res report = api.http.put("/features/bulk", agent, "[{\"product_name\":\"clifeatprod\",\"feature_name\":\"solver\",\"total\":10,\"used\":3},"
+        Res report = api.http.put("/features/bulk", agent, "[{\"product_name\":\"clifeatprod\",\"feature_name\":\"solver\",\"total\":10,\"used\":3,\"expires_at\":\"2027-03-31\"},"
                 + "{\"product_name\":\"clifeatprod\",\"feature_name\":\"mesher\",\"total\":5,\"used\":4}]");
         assertEquals(200, report.status(), report::toString);
         Res job = api.http.post("/jobs", agent, "{\"slurm_job_id\":\"7001\",\"username\":\"alice\",\"lead_host\":\"node01\","
@@ -249,16 +249,17 @@ class CliTest {
         assertEquals(201, job.status(), job::toString);
 
         Cli.Result table = ok("features", "list", "--search", "clifeatprod", "--sort-field", "name");
-        assertTrue(table.out().matches("(?s) *id  product      name    config_id  total  used  reserved  booked_total  share  max_use  available\n.*"),
+        assertTrue(table.out().matches("(?s) *id  product      name    config_id  total  used  reserved  booked_total  share  max_use  available  expires_at\n.*"),
                 table.out());
         List<List<String>> rows = rows(table.out());
         // mesher: 5 - 4 - 3 - 0 = -2, shown as it is (outside usage past what was free); solver: 10 - 3 - 2 - 2 = 3
         assertEquals(List.of(Long.toString(g), "clifeatprod", "mesher", Long.toString(c), "5", "4", "3", "0", "1", "none", "-2"), rows.get(0));
-        assertEquals(List.of(Long.toString(f), "clifeatprod", "solver", Long.toString(c), "10", "3", "2", "2", "1", "none", "3"), rows.get(1));
+        assertEquals(List.of(Long.toString(f), "clifeatprod", "solver", Long.toString(c), "10", "3", "2", "2", "1", "none", "3", "2027-03-31"), rows.get(1));
         assertEquals(2, caption(table.out()));
 
         Cli.Result one = ok("features", "get-one", "--id", Long.toString(f));
         assertTrue(one.out().contains("\navailable     3\n"), one.out());
+        assertTrue(one.out().contains("\nexpires_at    2027-03-31\n"), one.out());
         assertEquals(apiGet("/features/" + f), ok("features", "get-one", "--id", Long.toString(f), "--json").json());
 
         assertEquals("feature " + g + " deleted\n", ok("features", "delete", "--id", Long.toString(g)).out());

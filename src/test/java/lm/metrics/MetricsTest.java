@@ -9,6 +9,8 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.Statement;
+import java.time.LocalDate;
+import java.time.ZoneOffset;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Set;
@@ -29,6 +31,7 @@ class MetricsTest {
     private static TestApi api;
     private static long pool;
     private static long quietPool;
+    private static final LocalDate EXPIRES = LocalDate.of(2031, 5, 17);
 
     @BeforeAll
     static void setUp() throws Exception {
@@ -39,8 +42,8 @@ class MetricsTest {
                     + " ('mx', 'mx-cluster', 600, 'flexlm'), ('quiet', 'mx-cluster', 600, 'rlm')");
             st.execute("INSERT INTO lm.license_servers (config_id, host, port) SELECT id, 'lic1.example', 27000 FROM lm.configurations WHERE name = 'mx'");
             st.execute("INSERT INTO lm.license_servers (config_id, host, port) SELECT id, 'lic9.example', 5053 FROM lm.configurations WHERE name = 'quiet'");
-            st.execute("INSERT INTO lm.features (name, product_id, config_id, total, used, reported_at)"
-                    + " SELECT 'solver', p.id, c.id, 10, 4, now() FROM lm.products p, lm.configurations c WHERE c.name = 'mx'");
+            st.execute("INSERT INTO lm.features (name, product_id, config_id, total, used, reported_at, expires_at)"
+                    + " SELECT 'solver', p.id, c.id, 10, 4, now(), '" + EXPIRES + "' FROM lm.products p, lm.configurations c WHERE c.name = 'mx'");
             // a configuration never read: its server is down, its pool has no counts
             st.execute("INSERT INTO lm.features (name, product_id, config_id) SELECT 'mesher', p.id, c.id FROM lm.products p, lm.configurations c WHERE c.name = 'quiet'");
             st.execute("INSERT INTO lm.cluster_statuses (cluster_client_id, interval, last_reported) VALUES ('mx-cluster', 60, now() - interval '120 seconds')");
@@ -74,6 +77,9 @@ class MetricsTest {
         assertEquals(3.0, m.get("lm_license_booked" + p));
         assertEquals(3.0, m.get("lm_license_available" + p));
         assertEquals(0.0, m.get("lm_license_held" + p));
+        // the expiry day's 00:00 UTC; a pool whose server prints no expiry has no sample
+        assertEquals((double) EXPIRES.atStartOfDay(ZoneOffset.UTC).toEpochSecond(), m.get("lm_license_expiry_timestamp_seconds" + p));
+        assertFalse(r.body().contains("lm_license_expiry_timestamp_seconds{pool=\"" + quietPool), "no expiry: no sample");
         assertFalse(r.body().contains("lm_license_issued{pool=\"" + quietPool), "a pool never read has no total, not a made-up 0");
         assertEquals(1.0, m.get("lm_license_held{pool=\"" + quietPool + "\",product_feature=\"mx.mesher\"}"));
         double age = m.get("lm_agent_last_report_age_seconds{cluster_client_id=\"mx-cluster\"}");

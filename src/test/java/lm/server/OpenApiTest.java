@@ -14,6 +14,7 @@ import io.swagger.v3.parser.OpenAPIV3Parser;
 import io.swagger.v3.parser.core.models.ParseOptions;
 import io.swagger.v3.parser.core.models.SwaggerParseResult;
 import java.math.BigDecimal;
+import java.time.LocalDate;
 import java.time.OffsetDateTime;
 import java.time.format.DateTimeParseException;
 import java.util.ArrayList;
@@ -383,6 +384,7 @@ class OpenApiTest {
         call(covered, "PUT", "/cluster_statuses?interval=60", cl, null, 202);
         String report = "{\"interval\":60,"
                 + "\"features\":[{\"product_feature\":\"oaprod.solver\",\"total\":10,\"used\":1,\"queued\":0,"
+                + "\"expires_at\":\"2031-12-31\",\"expiring\":10,"
                 + "\"checkouts\":[{\"user\":\"bob\",\"host\":\"ws1\",\"quantity\":1}]}],\"failed\":[],"
                 + "\"slurm\":{\"licenses\":[{\"license\":\"oaprod.solver@flexlm\",\"total\":10,\"used\":2}],"
                 + "\"job_ids\":[4242,4250],\"nodes\":[\"node01\",\"node02\"],\"squeue_age_ms\":100,"
@@ -441,7 +443,7 @@ class OpenApiTest {
         call(covered, "PUT", "/configurations/" + config, admin, "{\"grace_time\":301,\"name\":null}", 200);
         call(covered, "PUT", "/license_servers/" + server, admin, "{\"port\":27002}", 200);
         call(covered, "PUT", "/products/" + spare, admin, "{\"name\":\"oaspare2\"}", 200);
-        call(covered, "PUT", "/features/" + feature, admin, "{\"reserved\":0,\"total\":7,\"share\":2,\"max_use\":null}", 200);
+        call(covered, "PUT", "/features/" + feature, admin, "{\"reserved\":0,\"total\":7,\"share\":2,\"max_use\":null,\"expires_at\":\"2031-06-30\"}", 200);
 
         // errors: each documented for its operation, each exactly {code, message, detail}
         errorBody(call(covered, "GET", "/products", null, null, 401));
@@ -740,6 +742,13 @@ class OpenApiTest {
                 String s = v.getAsString();
                 if (schema.has("pattern") && !Pattern.compile(schema.get("pattern").getAsString()).matcher(s).find()) {
                     problems.add(at + ": '" + s + "' doesn't match " + schema.get("pattern"));
+                }
+                if ("date".equals(str(schema, "format"))) {
+                    try {
+                        LocalDate.parse(s);
+                    } catch (DateTimeParseException e) {
+                        problems.add(at + ": '" + s + "' is not a date");
+                    }
                 }
                 if ("date-time".equals(str(schema, "format"))) {
                     try {

@@ -71,6 +71,9 @@ final class DslsParser implements LicenseServerParser {
             Tally.Counts counts = tally.feature(feature);
             if (seen == null) {
                 counts.add(license.count, license.inUse, 0);
+                // "2026-01-01 00:59:00"; the time of day is dropped, the day kept
+                counts.expire(ServerOutput.expiry(feature, cell(cells, column.get("Expiration Date")), ServerOutput.ISO_DAY),
+                        license.count);
             } else if (seen.count != license.count || seen.inUse != license.inUse) {
                 throw new BadServerOutputException(ServerOutput.printable(feature) + ": rows of one license disagree on Count/Inuse");
             } else {

@@ -1,5 +1,6 @@
 package lm.agent.servers;
 
+import java.time.LocalDate;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -19,6 +20,11 @@ import java.util.regex.Pattern;
  * <p>A usage, reservation or "Users of" line that does not parse whole, or a block whose lines
  * account for fewer licenses than its header says are in use, fails the reading: that is what an
  * output cut short looks like.
+ *
+ * <p>lmstat prints a line per INCREMENT under the header,
+ * {@code "NAME" vVERSION, vendor: VENDOR, expiry: 31-dec-2026} (or {@code permanent(no expiration
+ * date)}); some versions (the 2012 captures) print it without the expiry. The feature's expiry is the nearest of them; lmstat prints
+ * no count per INCREMENT, so how many expire then is not known.
  *
  * <p>In a multi-server dump, a server that is down contributes no feature and the others are still
  * reported: a client cannot check out from a server that is down, so its licenses are not free.
@@ -42,6 +48,8 @@ final class FlexLmParser implements LicenseServerParser {
     private static final Pattern TAIL = Pattern.compile(
             "^(?:,\\s+start\\s+\\w{3}\\s+\\d{1,2}/\\d{1,2}\\s+\\d{1,2}:\\d{2}(?:,\\s+(\\d+) licenses?)?"
                     + "(?:\\s+\\(linger:\\s+\\d+(?:\\s*/\\s*\\d+)?\\))?|\\s+queued for (\\d+) licenses?)\\s*$");
+    private static final Pattern EXPIRY_MARK = Pattern.compile("^\\s*\"[^\"]*\"\\s+v\\S*,.*\\bexpiry:");
+    private static final Pattern EXPIRY = Pattern.compile("\\bexpiry:\\s*([^,\\s(]+)");
     private static final Pattern RESERVATION_MARK = Pattern.compile("^\\s+\\d+ RESERVATION");
     private static final Pattern RESERVATION = Pattern.compile("^\\s+(\\d+) RESERVATIONs? for \\S+ .*\\([^()]*\\)\\s*$");
     // "feature=NAME" (lmutil 2012+) or a package component "PKG:COMPONENT"; an X display such as
@@ -89,6 +97,9 @@ final class FlexLmParser implements LicenseServerParser {
         Tally.Counts counts = tally.feature(block.name);
         counts.add(block.total, Math.max(block.used, listed), block.queued);
         block.checkouts.forEach(counts::checkout);
+        for (LocalDate expiry : block.expiries) {
+            counts.expire(expiry, null);
+        }
     }
 
     private static final class Block {
@@ -99,6 +110,7 @@ final class FlexLmParser implements LicenseServerParser {
         long reserved;
         long queued;
         final List<Checkout> checkouts = new ArrayList<>();
+        final List<LocalDate> expiries = new ArrayList<>();
 
         Block(String name, long total, long used) {
             this.name = name;
@@ -107,6 +119,14 @@ final class FlexLmParser implements LicenseServerParser {
         }
 
         void read(String line) throws BadServerOutputException {
+            if (EXPIRY_MARK.matcher(line).find()) {
+                Matcher expiry = EXPIRY.matcher(line);
+                if (!expiry.find()) {
+                    throw ServerOutput.partialLine(line);
+                }
+                expiries.add(ServerOutput.expiry(name, expiry.group(1), ServerOutput.DAY_MON_YEAR));
+                return;
+            }
             if (RESERVATION_MARK.matcher(line).find()) {
                 // Held for a host/user/group by the options file: not a checkout, nobody to match.
                 Matcher reservation = RESERVATION.matcher(line);

@@ -1,5 +1,6 @@
 package lm.agent.servers;
 
+import java.time.LocalDate;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.regex.Matcher;
@@ -10,10 +11,13 @@ import java.util.regex.Pattern;
  * {@code N of M license(s) used} line and {@code N license(s) used by USER@HOST [IP]} lines.
  * A block without its "N of M" line is incomplete and left out. A line of a block that starts
  * with a count must parse whole, and the "used by" lines must account for at least the "N of M"
- * figure: an output cut inside a block fails instead of reporting fewer checkouts.
+ * figure: an output cut inside a block fails instead of reporting fewer checkouts. The block's
+ * {@code Start date: … Expire date: 2026-12-31} line gives the expiry of its M licenses.
  */
 final class LmxParser implements LicenseServerParser {
     private static final Pattern FEATURE = Pattern.compile("^\\s*Feature:\\s+(\\S+)");
+    private static final Pattern DATES_MARK = Pattern.compile("^\\s*Start date:");
+    private static final Pattern DATES = Pattern.compile("^\\s*Start date:\\s*\\S+\\s+Expire date:\\s*(\\S+)\\s*$");
     private static final Pattern COUNTED = Pattern.compile("^\\s*\\d");
     private static final Pattern TOTALS = Pattern.compile("^\\s*(\\d+) of (\\d+) license\\(s\\) used:?\\s*$");
     // The client's address in brackets ends the line; a line without it was cut, maybe inside the
@@ -32,16 +36,24 @@ final class LmxParser implements LicenseServerParser {
         long total = 0;
         long used = 0;
         boolean counted = false;
+        LocalDate expires = null;
         List<Checkout> checkouts = new ArrayList<>();
         for (String line : output.lines().toList()) {
             Matcher feature = FEATURE.matcher(line);
             Matcher totals = TOTALS.matcher(line);
             Matcher use = USE.matcher(line);
             if (feature.find()) {
-                close(tally, name, counted, total, used, checkouts);
+                close(tally, name, counted, total, used, checkouts, expires);
                 name = feature.group(1);
                 counted = false;
+                expires = null;
                 checkouts = new ArrayList<>();
+            } else if (name != null && DATES_MARK.matcher(line).find()) {
+                Matcher dates = DATES.matcher(line);
+                if (!dates.find()) {
+                    throw ServerOutput.partialLine(line);
+                }
+                expires = ServerOutput.expiry(name, dates.group(1), ServerOutput.ISO_DAY);
             } else if (name != null && totals.find()) {
                 used = ServerOutput.number(totals.group(1));
                 total = ServerOutput.number(totals.group(2));
@@ -53,12 +65,12 @@ final class LmxParser implements LicenseServerParser {
                 throw ServerOutput.partialLine(line);
             }
         }
-        close(tally, name, counted, total, used, checkouts);
+        close(tally, name, counted, total, used, checkouts, expires);
         return tally.report(output);
     }
 
     private static void close(Tally tally, String name, boolean counted, long total, long used,
-            List<Checkout> checkouts) throws BadServerOutputException {
+            List<Checkout> checkouts, LocalDate expires) throws BadServerOutputException {
         if (name == null || !counted) {
             return;
         }
@@ -69,6 +81,7 @@ final class LmxParser implements LicenseServerParser {
         ServerOutput.requireListed(name, used, listed);
         Tally.Counts counts = tally.feature(name);
         counts.add(total, used, 0);
+        counts.expire(expires, total);
         checkouts.forEach(counts::checkout);
     }
 }

@@ -1,5 +1,6 @@
 package lm.agent.servers;
 
+import java.time.LocalDate;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.regex.Matcher;
@@ -10,7 +11,8 @@ import java.util.regex.Pattern;
  * one after another and closed by a {@code LICENSE GROUP} row; their own USED cells are
  * meaningless ({@code -} or 0) and the group row holds the pool's real USED/MAX/QUEUE, which we
  * give to every program of the group. A program after the last group row stands alone and keeps
- * its own cells. User rows ({@code USER PID@HOST N}) belong to the program row above them.
+ * its own cells. Each program has its own EXPIRATION ({@code 12/30/2025}). User rows
+ * ({@code USER PID@HOST N}) belong to the program row above them.
  *
  * <p>Every line of the table must parse whole, the user rows must account for at least USED,
  * and FREE must agree with USED and MAX (USED + FREE = MAX) for a group row and for a program
@@ -25,21 +27,23 @@ final class LsDynaParser implements LicenseServerParser {
     private static final Pattern RULE = Pattern.compile("^\\s*-[-\\s|]*$");
     // The CPUS column is usually blank; when a number is there it is skipped.
     private static final Pattern PROGRAM = Pattern.compile(
-            "^(\\S+)\\s+\\S+\\s+(?:\\d+\\s+)?(-|\\d+)\\s+(\\d+)\\s+(\\d+)\\s*\\|\\s*(\\d+)\\s*$");
+            "^(\\S+)\\s+(\\S+)\\s+(?:\\d+\\s+)?(-|\\d+)\\s+(\\d+)\\s+(\\d+)\\s*\\|\\s*(\\d+)\\s*$");
     private static final Pattern GROUP = Pattern.compile(
             "^\\s+LICENSE GROUP\\s+(\\d+)\\s+(\\d+)\\s+(\\d+)\\s*\\|\\s*(\\d+)\\s*$");
     private static final Pattern USER = Pattern.compile("^\\s+(\\S+)\\s+\\d+@(\\S+)\\s+(\\d+)\\s*$");
 
     private static final class Program {
         final String name;
+        final LocalDate expires;
         final String used;
         final long free;
         final long max;
         final long queue;
         final List<Checkout> checkouts = new ArrayList<>();
 
-        Program(String name, String used, long free, long max, long queue) {
+        Program(String name, LocalDate expires, String used, long free, long max, long queue) {
             this.name = name;
+            this.expires = expires;
             this.used = used;
             this.free = free;
             this.max = max;
@@ -80,8 +84,10 @@ final class LsDynaParser implements LicenseServerParser {
                 }
                 pending.clear();
             } else if (program.find()) {
-                pending.add(new Program(program.group(1), program.group(2), ServerOutput.number(program.group(3)),
-                        ServerOutput.number(program.group(4)), ServerOutput.number(program.group(5))));
+                pending.add(new Program(program.group(1),
+                        ServerOutput.expiry(program.group(1), program.group(2), ServerOutput.US_DAY), program.group(3),
+                        ServerOutput.number(program.group(4)), ServerOutput.number(program.group(5)),
+                        ServerOutput.number(program.group(6))));
             } else if (user.find() && !pending.isEmpty()) {
                 pending.get(pending.size() - 1).checkouts.add(
                         new Checkout(user.group(1), user.group(2), ServerOutput.number(user.group(3))));
@@ -126,6 +132,8 @@ final class LsDynaParser implements LicenseServerParser {
             throws BadServerOutputException {
         Tally.Counts counts = tally.feature(p.name);
         counts.add(total, used, queue);
+        // a program's EXPIRATION covers the licenses it can use: the group's, or its own
+        counts.expire(p.expires, total);
         p.checkouts.forEach(counts::checkout);
     }
 }

@@ -7,7 +7,8 @@ import java.util.regex.Pattern;
  * {@code olixtool -sv}: one block per license (separated by {@code ====} lines), each with module
  * rows {@code NAME; TYPE; FLOATCOUNT; EXPIRATION;} and, under a module in use,
  * {@code N FloatsLockedBy:} followed by {@code USER@HOST #N} lines. A module licensed by several
- * blocks (e.g. a renewal bought before the old one expired) is one pool: the counts are summed.
+ * blocks (e.g. a renewal bought before the old one expired) is one pool: the counts are summed,
+ * and its expiry is the nearest EXPIRATION ({@code 2026-12-31 23:59:59}, kept as the day).
  *
  * <p>Under a module row, until a blank line, only the {@code FloatsLockedBy} line and its user
  * lines may follow, each whole, and the users' {@code #N} must account for at least the floats
@@ -17,7 +18,7 @@ import java.util.regex.Pattern;
 final class OLicenseParser implements LicenseServerParser {
     private static final Pattern SEPARATOR = Pattern.compile("^\\s*={5,}\\s*$");
     private static final Pattern COLUMNS = Pattern.compile("^\\s*Name;");
-    private static final Pattern MODULE = Pattern.compile("^\\s*([^;\\s]+);\\s*[^;]*;\\s*(\\d+);\\s*[^;]*;\\s*$");
+    private static final Pattern MODULE = Pattern.compile("^\\s*([^;\\s]+);\\s*[^;]*;\\s*(\\d+);\\s*([^;]*);\\s*$");
     private static final Pattern LOCKED = Pattern.compile("^\\s*(\\d+) FloatsLockedBy:\\s*$");
     private static final Pattern USER = Pattern.compile("^\\s*(\\S+)@(\\S+)\\s+#(\\d+)\\s*$");
 
@@ -65,7 +66,9 @@ final class OLicenseParser implements LicenseServerParser {
             } else if (row.find()) {
                 close(module);
                 module = new Module(row.group(1), tally.feature(row.group(1)));
-                module.counts.add(ServerOutput.number(row.group(2)), 0, 0);
+                long floats = ServerOutput.number(row.group(2));
+                module.counts.add(floats, 0, 0);
+                module.counts.expire(ServerOutput.expiry(row.group(1), row.group(3), ServerOutput.ISO_DAY), floats);
             } else if (line.contains(";") && !COLUMNS.matcher(line).find()) {
                 throw ServerOutput.partialLine(line);
             } else if (module != null) {

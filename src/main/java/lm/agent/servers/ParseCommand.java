@@ -2,12 +2,15 @@ package lm.agent.servers;
 
 import com.google.gson.Gson;
 import com.google.gson.GsonBuilder;
+import com.google.gson.JsonPrimitive;
+import com.google.gson.JsonSerializer;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.time.LocalDate;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -45,7 +48,10 @@ public final class ParseCommand implements Callable<Integer> {
     // Swapped by tests; the real command reads the process's stdin.
     InputStream stdin = System.in;
 
-    private static final Gson GSON = new GsonBuilder().disableHtmlEscaping().create();
+    // expires as "2026-12-31", the form the agent reports (java.time is closed to Gson's reflection)
+    private static final Gson GSON = new GsonBuilder().disableHtmlEscaping()
+            .registerTypeAdapter(LocalDate.class, (JsonSerializer<LocalDate>) (d, t, c) -> new JsonPrimitive(d.toString()))
+            .create();
 
     @Override
     public Integer call() {

@@ -9,7 +9,7 @@ import java.util.regex.Pattern;
 
 /**
  * {@code rlmutil rlmstat -a -p}: a license pool section (a {@code NAME vVERSION} line, then
- * {@code count: N, # reservations: R, inuse: U, ...}) and a usage section
+ * {@code count: N, # reservations: R, inuse: U, exp: 31-dec-2026}, or {@code exp: permanent}) and a usage section
  * ({@code NAME vVERSION: USER@HOST N/M at ...}). The pool header is not required: upstream
  * captures exist where it is cut off and the features follow the version banner directly.
  *
@@ -21,7 +21,7 @@ final class RlmParser implements LicenseServerParser {
     private static final Pattern NAME = Pattern.compile("^\\s*(\\S+)\\s+v\\S+\\s*$");
     private static final Pattern COUNT_MARK = Pattern.compile("^\\s*count:");
     private static final Pattern COUNT = Pattern.compile(
-            "^\\s*count:\\s*(\\d+),\\s*# reservations:\\s*(\\d+),\\s*inuse:\\s*(\\d+),\\s*exp:\\s*\\S+.*$");
+            "^\\s*count:\\s*(\\d+),\\s*# reservations:\\s*(\\d+),\\s*inuse:\\s*(\\d+),\\s*exp:\\s*([^,\\s]+).*$");
     private static final Pattern USAGE_MARK = Pattern.compile("^\\s*\\S+\\s+v\\S+:\\s");
     // The user may contain '@' or spaces; the host is what follows the last '@'.
     private static final Pattern USAGE = Pattern.compile(
@@ -47,7 +47,10 @@ final class RlmParser implements LicenseServerParser {
                     // "inuse" is RLM's own figure; reservations are left out because RLM does not say
                     // whether a reserved-but-idle license is already in it, and we don't guess.
                     long used = ServerOutput.number(count.group(3));
-                    tally.feature(name.group(1)).add(ServerOutput.number(count.group(1)), used, 0);
+                    long total = ServerOutput.number(count.group(1));
+                    Tally.Counts counts = tally.feature(name.group(1));
+                    counts.add(total, used, 0);
+                    counts.expire(ServerOutput.expiry(name.group(1), count.group(4), ServerOutput.DAY_MON_YEAR), total);
                     inUse.put(name.group(1), ServerOutput.add(inUse.getOrDefault(name.group(1), 0L), used));
                 }
             } else if (USAGE_MARK.matcher(line).find()) {

@@ -1,6 +1,12 @@
 package lm.agent.servers;
 
+import java.time.LocalDate;
+import java.time.format.DateTimeFormatter;
+import java.time.format.DateTimeFormatterBuilder;
+import java.time.format.DateTimeParseException;
+import java.time.format.ResolverStyle;
 import java.util.List;
+import java.util.Locale;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -90,6 +96,39 @@ final class ServerOutput {
             return Math.addExact(a, b);
         } catch (ArithmeticException e) {
             throw new BadServerOutputException("license count overflows: " + a + " + " + b);
+        }
+    }
+
+    /** FlexLM and RLM: {@code 31-dec-2026}, month names in English, any case. */
+    static final DateTimeFormatter DAY_MON_YEAR = strict("d-MMM-uuuu");
+    /** LM-X; OLicense and DSLS with a time of day, which is dropped: we keep the day. */
+    static final DateTimeFormatter ISO_DAY = strict("uuuu-MM-dd[ HH:mm[:ss]]");
+    /** LS-DYNA's EXPIRATION column, {@code 12/30/2025}. */
+    static final DateTimeFormatter US_DAY = strict("MM/dd/uuuu");
+
+    // FlexLM and RLM write a permanent license as "permanent" or as a date in year 0
+    // ("1-jan-0", "1-jan-0000"); lmstat prints "permanent(no expiration date)".
+    private static final Pattern PERMANENT = Pattern.compile("(?i)permanent.*|none|never|unlimited|\\d{1,2}-[a-z]{3}-0+");
+
+    private static DateTimeFormatter strict(String pattern) {
+        return new DateTimeFormatterBuilder().parseCaseInsensitive().appendPattern(pattern).toFormatter(Locale.ENGLISH)
+                .withResolverStyle(ResolverStyle.STRICT);
+    }
+
+    /**
+     * The expiry date a server printed for a license of {@code feature}: null when it says the
+     * license is permanent (or prints nothing there); anything else that is not a date in
+     * {@code format} fails the reading, since a mangled date is a mangled output, not "permanent".
+     */
+    static LocalDate expiry(String feature, String text, DateTimeFormatter format) throws BadServerOutputException {
+        String t = text.strip();
+        if (t.isEmpty() || PERMANENT.matcher(t).matches()) {
+            return null;
+        }
+        try {
+            return format.parse(t, LocalDate::from);
+        } catch (DateTimeParseException e) {
+            throw new BadServerOutputException(printable(feature) + ": bad expiry date '" + printable(t) + "'");
         }
     }
 

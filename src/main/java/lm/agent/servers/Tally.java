@@ -1,5 +1,6 @@
 package lm.agent.servers;
 
+import java.time.LocalDate;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -18,6 +19,25 @@ final class Tally {
         private long used;
         private long queued;
         private final List<Checkout> checkouts = new ArrayList<>();
+        private LocalDate expires;
+        private Long expiring;
+
+        /**
+         * One license (an INCREMENT, a license block, a DSLS license row) of the feature expires
+         * on {@code date} (null: permanent), {@code count} licenses of it (null: not printed).
+         * The feature keeps the nearest date that still has licenses, and how many expire then.
+         */
+        void expire(LocalDate date, Long count) throws BadServerOutputException {
+            if (date == null || (count != null && count == 0)) {
+                return;
+            }
+            if (expires == null || date.isBefore(expires)) {
+                expires = date;
+                expiring = count;
+            } else if (date.equals(expires)) {
+                expiring = expiring == null || count == null ? null : ServerOutput.add(expiring, count);
+            }
+        }
 
         void add(long moreTotal, long moreUsed, long moreQueued) throws BadServerOutputException {
             total = ServerOutput.add(total, moreTotal);
@@ -44,7 +64,8 @@ final class Tally {
             throw ServerOutput.failure(output);
         }
         List<FeatureUsage> features = new ArrayList<>();
-        byName.forEach((name, c) -> features.add(new FeatureUsage(name, c.total, c.used, c.queued, c.checkouts)));
+        byName.forEach((name, c) -> features.add(new FeatureUsage(name, c.total, c.used, c.queued, c.checkouts,
+                c.expires, c.expiring)));
         return new ServerReport(features);
     }
 }

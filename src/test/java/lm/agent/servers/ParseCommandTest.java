@@ -55,6 +55,8 @@ class ParseCommandTest {
         assertEquals("2147483647", flux.get("total").toString(), "integers, not 2.147483647E9");
         assertEquals("30000", flux.get("used").toString());
         assertEquals("0", flux.get("queued").toString());
+        assertEquals("\"2023-01-31\"", flux.get("expires").toString(), "the day, as the agent reports it");
+        assertEquals("2147483647", flux.get("expiring").toString());
         JsonObject use = flux.getAsJsonArray("checkouts").get(0).getAsJsonObject();
         assertEquals("VRAAFG", use.get("user").getAsString());
         assertEquals("RD0082879", use.get("host").getAsString());

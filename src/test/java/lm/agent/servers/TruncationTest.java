@@ -8,6 +8,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 
@@ -47,7 +48,8 @@ class TruncationTest {
      * (its whole block was seen, or all its blocks) has the full reading's used and checkouts. A
      * smaller total is a feature that several blocks sum (two servers of one lmstat -a, two
      * license ids in olixtool, two DSLS licenses) and the cut fell between blocks: that is a
-     * reading of fewer blocks, not of a block cut short. Queued counts have no total to check
+     * reading of fewer blocks, not of a block cut short. The expiry is held to the same rule: a
+     * date cut short ("31-dec-202") is an error, never another date or "permanent". Queued counts have no total to check
      * against in any format and are left out.
      */
     private static String problem(String fixture, int cut, ServerReport full, ServerReport prefix) {
@@ -60,7 +62,8 @@ class TruncationTest {
             if (f.total() > w.total() || f.used() > w.used()) {
                 return fixture + " cut at " + cut + ": more than the whole output says: " + f + " vs " + w;
             }
-            if (f.total() == w.total() && (f.used() != w.used() || !f.checkouts().equals(w.checkouts()))) {
+            if (f.total() == w.total() && (f.used() != w.used() || !f.checkouts().equals(w.checkouts())
+                    || !Objects.equals(f.expires(), w.expires()) || !Objects.equals(f.expiring(), w.expiring()))) {
                 return fixture + " cut at " + cut + ": read " + f + " where the whole output says " + w;
             }
         }
@@ -154,5 +157,26 @@ class TruncationTest {
             }
         }
         assertEquals(recorded, now);
+    }
+
+    /**
+     * The expiry of every feature of every real fixture (expiries.tsv, written by hand from the
+     * fixtures' own dates): {@code fixture, feature, nearest expiry or "-", licenses expiring then or "-"}.
+     */
+    @Test
+    void realFixturesExpireAsPinned() {
+        List<String> pinned = Fixtures.text("expiries.tsv").lines().filter(l -> !l.startsWith("#")).toList();
+        List<String> now = new ArrayList<>();
+        for (String fixture : Fixtures.ALL) {
+            try {
+                for (FeatureUsage f : Parsers.forType(type(fixture)).parse(Fixtures.text(fixture)).features()) {
+                    now.add(String.join("\t", fixture, f.name(), f.expires() == null ? "-" : f.expires().toString(),
+                            f.expiring() == null ? "-" : f.expiring().toString()));
+                }
+            } catch (BadServerOutputException e) {
+                // an error fixture: readings.tsv says so
+            }
+        }
+        assertEquals(String.join("\n", pinned), String.join("\n", now));
     }
 }
