@@ -183,6 +183,27 @@ class OpenApiTest {
 
     // ---------------------------------------------------------------- (b) routes, both directions
 
+    /** lm-server(8) ROUTES names every route and page tree of the server, and nothing else. */
+    @Test
+    void theManPageListsExactlyTheRoutesOfTheServer() throws Exception {
+        Set<String> routes = new TreeSet<>();
+        Routes all = ApiRoutes.all(api.ds, api.auth);
+        for (Routes.Route r : all.all()) {
+            routes.add(r.method() + " /lm" + r.path());
+        }
+        for (Routes.WebTree t : all.webTrees()) {
+            routes.add("GET /lm" + t.prefix() + "/");
+        }
+        String page = java.nio.file.Files.readString(java.nio.file.Path.of("man/lm-server.8"));
+        String section = page.substring(page.indexOf("\n.SH ROUTES"), page.indexOf("\n.SH ", page.indexOf("\n.SH ROUTES") + 1));
+        Set<String> listed = new TreeSet<>();
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("(?m)^\\.B \"([A-Z]+ /lm\\S*)\"$").matcher(section);
+        while (m.find()) {
+            listed.add(m.group(1));
+        }
+        assertEquals(routes, listed, "lm-server(8) ROUTES vs the server's routes");
+    }
+
     @Test
     void documentHasExactlyTheRoutesOfTheServer() {
         Set<String> routes = new TreeSet<>();

@@ -41,6 +41,21 @@ class UiTest {
         try (Connection c = api.ds.getConnection(); Statement st = c.createStatement()) {
             st.execute("INSERT INTO lm.cluster_statuses (cluster_client_id, interval, last_reported) VALUES"
                     + " ('alpha', 60, now() - interval '30 seconds'), ('beta', 300, now() - interval '2 hours')");
+            // three pools: one shared by alpha and beta with 12,500 licenses, one overdrawn by use
+            // outside the clusters, one whose license server was never read (held)
+            st.execute("INSERT INTO lm.products (name) VALUES ('ansys'), ('abaqus'), ('comsol')");
+            st.execute("INSERT INTO lm.configurations (name, cluster_client_id, grace_time, type) VALUES"
+                    + " ('alpha-lic', 'alpha', 600, 'flexlm'), ('beta-lic', 'beta', 600, 'flexlm')");
+            st.execute("INSERT INTO lm.license_servers (config_id, host, port) SELECT id, 'lic1.example.org', 27000 FROM lm.configurations");
+            st.execute("INSERT INTO lm.features (name, product_id, config_id, total, used, reserved, reported_at)"
+                    + " SELECT 'mech', p.id, c.id, 12500, 3200, 100, now() FROM lm.products p, lm.configurations c WHERE p.name = 'ansys'");
+            st.execute("INSERT INTO lm.features (name, product_id, config_id, total, used, reported_at)"
+                    + " SELECT 'cae', p.id, c.id, 10, 13, now() FROM lm.products p, lm.configurations c WHERE p.name = 'abaqus' AND c.name = 'alpha-lic'");
+            st.execute("INSERT INTO lm.features (name, product_id, config_id)"
+                    + " SELECT 'cfd', p.id, c.id FROM lm.products p, lm.configurations c WHERE p.name = 'comsol' AND c.name = 'beta-lic'");
+            st.execute("INSERT INTO lm.jobs (slurm_job_id, cluster_client_id, username, lead_host) VALUES ('7', 'alpha', 'ana', 'n01')");
+            st.execute("INSERT INTO lm.bookings (job_id, feature_id, quantity, expires_at) SELECT j.id, f.id, 1200, now() + interval '1 hour'"
+                    + " FROM lm.jobs j, lm.features f JOIN lm.configurations c ON c.id = f.config_id WHERE f.name = 'mech' AND c.name = 'alpha-lic'");
         }
         chrome = new Chrome(1280, 800);
     }
@@ -105,6 +120,36 @@ class UiTest {
         assertEquals("beta", table.findElements(By.cssSelector("tbody tr td:first-child")).get(0).getText());
         chrome.screenshot("clusters");
         assertEquals(List.of(), chrome.consoleErrors());
+    }
+
+    @Test
+    void thePoolsPageShowsEachPoolsNumbers() throws Exception {
+        open("#token=" + reader());
+        chrome.await(By.cssSelector("#pools tbody tr"));
+        java.util.Map<String, List<String>> rows = new java.util.TreeMap<>();
+        for (WebElement tr : chrome.driver.findElements(By.cssSelector("#pools tbody tr"))) {
+            List<String> cells = tr.findElements(By.tagName("td")).stream().map(WebElement::getText).collect(java.util.stream.Collectors.toList());
+            rows.put(cells.get(0), cells);
+        }
+        assertEquals(java.util.Set.of("ansys.mech", "abaqus.cae", "comsol.cfd"), rows.keySet());
+        chrome.screenshot("pools");
+        // License, Servers, Clusters, Total, Used, Reserved, Booked, Available, State: thousands separated
+        assertEquals(List.of("ansys.mech", "lic1.example.org:27000", "alpha,beta", "12,500", "3,200", "100", "1,200", "8,000", "ok"),
+                rows.get("ansys.mech").subList(0, 9));
+        assertEquals("-3", rows.get("abaqus.cae").get(7));
+        WebElement negative = chrome.driver.findElement(By.xpath("//table[@id='pools']//tr[td[1]='abaqus.cae']/td[8]"));
+        assertTrue(negative.getAttribute("class").contains("negative"), "available below 0 is marked");
+        assertEquals("rgba(179, 38, 30, 1)", negative.getCssValue("color"), "and red");
+        assertEquals("held", rows.get("comsol.cfd").get(8));
+        assertEquals("right", chrome.driver.findElement(By.xpath("//table[@id='pools']//tr[td[1]='ansys.mech']/td[4]")).getCssValue("text-align"));
+        // the filter and a sort
+        chrome.driver.findElement(By.id("pools-filter")).sendKeys("abaq");
+        assertEquals(1, chrome.driver.findElements(By.cssSelector("#pools tbody tr")).size());
+        chrome.driver.findElement(By.id("pools-filter")).clear();
+        chrome.driver.findElement(By.id("pools-filter")).sendKeys(" ");
+        chrome.driver.findElement(By.cssSelector("#pools th[data-key=available] button")).click();
+        assertEquals("abaqus.cae", chrome.driver.findElement(By.cssSelector("#pools tbody tr td")).getText(), "lowest available first");
+        assertEquals(List.of(), chrome.consoleErrors(), "no error, no CSP violation");
     }
 
     @Test
