@@ -113,7 +113,11 @@ $$;
 -- Refused while any is active unless p_force (lm.release_dependents); returns how many bookings
 -- were released, NULL when there is no such row. Locks: the inventory lock first (every pool
 -- and counter, lm.lock_inventory), then the rows, like every inventory change.
-CREATE OR REPLACE FUNCTION lm.delete_inventory(p_what text, p_id bigint, p_force boolean, p_now timestamptz DEFAULT now())
+-- p_scope: the caller's cluster (NULL: admin); another cluster's configuration, feature or
+-- license server is "not found" (NULL), as if it did not exist, and nothing changes.
+DROP FUNCTION IF EXISTS lm.delete_inventory(text, bigint, boolean, timestamptz);
+CREATE OR REPLACE FUNCTION lm.delete_inventory(p_what text, p_id bigint, p_force boolean, p_now timestamptz DEFAULT now(),
+                                               p_scope text DEFAULT NULL)
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
     v_config bigint;
@@ -133,7 +137,7 @@ BEGIN
         v_features := ARRAY(SELECT f.id FROM lm.features f WHERE f.config_id = v_config
                             AND NOT EXISTS (SELECT 1 FROM lm.license_servers s WHERE s.config_id = v_config AND s.id <> p_id));
     END CASE;
-    IF v_config IS NULL THEN
+    IF v_config IS NULL OR NOT lm.config_in_scope(p_scope, v_config) THEN
         RETURN NULL;
     END IF;
     v_released := lm.release_dependents(p_what || ' ' || p_id, v_features, p_force, p_now);
@@ -151,4 +155,23 @@ $$;
 CREATE OR REPLACE FUNCTION lm.config_in_scope(p_cluster text, p_config bigint)
 RETURNS boolean LANGUAGE sql STABLE AS $$
     SELECT p_cluster IS NULL OR EXISTS (SELECT 1 FROM lm.configurations c WHERE c.id = p_config AND c.cluster_client_id = p_cluster)
+$$;
+
+-- True when cluster p_cluster is the caller's (p_scope), or the caller is admin (NULL): in the
+-- WHERE of PUT /configurations/{id}, so that none is moved to another cluster (404).
+CREATE OR REPLACE FUNCTION lm.cluster_in_scope(p_scope text, p_cluster text)
+RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
+    SELECT p_scope IS NULL OR p_scope = p_cluster
+$$;
+
+-- The cluster check of POST /configurations: the cluster it names must be the caller's (p_scope),
+-- unless the caller is admin (NULL). Raises LM004 (403): the caller named the cluster itself.
+CREATE OR REPLACE FUNCTION lm.require_cluster(p_scope text, p_cluster text)
+RETURNS boolean LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF p_scope IS NOT NULL AND p_cluster IS DISTINCT FROM p_scope THEN
+        RAISE EXCEPTION 'cluster_client_id % is not the caller''s cluster', p_cluster USING ERRCODE = 'LM004';
+    END IF;
+    RETURN true;
+END
 $$;

@@ -48,7 +48,9 @@ public final class Configurations {
                 features.add(x);
             }
             o.add("features", features);
-            return Writes.create(ds, c.actor(), VIEW, "SELECT lm.create_configuration(?::jsonb)", Json.GSON.toJson(o));
+            // a cluster creates configurations of its own only (lm.require_cluster: 403)
+            return Writes.create(ds, c.actor(), VIEW, "SELECT lm.create_configuration(?::jsonb) WHERE lm.require_cluster(?, ?)",
+                    Json.GSON.toJson(o), c.clusterScope(), b.string("cluster_client_id"));
         });
         r.get("/configurations", "config", "read", c -> LIST.list(ds, c.listQuery(LIST), null));
         // the agent's view: only the caller's own cluster
@@ -60,12 +62,13 @@ public final class Configurations {
             return Writes.update(ds, c.actor(), VIEW, "configuration", id,
                     "UPDATE lm.configurations SET name = coalesce(?, name), cluster_client_id = coalesce(?, cluster_client_id),"
                             + " grace_time = coalesce(?, grace_time), type = coalesce(?, type), outage_grace = coalesce(?, outage_grace)"
-                            + " WHERE id = ? RETURNING id",
+                            // another cluster's is not found, and none moves to another cluster
+                            + " WHERE id = ? AND lm.config_in_scope(?, id) AND lm.cluster_in_scope(?, coalesce(?, cluster_client_id)) RETURNING id",
                     b.optString("name"), b.optString("cluster_client_id"), b.optInt32("grace_time"), b.optString("type"),
-                    b.optInt32("outage_grace"), id);
+                    b.optInt32("outage_grace"), id, c.clusterScope(), c.clusterScope(), b.optString("cluster_client_id"));
         });
         r.delete("/configurations/{id}", "config", "delete",
-                c -> Writes.deleteInUse(ds, c.actor(), "configuration", c.id("id", "configuration"), c.flag("force")));
+                c -> Writes.deleteInUse(ds, c.actor(), c.clusterScope(), "configuration", c.id("id", "configuration"), c.flag("force")));
     }
 
     private static List<Body> nonNull(List<Body> l) {

@@ -31,10 +31,12 @@ public final class Features {
             Body b = c.object("feature").allow("name", "product_id", "config_id", "reserved", "share", "max_use");
             Long reserved = b.optInteger("reserved");
             Integer share = b.optInt32("share");
-            return Writes.create(ds, c.actor(), VIEW, "INSERT INTO lm.features (name, product_id, config_id, reserved, share, max_use)"
-                            + " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-                    b.string("name"), b.integer("product_id"), b.integer("config_id"), reserved == null ? 0L : reserved,
-                    share == null ? 1 : share, b.optInteger("max_use"));
+            long config = b.integer("config_id");
+            return Writes.createIn(ds, c.actor(), VIEW, "configuration " + config,
+                    "INSERT INTO lm.features (name, product_id, config_id, reserved, share, max_use)"
+                            + " SELECT ?, ?, ?, ?, ?, ? WHERE lm.config_in_scope(?, ?) RETURNING id",
+                    b.string("name"), b.integer("product_id"), config, reserved == null ? 0L : reserved,
+                    share == null ? 1 : share, b.optInteger("max_use"), c.clusterScope(), config);
         });
         r.get("/features", "feature", "read", c -> LIST.list(ds, c.listQuery(LIST), null));
         // the agent's report of its license servers: every item must be a feature of the caller's cluster
@@ -85,7 +87,7 @@ public final class Features {
                     total, used, b.optInt32("share"), b.isNull("max_use"), b.optInteger("max_use"),
                     expiry.toString(), expiry.toString(), expiry.toString(), expiry.toString(), reading, reading, id, c.clusterScope(), c.clusterScope(), b.optInteger("config_id"));
         });
-        r.delete("/features/{id}", "feature", "delete", c -> Writes.deleteInUse(ds, c.actor(), "feature", c.id("id", "feature"), c.flag("force")));
+        r.delete("/features/{id}", "feature", "delete", c -> Writes.deleteInUse(ds, c.actor(), c.clusterScope(), "feature", c.id("id", "feature"), c.flag("force")));
     }
 
     private static JsonObject reportItem(Body b) {

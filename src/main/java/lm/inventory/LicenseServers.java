@@ -22,8 +22,10 @@ public final class LicenseServers {
         r.get("/license_servers/types", "license-server", "read", c -> Reply.ok(Json.GSON.toJson(TYPES)));
         r.post("/license_servers", "license-server", "create", c -> {
             Body b = c.object("license server").allow("config_id", "host", "port");
-            return Writes.create(ds, c.actor(), VIEW, "INSERT INTO lm.license_servers (config_id, host, port) VALUES (?, ?, ?) RETURNING id",
-                    b.integer("config_id"), b.string("host"), b.int32("port"));
+            long config = b.integer("config_id");
+            return Writes.createIn(ds, c.actor(), VIEW, "configuration " + config,
+                    "INSERT INTO lm.license_servers (config_id, host, port) SELECT ?, ?, ? WHERE lm.config_in_scope(?, ?) RETURNING id",
+                    config, b.string("host"), b.int32("port"), c.clusterScope(), config);
         });
         r.get("/license_servers", "license-server", "read", c -> LIST.list(ds, c.listQuery(LIST), null));
         r.get("/license_servers/{id}", "license-server", "read", c -> LIST.one(ds, c.id("id", "license server")));
@@ -32,10 +34,12 @@ public final class LicenseServers {
             Body b = c.object("license server").allow("config_id", "host", "port");
             return Writes.update(ds, c.actor(), VIEW, "license server", id,
                     "UPDATE lm.license_servers SET config_id = coalesce(?, config_id), host = coalesce(?, host), port = coalesce(?, port)"
-                            + " WHERE id = ? RETURNING id",
-                    b.optInteger("config_id"), b.optString("host"), b.optInt32("port"), id);
+                            // another cluster's is not found, and none moves to another cluster's configuration
+                            + " WHERE id = ? AND lm.config_in_scope(?, config_id) AND lm.config_in_scope(?, coalesce(?, config_id)) RETURNING id",
+                    b.optInteger("config_id"), b.optString("host"), b.optInt32("port"), id, c.clusterScope(), c.clusterScope(),
+                    b.optInteger("config_id"));
         });
         r.delete("/license_servers/{id}", "license-server", "delete",
-                c -> Writes.deleteInUse(ds, c.actor(), "license server", c.id("id", "license server"), c.flag("force")));
+                c -> Writes.deleteInUse(ds, c.actor(), c.clusterScope(), "license server", c.id("id", "license server"), c.flag("force")));
     }
 }

@@ -20,8 +20,22 @@ final class Writes {
 
     /** INSERT … RETURNING id, answered 201 with the new resource. */
     static Reply create(DataSource ds, Actor actor, String view, String insert, Object... params) throws SQLException {
-        return Reply.created(Sql.tx(ds, actor, c -> Sql.text(c, "SELECT j FROM " + view + " WHERE id = ?",
-                Long.parseLong(Sql.text(c, insert, params)))));
+        return createIn(ds, actor, view, null, insert, params);
+    }
+
+    /**
+     * An INSERT … SELECT … WHERE the parent is in the caller's cluster RETURNING id: no row means
+     * {@code parent} is not found (another cluster's is not found either).
+     */
+    static Reply createIn(DataSource ds, Actor actor, String view, String parent, String insert, Object... params) throws SQLException {
+        String j = Sql.tx(ds, actor, c -> {
+            String id = Sql.text(c, insert, params);
+            return id == null ? null : Sql.text(c, "SELECT j FROM " + view + " WHERE id = ?", Long.parseLong(id));
+        });
+        if (j == null) {
+            throw ApiException.notFound(parent + " not found");
+        }
+        return Reply.created(j);
     }
 
     /** UPDATE … WHERE id = ? RETURNING id; no row is a 404. */
@@ -39,10 +53,11 @@ final class Writes {
     /**
      * DELETE of a configuration, feature or license server through lm.delete_inventory, which
      * refuses (409) while active bookings depend on it, unless {@code force}, and says how many
-     * bookings it released.
+     * bookings it released. {@code scope}: the caller's cluster (null: admin); another
+     * cluster's row is not found.
      */
-    static Reply deleteInUse(DataSource ds, Actor actor, String what, long id, boolean force) throws SQLException {
-        String released = Sql.tx(ds, actor, c -> Sql.text(c, "SELECT lm.delete_inventory(?, ?, ?)", what, id, force));
+    static Reply deleteInUse(DataSource ds, Actor actor, String scope, String what, long id, boolean force) throws SQLException {
+        String released = Sql.tx(ds, actor, c -> Sql.text(c, "SELECT lm.delete_inventory(?, ?, ?, now(), ?)", what, id, force, scope));
         if (released == null) {
             throw ApiException.notFound(what + " " + id + " not found");
         }
