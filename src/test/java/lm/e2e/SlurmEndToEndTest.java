@@ -693,6 +693,93 @@ class SlurmEndToEndTest {
         }
     }
 
+    /**
+     * Fair shares between clusters (issue 11 parts 1-3) through the real reservation: this
+     * cluster (share 2) and othercluster (share 1, its prolog played through the API) share the
+     * pool of 30 free licenses. This cluster alone fills it (lending); othercluster's job is
+     * refused, which is its demand; the agent pass then makes the reservation hold what
+     * othercluster waits for, so when a job here ends Slurm itself keeps this cluster's waiting
+     * job pending (no prolog runs) until othercluster holds its entitlement; once othercluster's
+     * job has ended, the next pass lends its idle share back and the waiting job starts.
+     */
+    @Test
+    @Order(8)
+    @Timeout(240)
+    void theReservationKeepsFreedLicensesForTheClusterBelowItsShare() throws Exception {
+        long free = 30;
+        // before othercluster has a feature of the same name
+        long here = feature().get("id").getAsLong();
+        long product = http.get("/products?search=abaqus", admin).json().getAsJsonArray().get(0).getAsJsonObject().get("id").getAsLong();
+        Http.Res other = http.post("/configurations", admin, "{\"name\":\"abaqus\",\"cluster_client_id\":\"othercluster\","
+                + "\"type\":\"flexlm\",\"features\":[{\"name\":\"abaqus\",\"product_id\":" + product + "}],"
+                + "\"license_servers\":[{\"host\":\"licsrv\",\"port\":27000}]}");
+        assertEquals(201, other.status(), other.toString());
+        long otherConfig = other.json().getAsJsonObject().get("id").getAsLong();
+        String otherToken = server.auth.mint("othercluster", List.of("license-manager:job:create", "license-manager:job:read",
+                "license-manager:job:delete"), Duration.ofHours(1));
+        String otherJob = "{\"slurm_job_id\":\"900001\",\"username\":\"bob\",\"lead_host\":\"othernode\","
+                + "\"bookings\":[{\"product_feature\":\"" + FEATURE + "\",\"quantity\":10}]}";
+        assertEquals(200, http.put("/features/" + here, admin, "{\"share\":2}").status());
+        try {
+            usage(TOTAL - free);
+            reconcile();
+            assertEquals(TOTAL - free, slurmLicense()[2], "nobody waits: the reservation holds the desktop users' licenses");
+
+            // lending: this cluster alone takes the whole pool, more than its share of 20
+            String a1 = endless(null, 20);
+            String a2 = endless(null, 10);
+            slurm.waitForState(a1, "RUNNING", Duration.ofSeconds(60));
+            slurm.waitForState(a2, "RUNNING", Duration.ofSeconds(60));
+            String a3 = endless(null, 10);
+            slurm.waitForJob(a3, j -> "PENDING".equals(j.get("JobState")) && "Licenses".equals(j.get("Reason")),
+                    Duration.ofSeconds(30), "PENDING on Licenses");
+            reconcile();
+            JsonObject pool = pool();
+            assertClusterOwner(pool, CLUSTER, 30, free);
+            assertClusterOwner(pool, "othercluster", 0, 0);
+
+            // othercluster's job is refused (nothing free): its demand
+            Http.Res refused = http.post("/jobs", otherToken, otherJob);
+            assertEquals(409, refused.status(), refused.toString());
+            reconcile();
+            pool = pool();
+            assertEquals(10, clusterOwner(pool, "othercluster").get("demand").getAsLong(), pool.toString());
+            assertClusterOwner(pool, CLUSTER, 30, 20);
+            assertClusterOwner(pool, "othercluster", 0, 10);
+            assertEquals(TOTAL - free + 10, slurmLicense()[2], "the reservation also holds the 10 othercluster waits for");
+
+            // a job here ends: Slurm keeps the waiting job pending, the prolog is not even asked
+            end(a2);
+            reconcile();
+            assertEquals(TOTAL - free + 10, slurmLicense()[2], "the freed 10 are held for othercluster");
+            assertEquals(10, pool().get("available").getAsLong());
+            stillPending(a3, Duration.ofSeconds(4));
+            // othercluster's prolog tries again and gets them
+            Http.Res booked = http.post("/jobs", otherToken, otherJob);
+            assertEquals(201, booked.status(), booked.toString());
+            reconcile();
+            pool = pool();
+            assertClusterOwner(pool, CLUSTER, 20, 20);
+            assertClusterOwner(pool, "othercluster", 10, 10);
+            stillPending(a3, Duration.ofSeconds(3));
+            assertTrue(logOf(a3).isEmpty(), "the reservation, not the prolog, kept the job waiting: " + logOf(a3));
+
+            // othercluster's job ends, it has no more demand: the next pass lends its share again
+            assertEquals(200, http.delete("/jobs/slurm_job_id/900001", otherToken).status());
+            reconcile();
+            assertEquals(TOTAL - free, slurmLicense()[2], slurm.licenses().toString());
+            slurm.waitForState(a3, "RUNNING", Duration.ofSeconds(60));
+            assertEquals(List.of(10L), quantities(apiJob(a3)));
+            pool = pool();
+            assertClusterOwner(pool, CLUSTER, 30, free);
+            assertClusterOwner(pool, "othercluster", 0, 0);
+        } finally {
+            cancelAll();
+            assertEquals(200, http.put("/features/" + here, admin, "{\"share\":1}").status());
+            assertEquals(200, http.delete("/configurations/" + otherConfig + "?force=true", admin).status());
+        }
+    }
+
     // ---------------------------------------------------------------------------------- helpers
 
     private static Path wrapper(String name, Path target) throws IOException {
@@ -706,10 +793,22 @@ class SlurmEndToEndTest {
         return w;
     }
 
-    /** A job of ACCOUNT asking for Q licenses that runs until {@link #end} (restarted when requeued). */
+    /** A job of ACCOUNT (null: none) asking for Q licenses that runs until {@link #end} (restarted when requeued). */
     private static String endless(String account, long q) {
-        return slurm.sbatch("-A", account, "-L", LICENSE + ":" + q, "-o", "job-%j.out", "--wrap",
-                "while [ ! -e '" + dir + "'/end-$SLURM_JOB_ID ]; do sleep 0.2; done");
+        List<String> args = new ArrayList<>(account == null ? List.of() : List.of("-A", account));
+        args.addAll(List.of("-L", LICENSE + ":" + q, "-o", "job-%j.out", "--wrap",
+                "while [ ! -e '" + dir + "'/end-$SLURM_JOB_ID ]; do sleep 0.2; done"));
+        return slurm.sbatch(args.toArray(String[]::new));
+    }
+
+    /** Asserts that the job stays PENDING (and not even CONFIGURING: no prolog runs) for D. */
+    private static void stillPending(String id, Duration d) {
+        Instant until = Instant.now().plus(d);
+        while (Instant.now().isBefore(until)) {
+            Map<String, String> j = slurm.showJob(id);
+            assertEquals("PENDING", j.get("JobState"), state(j) + "; " + slurm.licenses().get(LICENSE)[2] + " reserved");
+            sleep(200);
+        }
     }
 
     /** Lets an {@link #endless} job finish; waits until it is COMPLETED. */
@@ -728,6 +827,21 @@ class SlurmEndToEndTest {
         return a.get(0).getAsJsonObject();
     }
 
+    /** The pool's owner that is cluster C as a whole. */
+    private static JsonObject clusterOwner(JsonObject pool, String c) {
+        for (JsonElement e : pool.getAsJsonArray("owners")) {
+            JsonObject o = e.getAsJsonObject();
+            if (c.equals(o.get("cluster_client_id").getAsString()) && o.get("account").isJsonNull()) {
+                return o;
+            }
+        }
+        throw new AssertionError("no owner " + c + " in " + pool);
+    }
+
+    private static void assertClusterOwner(JsonObject pool, String c, long inUse, double entitled) {
+        assertCounts(pool, clusterOwner(pool, c), inUse, entitled);
+    }
+
     /** The pool's owner for ACCOUNT of this cluster. */
     private static JsonObject owner(JsonObject pool, String account) {
         for (JsonElement e : pool.getAsJsonArray("owners")) {
@@ -741,9 +855,12 @@ class SlurmEndToEndTest {
     }
 
     private static void assertOwner(JsonObject pool, String account, long inUse, double entitled) {
-        JsonObject o = owner(pool, account);
-        assertEquals(inUse, o.get("in_use").getAsLong(), account + " in_use: " + pool);
-        assertEquals(entitled, o.get("entitled").getAsDouble(), 0.001, account + " entitled: " + pool);
+        assertCounts(pool, owner(pool, account), inUse, entitled);
+    }
+
+    private static void assertCounts(JsonObject pool, JsonObject o, long inUse, double entitled) {
+        assertEquals(inUse, o.get("in_use").getAsLong(), "in_use of " + o + " in " + pool);
+        assertEquals(entitled, o.get("entitled").getAsDouble(), 0.001, "entitled of " + o + " in " + pool);
     }
 
     /** What the wrapper recorded for the first run of NAME for job ID, without the shell's own variables. */
