@@ -576,6 +576,210 @@ class SlurmEndToEndTest {
         }
     }
 
+    /**
+     * Fair shares (issue 11 parts 1-3) through the real prolog, agent and reservation: two Slurm
+     * accounts of this cluster with project shares 2:1 in a pool of 30 free licenses. Account A
+     * alone fills the pool (lending); B's job is submitted and pends; an agent pass reports B's
+     * demand (squeue -t PD); as A's job ends, the freed licenses go to B (A's waiting job is
+     * refused by the prolog, or never started) until B holds its entitlement, and A's waiting job
+     * keeps waiting while A holds its own; once B's demand is gone, A borrows the idle share again.
+     * The node has 2 CPUs, so at most two jobs run: A's 20 + 10, then A's 20 + B's 10.
+     * Inside a cluster Slurm cannot tell accounts apart: the reservation holds only the outside
+     * usage here, and the prolog alone applies project shares (lm.plan_reservations).
+     */
+    @Test
+    @Order(7)
+    @Timeout(240)
+    void projectSharesLendTheIdleShareAndGiveFreedLicensesToTheWaitingAccount() throws Exception {
+        long free = 30;
+        long featureId = feature().get("id").getAsLong();
+        List<Long> shares = new ArrayList<>();
+        for (String[] s : List.of(new String[] {"acct_a", "2"}, new String[] {"acct_b", "1"})) {
+            Http.Res r = http.post("/project_shares", admin, "{\"feature_id\":" + featureId + ",\"account\":\"" + s[0]
+                    + "\",\"share\":" + s[1] + "}");
+            assertEquals(201, r.status(), r.toString());
+            shares.add(r.json().getAsJsonObject().get("id").getAsLong());
+        }
+        try {
+            usage(TOTAL - free);
+            reconcile();
+            assertEquals(TOTAL - free, slurmLicense()[2], "the reservation holds the desktop users' licenses");
+
+            // lending: A alone takes the whole pool, more than its share of 20
+            String a1 = endless("acct_a", 20);
+            String a2 = endless("acct_a", 10);
+            slurm.waitForState(a1, "RUNNING", Duration.ofSeconds(60));
+            slurm.waitForState(a2, "RUNNING", Duration.ofSeconds(60));
+            assertEquals(List.of(20L), quantities(apiJob(a1)));
+            assertEquals(List.of(10L), quantities(apiJob(a2)));
+            reconcile();
+            JsonObject pool = pool();
+            assertOwner(pool, "acct_a", 30, free);
+            assertOwner(pool, "acct_b", 0, 0);
+            assertEquals(0, pool.get("available").getAsLong(), pool.toString());
+
+            // A's next job is submitted first (Slurm's FIFO tries it first), then B's; both pend
+            String a3 = endless("acct_a", 10);
+            String b1 = endless("acct_b", 10);
+            for (String id : List.of(a3, b1)) {
+                slurm.waitForJob(id, j -> "PENDING".equals(j.get("JobState")) && "Licenses".equals(j.get("Reason")),
+                        Duration.ofSeconds(30), "PENDING on Licenses");
+            }
+            assertEquals("acct_b", slurm.showJob(b1).get("Account"));
+            // the agent pass reports what the pending jobs ask for, per account
+            reconcile();
+            pool = pool();
+            assertEquals(10, owner(pool, "acct_b").get("demand").getAsLong(), pool.toString());
+            assertEquals(10, owner(pool, "acct_a").get("demand").getAsLong(), pool.toString());
+            assertOwner(pool, "acct_a", 30, 20);
+            assertOwner(pool, "acct_b", 0, 10);
+            assertEquals(TOTAL - free, slurmLicense()[2], "inside a cluster only the prolog applies project shares");
+
+            // A's 10 end: they go to B, not to A's waiting job (A would hold 30 > 20 while B waits)
+            end(a2);
+            List<String> seenA3 = new ArrayList<>();
+            Instant until = Instant.now().plusSeconds(120);
+            while (true) {
+                Map<String, String> j3 = slurm.showJob(a3);
+                Map<String, String> jb = slurm.showJob(b1);
+                note(seenA3, j3);
+                // CONFIGURING is the prolog deciding; RUNNING would be A's job admitted
+                assertFalse("RUNNING".equals(j3.get("JobState")),
+                        "A's waiting job started while B waits below its share: " + state(j3) + " / " + state(jb));
+                if ("RUNNING".equals(jb.get("JobState"))) {
+                    break;
+                }
+                assertTrue(Instant.now().isBefore(until), "B's job did not start within 120 s: " + state(jb) + ", " + seenA3);
+                sleep(150);
+            }
+            assertEquals(List.of(10L), quantities(apiJob(b1)));
+            assertNull(apiJob(a3), "A's job holds nothing");
+            // the prolog refused A's job if Slurm tried it, naming B's share
+            for (String l : logOf(a3)) {
+                assertTrue(!l.contains("lm-prolog[") || l.contains("outcome=refused") && l.contains("\"account\":\"acct_b\""), l);
+            }
+            System.err.println("[e2e] shares: A's waiting job went " + seenA3 + ", prolog: " + logOf(a3));
+
+            // B holds its entitlement, A holds its own: A's job keeps waiting (for 2 scheduling
+            // cycles past the requeue delay, had it been refused)
+            pool = pool();
+            assertOwner(pool, "acct_a", 20, 20);
+            assertOwner(pool, "acct_b", 10, 10);
+            assertEquals(0, pool.get("available").getAsLong(), pool.toString());
+            reconcile();
+            Instant hold = Instant.now().plusSeconds(5);
+            while (Instant.now().isBefore(hold)) {
+                Map<String, String> j3 = slurm.showJob(a3);
+                assertEquals("PENDING", j3.get("JobState"), state(j3));
+                assertTrue(slurm.showJob(a1).get("JobState").equals("RUNNING") && slurm.showJob(b1).get("JobState").equals("RUNNING"),
+                        squeue());
+                sleep(250);
+            }
+            assertEquals(30, feature().get("booked_total").getAsLong());
+
+            // B's job ends and B has no more demand: A borrows B's idle share again
+            end(b1);
+            waitFor(() -> apiJob(b1) == null, Duration.ofSeconds(20), "the epilog released B's job");
+            reconcile();
+            slurm.waitForState(a3, "RUNNING", Duration.ofSeconds(90));
+            pool = pool();
+            assertOwner(pool, "acct_a", 30, free);
+            assertOwner(pool, "acct_b", 0, 0);
+        } finally {
+            cancelAll();
+            for (long id : shares) {
+                assertEquals(200, http.delete("/project_shares/" + id, admin).status());
+            }
+        }
+    }
+
+    /**
+     * Fair shares between clusters (issue 11 parts 1-3) through the real reservation: this
+     * cluster (share 2) and othercluster (share 1, its prolog played through the API) share the
+     * pool of 30 free licenses. This cluster alone fills it (lending); othercluster's job is
+     * refused, which is its demand; the agent pass then makes the reservation hold what
+     * othercluster waits for, so when a job here ends Slurm itself keeps this cluster's waiting
+     * job pending (no prolog runs) until othercluster holds its entitlement; once othercluster's
+     * job has ended, the next pass lends its idle share back and the waiting job starts.
+     */
+    @Test
+    @Order(8)
+    @Timeout(240)
+    void theReservationKeepsFreedLicensesForTheClusterBelowItsShare() throws Exception {
+        long free = 30;
+        // before othercluster has a feature of the same name
+        long here = feature().get("id").getAsLong();
+        long product = http.get("/products?search=abaqus", admin).json().getAsJsonArray().get(0).getAsJsonObject().get("id").getAsLong();
+        Http.Res other = http.post("/configurations", admin, "{\"name\":\"abaqus\",\"cluster_client_id\":\"othercluster\","
+                + "\"type\":\"flexlm\",\"features\":[{\"name\":\"abaqus\",\"product_id\":" + product + "}],"
+                + "\"license_servers\":[{\"host\":\"licsrv\",\"port\":27000}]}");
+        assertEquals(201, other.status(), other.toString());
+        long otherConfig = other.json().getAsJsonObject().get("id").getAsLong();
+        String otherToken = server.auth.mint("othercluster", List.of("license-manager:job:create", "license-manager:job:read",
+                "license-manager:job:delete"), Duration.ofHours(1));
+        String otherJob = "{\"slurm_job_id\":\"900001\",\"username\":\"bob\",\"lead_host\":\"othernode\","
+                + "\"bookings\":[{\"product_feature\":\"" + FEATURE + "\",\"quantity\":10}]}";
+        assertEquals(200, http.put("/features/" + here, admin, "{\"share\":2}").status());
+        try {
+            usage(TOTAL - free);
+            reconcile();
+            assertEquals(TOTAL - free, slurmLicense()[2], "nobody waits: the reservation holds the desktop users' licenses");
+
+            // lending: this cluster alone takes the whole pool, more than its share of 20
+            String a1 = endless(null, 20);
+            String a2 = endless(null, 10);
+            slurm.waitForState(a1, "RUNNING", Duration.ofSeconds(60));
+            slurm.waitForState(a2, "RUNNING", Duration.ofSeconds(60));
+            String a3 = endless(null, 10);
+            slurm.waitForJob(a3, j -> "PENDING".equals(j.get("JobState")) && "Licenses".equals(j.get("Reason")),
+                    Duration.ofSeconds(30), "PENDING on Licenses");
+            reconcile();
+            JsonObject pool = pool();
+            assertClusterOwner(pool, CLUSTER, 30, free);
+            assertClusterOwner(pool, "othercluster", 0, 0);
+
+            // othercluster's job is refused (nothing free): its demand
+            Http.Res refused = http.post("/jobs", otherToken, otherJob);
+            assertEquals(409, refused.status(), refused.toString());
+            reconcile();
+            pool = pool();
+            assertEquals(10, clusterOwner(pool, "othercluster").get("demand").getAsLong(), pool.toString());
+            assertClusterOwner(pool, CLUSTER, 30, 20);
+            assertClusterOwner(pool, "othercluster", 0, 10);
+            assertEquals(TOTAL - free + 10, slurmLicense()[2], "the reservation also holds the 10 othercluster waits for");
+
+            // a job here ends: Slurm keeps the waiting job pending, the prolog is not even asked
+            end(a2);
+            reconcile();
+            assertEquals(TOTAL - free + 10, slurmLicense()[2], "the freed 10 are held for othercluster");
+            assertEquals(10, pool().get("available").getAsLong());
+            stillPending(a3, Duration.ofSeconds(4));
+            // othercluster's prolog tries again and gets them
+            Http.Res booked = http.post("/jobs", otherToken, otherJob);
+            assertEquals(201, booked.status(), booked.toString());
+            reconcile();
+            pool = pool();
+            assertClusterOwner(pool, CLUSTER, 20, 20);
+            assertClusterOwner(pool, "othercluster", 10, 10);
+            stillPending(a3, Duration.ofSeconds(3));
+            assertTrue(logOf(a3).isEmpty(), "the reservation, not the prolog, kept the job waiting: " + logOf(a3));
+
+            // othercluster's job ends, it has no more demand: the next pass lends its share again
+            assertEquals(200, http.delete("/jobs/slurm_job_id/900001", otherToken).status());
+            reconcile();
+            assertEquals(TOTAL - free, slurmLicense()[2], slurm.licenses().toString());
+            slurm.waitForState(a3, "RUNNING", Duration.ofSeconds(60));
+            assertEquals(List.of(10L), quantities(apiJob(a3)));
+            pool = pool();
+            assertClusterOwner(pool, CLUSTER, 30, free);
+            assertClusterOwner(pool, "othercluster", 0, 0);
+        } finally {
+            cancelAll();
+            assertEquals(200, http.put("/features/" + here, admin, "{\"share\":1}").status());
+            assertEquals(200, http.delete("/configurations/" + otherConfig + "?force=true", admin).status());
+        }
+    }
+
     // ---------------------------------------------------------------------------------- helpers
 
     private static Path wrapper(String name, Path target) throws IOException {
@@ -587,6 +791,76 @@ class SlurmEndToEndTest {
                 + "exec '" + target + "'\n");
         Files.setPosixFilePermissions(w, PosixFilePermissions.fromString("rwxr-xr-x"));
         return w;
+    }
+
+    /** A job of ACCOUNT (null: none) asking for Q licenses that runs until {@link #end} (restarted when requeued). */
+    private static String endless(String account, long q) {
+        List<String> args = new ArrayList<>(account == null ? List.of() : List.of("-A", account));
+        args.addAll(List.of("-L", LICENSE + ":" + q, "-o", "job-%j.out", "--wrap",
+                "while [ ! -e '" + dir + "'/end-$SLURM_JOB_ID ]; do sleep 0.2; done"));
+        return slurm.sbatch(args.toArray(String[]::new));
+    }
+
+    /** Asserts that the job stays PENDING (and not even CONFIGURING: no prolog runs) for D. */
+    private static void stillPending(String id, Duration d) {
+        Instant until = Instant.now().plus(d);
+        while (Instant.now().isBefore(until)) {
+            Map<String, String> j = slurm.showJob(id);
+            assertEquals("PENDING", j.get("JobState"), state(j) + "; " + slurm.licenses().get(LICENSE)[2] + " reserved");
+            sleep(200);
+        }
+    }
+
+    /** Lets an {@link #endless} job finish; waits until it is COMPLETED. */
+    private static void end(String id) throws IOException {
+        // in this run's directory: Slurm's job ids start again at 1 after a fresh start
+        Files.writeString(dir.resolve("end-" + id), "");
+        slurm.waitForState(id, "COMPLETED", Duration.ofSeconds(30));
+    }
+
+    /** The feature's pool as GET /pools shows it. */
+    private static JsonObject pool() {
+        Http.Res r = http.get("/pools?search=" + FEATURE, admin);
+        assertEquals(200, r.status(), r.toString());
+        JsonArray a = r.json().getAsJsonArray();
+        assertEquals(1, a.size(), r.toString());
+        return a.get(0).getAsJsonObject();
+    }
+
+    /** The pool's owner that is cluster C as a whole. */
+    private static JsonObject clusterOwner(JsonObject pool, String c) {
+        for (JsonElement e : pool.getAsJsonArray("owners")) {
+            JsonObject o = e.getAsJsonObject();
+            if (c.equals(o.get("cluster_client_id").getAsString()) && o.get("account").isJsonNull()) {
+                return o;
+            }
+        }
+        throw new AssertionError("no owner " + c + " in " + pool);
+    }
+
+    private static void assertClusterOwner(JsonObject pool, String c, long inUse, double entitled) {
+        assertCounts(pool, clusterOwner(pool, c), inUse, entitled);
+    }
+
+    /** The pool's owner for ACCOUNT of this cluster. */
+    private static JsonObject owner(JsonObject pool, String account) {
+        for (JsonElement e : pool.getAsJsonArray("owners")) {
+            JsonObject o = e.getAsJsonObject();
+            if (CLUSTER.equals(o.get("cluster_client_id").getAsString()) && o.get("account").isJsonPrimitive()
+                    && account.equals(o.get("account").getAsString())) {
+                return o;
+            }
+        }
+        throw new AssertionError("no owner " + account + " in " + pool);
+    }
+
+    private static void assertOwner(JsonObject pool, String account, long inUse, double entitled) {
+        assertCounts(pool, owner(pool, account), inUse, entitled);
+    }
+
+    private static void assertCounts(JsonObject pool, JsonObject o, long inUse, double entitled) {
+        assertEquals(inUse, o.get("in_use").getAsLong(), "in_use of " + o + " in " + pool);
+        assertEquals(entitled, o.get("entitled").getAsDouble(), 0.001, "entitled of " + o + " in " + pool);
     }
 
     /** What the wrapper recorded for the first run of NAME for job ID, without the shell's own variables. */
