@@ -232,6 +232,9 @@ class LmOfflineTest {
     @Test
     void concurrentProlgsNeverExceedTheBudget() throws Exception {
         budget(0, Map.of("abaqus.abaqus@flexlm", 20, "ansys.ansys@flexlm", 6));
+        // 36 prologs queue on the ledger's lock; on a loaded 2-core host the default 5 s wait
+        // ran out once (CI, load 12): the invariant under test is the budget, not that wait
+        run.conf("timeout = 60");
         Random random = new Random(42);
         List<Process> ps = new ArrayList<>();
         List<Integer> asked = new ArrayList<>();
@@ -245,7 +248,7 @@ class LmOfflineTest {
         int booked = 0;
         int refused = 0;
         for (Process p : ps) {
-            assertTrue(p.waitFor(60, TimeUnit.SECONDS));
+            assertTrue(p.waitFor(180, TimeUnit.SECONDS));
             int exit = p.exitValue();
             assertTrue(exit == 0 || exit == 1, "exit " + exit + ": " + run.log());
             booked += exit == 0 ? 1 : 0;
@@ -273,7 +276,7 @@ class LmOfflineTest {
         }
         int booked = 0;
         for (Process p : ps) {
-            assertTrue(p.waitFor(60, TimeUnit.SECONDS));
+            assertTrue(p.waitFor(180, TimeUnit.SECONDS));
             booked += p.exitValue() == 0 ? 1 : 0;
         }
         assertEquals(12, booked);

@@ -81,7 +81,7 @@ public final class Keycloak {
             p.destroy();
         }));
         Keycloak kc = new Keycloak("http://127.0.0.1:" + port);
-        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(180);
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(420);
         while (true) {
             if (!p.isAlive()) {
                 throw new IllegalStateException("Keycloak exited with " + p.exitValue() + "; its log: " + tail(log));
@@ -95,7 +95,7 @@ public final class Keycloak {
             }
             if (System.nanoTime() > until) {
                 p.destroy();
-                throw new IllegalStateException("Keycloak not ready after 180 s; its log: " + tail(log));
+                throw new IllegalStateException("Keycloak not ready after 420 s; its log: " + tail(log));
             }
             Thread.sleep(500);
         }
