@@ -230,7 +230,7 @@ BEGIN
 END
 $$;
 
-DROP VIEW IF EXISTS lm.usage_hourly, lm.user_usage, lm.api_checkouts;
+DROP VIEW IF EXISTS lm.usage_hourly, lm.user_usage, lm.api_checkouts, lm.current_checkouts;
 
 -- Per product_feature and UTC hour, the rollups summed over the feature's pools (psql reporting).
 CREATE VIEW lm.usage_hourly AS
@@ -249,7 +249,15 @@ FROM lm.user_rollups u
 GROUP BY u.hour, u.username, u.product_feature
 ORDER BY u.hour, u.username, u.product_feature;
 
--- GET /lm/checkouts: who holds what now (lmstat -a), one row per pool, user and host.
+-- Who holds what now (lmstat -a), one row per pool, user and host, as the newest agent pass that
+-- read the pool's license server saw it; matched: how many of them jobs License Manager knows
+-- account for (psql reporting).
+CREATE VIEW lm.current_checkouts AS
+SELECT k.product_feature, k.username, k.host, k.quantity, k.matched, k.slurm_job_ids, k.pool_id, k.cluster_client_id, k.seen_at
+FROM lm.checkouts k
+ORDER BY k.product_feature, k.username, k.host, k.pool_id;
+
+-- GET /lm/checkouts: lm.current_checkouts as JSON.
 CREATE VIEW lm.api_checkouts AS
 SELECT row_number() OVER (ORDER BY k.product_feature, k.username, k.host, k.pool_id) AS id,
        k.product_feature, k.username, k.host, k.quantity,
@@ -258,4 +266,4 @@ SELECT row_number() OVER (ORDER BY k.product_feature, k.username, k.host, k.pool
                          'slurm_job_ids', CASE WHEN k.slurm_job_ids IS NULL THEN '[]'::json
                                                ELSE to_json(string_to_array(k.slurm_job_ids, ',')) END,
                          'cluster_client_id', k.cluster_client_id, 'seen_at', k.seen_at) AS j
-FROM lm.checkouts k;
+FROM lm.current_checkouts k;

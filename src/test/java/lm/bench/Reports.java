@@ -59,6 +59,8 @@ final class Reports {
 
     private static void generate(HikariDataSource ds) throws Exception {
         try (Connection c = ds.getConnection(); Statement s = c.createStatement()) {
+            // lm.db.Database's pool has lm-server's statement timeout; generating takes minutes
+            s.execute("SET statement_timeout = 0");
             s.execute("INSERT INTO lm.products (name) VALUES ('rb')");
             s.execute("INSERT INTO lm.configurations (name, cluster_client_id, grace_time, type) VALUES ('rb', 'rb', 600, 'flexlm')");
             s.execute("INSERT INTO lm.license_servers (config_id, host, port) SELECT id, 'rbhost', 27000 FROM lm.configurations");
@@ -87,6 +89,7 @@ final class Reports {
             s.execute("VACUUM ANALYZE lm.user_rollups");
             s.execute("VACUUM ANALYZE lm.usage_samples");
             s.execute("VACUUM ANALYZE lm.user_samples");
+            s.execute("RESET statement_timeout");
         }
     }
 
