@@ -541,7 +541,7 @@ class CliTest {
         assertTrue(table.startsWith("FEATURE   PERIOD"), table);
         assertTrue(table.replaceAll(" +", " ").contains("\nclirep.f 2030-07-01T00:00:00+00:00 20 5.00 9 2 4 6 1 0\n"), table);
         String csv = ok("report", "usage", "--feature", "clirep.f", "--since", "2030-07-01", "--until", "2030-07-02", "--csv").out();
-        assertEquals("product_feature,period,total,used_avg,used_max,booked_max,external_max,demand_max,queued_max,denials\r\n"
+        assertEquals("feature,period,total,used_avg,used_max,booked_max,external_max,demand_max,queued_max,denials\r\n"
                 + "clirep.f,2030-07-01T10:00:00+00:00,20,7.50,9,2,4,6,1,0\r\n"
                 + "clirep.f,2030-07-01T11:00:00+00:00,20,2.50,3,2,4,6,1,0\r\n", csv);
         assertEquals(2, ok("report", "usage", "--json", "--feature", "clirep.f", "--since", "2030-07-01", "--until", "2030-07-02")
