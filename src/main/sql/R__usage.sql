@@ -203,12 +203,22 @@ BEGIN
           AND r.hour >= date_trunc('hour', p_since AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AND r.hour < p_until
         GROUP BY 1, 2, 3
     )
-    SELECT p.pf, p.period, sum(p.total)::bigint, round(sum(p.used_avg)::numeric, 2), sum(p.used_max)::bigint,
-           sum(p.booked_max)::bigint, sum(p.external_max)::bigint, sum(p.demand_max)::bigint, sum(p.queued_max)::bigint,
-           coalesce((SELECT sum(d.denials) FROM lm.usage_report_denials(p_since, p_until, p_by) d
-                     WHERE d.product_feature = p.pf AND d.period_start = p.period), 0)::bigint
-    FROM per_pool p
-    GROUP BY p.pf, p.period
+    , per_feature AS (
+        SELECT p.pf, p.period, sum(p.total)::bigint AS total, round(sum(p.used_avg)::numeric, 2) AS used_avg,
+               sum(p.used_max)::bigint AS used_max, sum(p.booked_max)::bigint AS booked_max,
+               sum(p.external_max)::bigint AS external_max, sum(p.demand_max)::bigint AS demand_max,
+               sum(p.queued_max)::bigint AS queued_max
+        FROM per_pool p
+        GROUP BY p.pf, p.period
+    ), den AS (
+        -- once, joined: not a subquery per row (thousands of rows for all features)
+        SELECT d.product_feature AS pf, d.period_start AS period, sum(d.denials)::bigint AS denials
+        FROM lm.usage_report_denials(p_since, p_until, p_by) d
+        GROUP BY 1, 2
+    )
+    SELECT f.pf, f.period, f.total, f.used_avg, f.used_max, f.booked_max, f.external_max, f.demand_max, f.queued_max,
+           coalesce(den.denials, 0)
+    FROM per_feature f LEFT JOIN den ON den.pf = f.pf AND den.period = f.period
     ORDER BY 1, 2;
 END
 $$;
