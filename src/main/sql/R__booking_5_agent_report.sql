@@ -148,6 +148,7 @@ BEGIN
     WHERE c.cluster_client_id = p_cluster;
 
     PERFORM lm.log_distribution(p_cluster, p_now);
+    PERFORM lm.record_usage(p_cluster, p_report, p_now);
 
     RETURN json_build_object('reservations', v_plan, 'stale', v_stale, 'held', v_held,
                              'released_checkouts', v_released, 'expired', v_expired, 'ended_jobs', v_ended);

@@ -45,6 +45,20 @@ LANGUAGE sql STABLE AS $$
     GROUP BY p.pool_id, p.product_feature
     HAVING min(g.expires_at) IS NOT NULL
     UNION ALL
+    -- from the pool's newest usage sample (lm.record_usage, R__usage.sql): what no job License
+    -- Manager knows accounts for, what waiting jobs ask for, what the license server queues; a
+    -- pool without samples has none of these
+    SELECT m.metric, m.help, jsonb_build_object('pool', p.pool_id::text, 'product_feature', p.product_feature),
+           m.value::double precision
+    FROM pools p
+    CROSS JOIN LATERAL (SELECT s.external, s.demand, s.queued FROM lm.usage_samples s WHERE s.pool_id = p.pool_id
+                        ORDER BY s.at DESC LIMIT 1) s
+    CROSS JOIN LATERAL (VALUES
+        ('lm_license_external', 'Licenses checked out that no job License Manager knows accounts for (used minus checkouts matched to jobs).', s.external),
+        ('lm_license_demand', 'Licenses pending and refused jobs ask for, within the demand window.', s.demand),
+        ('lm_license_queued', 'Requests the license server queues (FlexLM "queued for"), as the newest agent pass read them.', s.queued)) m(metric, help, value)
+    WHERE m.value IS NOT NULL
+    UNION ALL
     SELECT 'lm_agent_last_report_age_seconds', 'Seconds since the cluster''s agent last reported.',
            jsonb_build_object('cluster_client_id', s.cluster_client_id),
            extract(epoch FROM p_now - s.last_reported)::double precision

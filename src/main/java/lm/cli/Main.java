@@ -95,6 +95,8 @@ public final class Main {
         for (Resource r : Resource.ALL) {
             cl.addSubcommand(r.command(), ResourceCommands.group(main, r));
         }
+        cl.addSubcommand("checkouts", UsageCommands.checkouts(main));
+        cl.addSubcommand("report", UsageCommands.report(main, Clock.systemUTC()));
         for (CommandLine sub : cl.getSubcommands().values()) {
             globalsOnlyInRootHelp(sub);
         }

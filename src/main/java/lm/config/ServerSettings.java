@@ -28,6 +28,9 @@ public record ServerSettings(
         // null: twice each cluster's agent interval (R__booking_1_shares.sql, lm.demand_window)
         Duration demandWindow,
         int distributionLogDays,
+        // usage history retention (R__usage.sql, lm.prune_usage); hourly 0 = forever
+        int historyRawDays,
+        int historyHourlyDays,
         String uiClientId) {
 
     public static final Path DEFAULT_FILE = Path.of("/etc/lm/lm.conf");
@@ -37,7 +40,8 @@ public record ServerSettings(
             "database_pool_size", "database_statement_timeout", "database_lock_timeout",
             "database_idle_in_transaction_session_timeout", "http_read_timeout", "shutdown_grace",
             "auth_issuer", "auth_keys", "auth_permissions_claim", "auth_local_issuer",
-            "auth_audience", "prolog_token_ttl", "demand_window", "distribution_log_days", "ui_client_id");
+            "auth_audience", "prolog_token_ttl", "demand_window", "distribution_log_days", "history_raw_days",
+            "history_hourly_days", "ui_client_id");
 
     private static final Duration DAY = Duration.ofDays(1);
 
@@ -94,6 +98,8 @@ public record ServerSettings(
                 // how long a pending or refused job counts as its owner's demand (lm-server(8), SHARES)
                 c.duration("demand_window", null, Duration.ofSeconds(1), DAY),
                 c.integer("distribution_log_days", 35, 1, 3650),
+                c.integer("history_raw_days", 35, 1, 3650),
+                c.integer("history_hourly_days", 0, 0, 36500),
                 c.optional("ui_client_id"));
     }
 

@@ -105,6 +105,14 @@ public final class Constraints {
             rule("settings_id_check", "settings", "id", "must be true (one row)"),
             rule("settings_demand_window_check", "settings", "demand_window", "must be a number of seconds greater than 0"),
             rule("settings_distribution_log_days_check", "settings", "distribution_log_days", "must be a number of days greater than 0"),
+            rule("settings_history_raw_days_check", "settings", "history_raw_days", "must be a number of days greater than 0"),
+            rule("settings_history_hourly_days_check", "settings", "history_hourly_days", "must be a number of days, 0 for forever"),
+            // usage history (written by lm.record_usage only, R__usage.sql)
+            rule("usage_samples_pkey", "usage sample", "at", "was already recorded for this pool"),
+            rule("user_samples_pkey", "user sample", "at", "was already recorded for this pool and user"),
+            rule("checkouts_pkey", "checkout", "host", "was already recorded for this pool and user"),
+            rule("usage_rollups_pkey", "usage rollup", "hour", "was already rolled up for this pool"),
+            rule("user_rollups_pkey", "user rollup", "hour", "was already rolled up for this pool and user"),
             // revoked_tokens (written by lm-server token revoke, never through the API)
             rule("revoked_tokens_pkey", "revoked token", "id", "is already taken"),
             rule("revoked_tokens_jti_check", "revoked token", "jti", NAME_RULE),

@@ -49,6 +49,7 @@ public final class ApiRoutes {
         AgentReport.routes(r, ds);
         ProjectShares.routes(r, ds);
         PoolDistribution.routes(r, ds);
+        lm.usage.UsageReports.routes(r, ds, java.time.Clock.systemUTC());
         Offline.routes(r, ds);
         PrologToken.routes(r, auth);
         Audit.routes(r, ds);

@@ -73,8 +73,10 @@ public final class LmServer implements AutoCloseable {
     /** The settings SQL needs (lm.settings): with several lm-servers, the last to start decides. */
     private static void writeSqlSettings(DataSource ds, ServerSettings s) throws IOException {
         try {
-            Sql.update(ds, "UPDATE lm.settings SET demand_window = ?::integer, distribution_log_days = ?",
-                    s.demandWindow() == null ? null : (int) s.demandWindow().getSeconds(), s.distributionLogDays());
+            Sql.update(ds, "UPDATE lm.settings SET demand_window = ?::integer, distribution_log_days = ?,"
+                    + " history_raw_days = ?, history_hourly_days = ?",
+                    s.demandWindow() == null ? null : (int) s.demandWindow().getSeconds(), s.distributionLogDays(),
+                    s.historyRawDays(), s.historyHourlyDays());
         } catch (java.sql.SQLException e) {
             throw new IOException("writing lm.settings: " + e.getMessage(), e);
         }

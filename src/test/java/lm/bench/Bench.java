@@ -38,6 +38,11 @@ public final class Bench {
             AgentPass.bench();
             System.exit(0);
         }
+        // -Dlm.bench.only=reports: only the usage history's figures (issue 12), see Reports
+        if ("reports".equals(System.getProperty("lm.bench.only"))) {
+            Reports.bench();
+            System.exit(0);
+        }
         // -Dlm.bench.only=prolog: only the prolog/epilog latency (issue 11: the online path before
         // and after offline operation), a minute or two
         boolean prologOnly = "prolog".equals(System.getProperty("lm.bench.only"));
@@ -82,6 +87,7 @@ public final class Bench {
         }
         if (!prologOnly) {
             AgentPass.bench();
+            Reports.bench();
         }
         System.exit(0);
     }

@@ -529,4 +529,33 @@ class CliTest {
             assertTrue(new String(in.readAllBytes()).startsWith("#!/bin/sh\n"));
         }
     }
+
+    @Test
+    void reportsAndCheckoutsAsTablesCsvAndJson() throws Exception {
+        lm.db.Sql.update(api.ds, "INSERT INTO lm.usage_rollups VALUES (940001, '2030-07-01 10:00Z', 'clirep.f', 60, 3600, 20, 7.5, 9, 0,"
+                + " 1, 2, 3, 4, 5, 6, 0, 1, 0, 0), (940001, '2030-07-01 11:00Z', 'clirep.f', 60, 3600, 20, 2.5, 3, 0, 1, 2, 3, 4, 5, 6, 0, 1, 0, 0)");
+        lm.db.Sql.update(api.ds, "INSERT INTO lm.user_rollups VALUES (940001, '2030-07-01 10:00Z', 'zed', 'clirep.f', 5400)");
+        lm.db.Sql.update(api.ds, "INSERT INTO lm.checkouts VALUES (940001, 'zed', 'ws1', 'clirep.f', 'c1', 3, 1, '77', '2030-07-01 11:00Z')");
+
+        String table = ok("report", "usage", "--feature", "clirep.f", "--since", "2030-07-01", "--until", "2030-07-02", "--by", "day").out();
+        assertTrue(table.startsWith("FEATURE   PERIOD"), table);
+        assertTrue(table.replaceAll(" +", " ").contains("\nclirep.f 2030-07-01T00:00:00+00:00 20 5.00 9 2 4 6 1 0\n"), table);
+        String csv = ok("report", "usage", "--feature", "clirep.f", "--since", "2030-07-01", "--until", "2030-07-02", "--csv").out();
+        assertEquals("feature,period,total,used_avg,used_max,booked_max,external_max,demand_max,queued_max,denials\r\n"
+                + "clirep.f,2030-07-01T10:00:00+00:00,20,7.50,9,2,4,6,1,0\r\n"
+                + "clirep.f,2030-07-01T11:00:00+00:00,20,2.50,3,2,4,6,1,0\r\n", csv);
+        assertEquals(2, ok("report", "usage", "--json", "--feature", "clirep.f", "--since", "2030-07-01", "--until", "2030-07-02")
+                .json().getAsJsonArray().size());
+        String users = ok("report", "users", "--since", "2030-07-01", "--until", "2030-07-02").out();
+        assertTrue(users.replaceAll(" +", " ").contains("\nzed clirep.f 1.50\n"), users);
+        // relative times are the CLI's: the API takes instants
+        assertEquals("[]", ok("report", "usage", "--feature", "clirep.f", "--since", "7d", "--json").out().strip());
+        String checkouts = ok("checkouts", "--search", "clirep").out();
+        assertTrue(checkouts.replaceAll(" +", " ").contains("\nclirep.f zed ws1 3 1 77 2030-07-01T11:00:00+00:00\n"), checkouts);
+
+        fails(1, "report", "usage", "--by", "week");
+        fails(1, "report", "usage", "--since", "2030-07-02", "--until", "2030-07-01");
+        fails(1, "report", "usage", "--feature", "no.such");
+        fails(1, "report", "users", "--since", "yesterday");
+    }
 }

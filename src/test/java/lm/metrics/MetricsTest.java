@@ -51,6 +51,10 @@ class MetricsTest {
             rs.next();
             pool = rs.getLong(1);
             quietPool = rs.getLong(2);
+            // the pool's usage samples (lm.record_usage): the gauges read the newest one
+            st.execute("INSERT INTO lm.usage_samples (pool_id, at, product_feature, seconds, total, used, reserved, booked, external,"
+                    + " demand, queued, stale, held) VALUES (" + pool + ", now() - interval '90 seconds', 'mx.solver', 60, 10, 9, 0, 0, 9, 9, 9, false, false),"
+                    + " (" + pool + ", now() - interval '30 seconds', 'mx.solver', 60, 10, 4, 0, 0, 1, 2, 5, false, false)");
         }
     }
 
@@ -77,6 +81,10 @@ class MetricsTest {
         assertEquals(3.0, m.get("lm_license_booked" + p));
         assertEquals(3.0, m.get("lm_license_available" + p));
         assertEquals(0.0, m.get("lm_license_held" + p));
+        assertEquals(1.0, m.get("lm_license_external" + p));
+        assertEquals(2.0, m.get("lm_license_demand" + p));
+        assertEquals(5.0, m.get("lm_license_queued" + p));
+        assertFalse(r.body().contains("lm_license_queued{pool=\"" + quietPool), "no usage sample: no queue");
         // the expiry day's 00:00 UTC; a pool whose server prints no expiry has no sample
         assertEquals((double) EXPIRES.atStartOfDay(ZoneOffset.UTC).toEpochSecond(), m.get("lm_license_expiry_timestamp_seconds" + p));
         assertFalse(r.body().contains("lm_license_expiry_timestamp_seconds{pool=\"" + quietPool), "no expiry: no sample");

@@ -460,6 +460,11 @@ class OpenApiTest {
         assertFalse(call(covered, "GET", "/pools/" + pool, admin, null, 200).getAsJsonObject().getAsJsonArray("owners").isEmpty());
         call(covered, "DELETE", "/project_shares/" + share, admin, null, 200);
 
+        // usage history: checkouts now and the reports over the rollups (empty here: no agent report)
+        call(covered, "GET", "/checkouts?sort_field=username", admin, null, 200);
+        call(covered, "GET", "/reports/usage?since=2026-11-01&until=2026-11-08T00:00:00Z&by=day", admin, null, 200);
+        call(covered, "GET", "/reports/users?since=2026-11-01", admin, null, 200);
+
         // updates
         call(covered, "PUT", "/configurations/" + config, admin, "{\"grace_time\":301,\"name\":null}", 200);
         call(covered, "PUT", "/license_servers/" + server, admin, "{\"port\":27002}", 200);
@@ -476,6 +481,8 @@ class OpenApiTest {
         errorBody(call(covered, "POST", "/products", admin, "{\"name\":\"x\",\"bogus\":1}", 400));
         errorBody(call(covered, "POST", "/products", admin, "{\"name\":", 400));
         errorBody(call(covered, "GET", "/products?limit=0", admin, null, 400));
+        errorBody(call(covered, "GET", "/reports/usage?by=week", admin, null, 422));
+        errorBody(call(covered, "GET", "/reports/usage?product_feature=no.such", admin, null, 404));
         errorBody(call(covered, "PUT", "/cluster_statuses", cl, null, 400));
         errorBody(call(covered, "POST", "/license_servers", admin, "{\"config_id\":" + config + ",\"host\":\"h\",\"port\":0}", 422));
         errorBody(call(covered, "POST", "/products", admin, "{\"name\":\"oaprod\"}", 409));

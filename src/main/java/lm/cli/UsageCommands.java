@@ -1,0 +1,167 @@
+package lm.cli;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import lm.cli.Table.Column;
+import picocli.CommandLine;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Model.OptionSpec;
+
+/**
+ * The usage history's commands (issue 12): {@code lm-cli checkouts} (GET /checkouts) and
+ * {@code lm-cli report usage|users} (GET /reports/usage, /reports/users). The report group is
+ * built here with the usage reports only; other reports (denials, job history) join it as
+ * further subcommands.
+ */
+final class UsageCommands {
+    // "7d", "12h", "30m": that long before now (the API takes instants only)
+    private static final Pattern AGO = Pattern.compile("(\\d{1,6})([dhm])");
+
+    private static final List<Column> USAGE = List.of(Column.text("FEATURE", "product_feature"), Column.text("PERIOD", "period_start"),
+            Column.number("TOTAL", "total"), Column.number("USED_AVG", "used_avg"), Column.number("USED_MAX", "used_max"),
+            Column.number("BOOKED_MAX", "booked_max"), Column.number("EXTERNAL_MAX", "external_max"),
+            Column.number("DEMAND_MAX", "demand_max"), Column.number("QUEUED_MAX", "queued_max"), Column.number("DENIALS", "denials"));
+    private static final List<Column> USERS = List.of(Column.text("USER", "username"), Column.text("FEATURE", "product_feature"),
+            Column.number("LICENSE_HOURS", "license_hours"));
+    private static final List<Column> CHECKOUTS = List.of(Column.text("FEATURE", "product_feature"), Column.text("USER", "username"),
+            Column.text("HOST", "host"), Column.number("QUANTITY", "quantity"), Column.number("MATCHED", "matched"),
+            new Column("JOBS", o -> String.join(",", o.getAsJsonArray("slurm_job_ids").asList().stream().map(JsonElement::getAsString).toList()),
+                    false),
+            Column.text("SEEN", "seen_at"));
+
+    private UsageCommands() {}
+
+    static CommandLine checkouts(Main main) {
+        OptionSpec search = option("--search", "TEXT", "Only checkouts whose feature, user or host matches any of the blank-separated words.");
+        OptionSpec limit = OptionSpec.builder("--limit").paramLabel("N").type(Long.class).description("Show at most N checkouts.").build();
+        Callable<Integer> body = () -> {
+            Map<String, String> q = new LinkedHashMap<>();
+            q.put("search", search.getValue());
+            q.put("limit", limit.getValue() == null ? null : limit.getValue().toString());
+            Api.Answer a = main.api().get("/checkouts", q);
+            print(main, a, CHECKOUTS, false);
+            return Main.EXIT_OK;
+        };
+        return command("checkouts", "Who holds which licenses now, per feature, user and host, as the agents last read the license"
+                + " servers (like lmstat -a); MATCHED: how many of them jobs License Manager knows account for.", body, List.of(search, limit));
+    }
+
+    static CommandLine report(Main main, Clock clock) {
+        CommandSpec spec = CommandSpec.create().name("report").addOption(Main.help());
+        spec.usageMessage().description("Reports over the usage history (hourly rollups of the agents' samples).");
+        CommandLine cl = new CommandLine(spec);
+        cl.addSubcommand("usage", usage(main, clock));
+        cl.addSubcommand("users", users(main, clock));
+        return cl;
+    }
+
+    private static CommandLine usage(Main main, Clock clock) {
+        OptionSpec feature = option("--feature", "PRODUCT.FEATURE", "Only this product.feature (default: all).");
+        OptionSpec since = since();
+        OptionSpec until = until();
+        OptionSpec by = option("--by", "PERIOD", "hour (default) or day, in UTC.");
+        OptionSpec csv = csv();
+        Callable<Integer> body = () -> {
+            Map<String, String> q = new LinkedHashMap<>();
+            q.put("product_feature", feature.getValue());
+            q.put("since", time(since.getValue(), clock));
+            q.put("until", time(until.getValue(), clock));
+            q.put("by", by.getValue());
+            print(main, main.api().get("/reports/usage", q), USAGE, Boolean.TRUE.equals(csv.getValue()));
+            return Main.EXIT_OK;
+        };
+        return command("usage", "Per feature and hour or day: total, average and peak used, and the peaks of booked, external (used"
+                + " outside known jobs), demand (waiting jobs), queued (the license server's queue), and denials.", body,
+                List.of(feature, since, until, by, csv));
+    }
+
+    private static CommandLine users(Main main, Clock clock) {
+        OptionSpec since = since();
+        OptionSpec until = until();
+        OptionSpec csv = csv();
+        Callable<Integer> body = () -> {
+            Map<String, String> q = new LinkedHashMap<>();
+            q.put("since", time(since.getValue(), clock));
+            q.put("until", time(until.getValue(), clock));
+            print(main, main.api().get("/reports/users", q), USERS, Boolean.TRUE.equals(csv.getValue()));
+            return Main.EXIT_OK;
+        };
+        return command("users", "License-hours each user had checked out, per feature, most first.", body, List.of(since, until, csv));
+    }
+
+    private static OptionSpec since() {
+        return option("--since", "WHEN", "Start: 7d, 12h or 30m before now, an ISO 8601 time (2026-11-27T10:00:00Z) or a UTC day"
+                + " (2026-11-27); default 7 days before --until.");
+    }
+
+    private static OptionSpec until() {
+        return option("--until", "WHEN", "End (exclusive), in the same forms as --since; default now.");
+    }
+
+    private static OptionSpec csv() {
+        return OptionSpec.builder("--csv").description("Print comma-separated values with a header line instead of a table.").build();
+    }
+
+    private static OptionSpec option(String name, String label, String description) {
+        return OptionSpec.builder(name).paramLabel(label).type(String.class).description(description).build();
+    }
+
+    private static CommandLine command(String name, String description, Callable<Integer> body, List<OptionSpec> options) {
+        CommandSpec spec = CommandSpec.wrapWithoutInspection(body).name(name).addOption(Main.help());
+        spec.usageMessage().description(description);
+        options.forEach(spec::addOption);
+        return new CommandLine(spec);
+    }
+
+    /** "7d"/"12h"/"30m" as the instant that long before now; anything else goes to the API as given (it checks). */
+    static String time(String value, Clock clock) {
+        if (value == null) {
+            return null;
+        }
+        Matcher m = AGO.matcher(value);
+        if (!m.matches()) {
+            return value;
+        }
+        long n = Long.parseLong(m.group(1));
+        Duration d = switch (m.group(2)) {
+            case "d" -> Duration.ofDays(n);
+            case "h" -> Duration.ofHours(n);
+            default -> Duration.ofMinutes(n);
+        };
+        return Instant.now(clock).minus(d).toString();
+    }
+
+    private static void print(Main main, Api.Answer a, List<Column> columns, boolean csv) {
+        if (main.json()) {
+            main.out().println(a.body());
+            return;
+        }
+        JsonArray items = a.json().getAsJsonArray();
+        main.out().print(csv ? csv(columns, items) : Table.render(columns, items));
+    }
+
+    /** RFC 4180: a field with a comma, quote or line break is quoted, its quotes doubled. */
+    static String csv(List<Column> columns, JsonArray items) {
+        StringBuilder out = new StringBuilder();
+        out.append(String.join(",", columns.stream().map(c -> c.header().toLowerCase()).toList())).append("\r\n");
+        for (JsonElement e : items) {
+            JsonObject o = e.getAsJsonObject();
+            out.append(String.join(",", columns.stream().map(c -> field(c.cell().apply(o))).toList())).append("\r\n");
+        }
+        return out.toString();
+    }
+
+    private static String field(String s) {
+        return s.matches("[^,\"\r\n]*") ? s : "\"" + s.replace("\"", "\"\"") + "\"";
+    }
+}

@@ -1,0 +1,64 @@
+package lm.usage;
+
+import java.sql.Timestamp;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.LocalDate;
+import java.time.OffsetDateTime;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeParseException;
+import java.util.List;
+import java.util.Map;
+import javax.sql.DataSource;
+import lm.db.Sql;
+import lm.http.ApiException;
+import lm.http.Call;
+import lm.http.Listing;
+import lm.http.Reply;
+import lm.http.Routes;
+
+/**
+ * The usage history's read side (issue 12): who holds what now (lm.checkouts, replaced by every
+ * agent report) and the reports over the hourly rollups (lm.usage_report, lm.user_report in
+ * R__usage.sql, which check the period). Reading usage is reading features: the same permission.
+ */
+public final class UsageReports {
+    private static final Listing CHECKOUTS = new Listing("checkout", "lm.api_checkouts", List.of("product_feature", "username", "host"),
+            Map.of("id", "id", "product_feature", "lower(product_feature)", "username", "lower(username)", "host", "lower(host)",
+                    "quantity", "quantity"));
+    // without since: the week before until, what `lm-cli report` shows by default too
+    private static final Duration DEFAULT_SPAN = Duration.ofDays(7);
+
+    private UsageReports() {}
+
+    public static void routes(Routes r, DataSource ds, Clock clock) {
+        r.get("/checkouts", "feature", "read", c -> CHECKOUTS.list(ds, c.listQuery(CHECKOUTS), null));
+        r.get("/reports/usage", "feature", "read", c -> {
+            Timestamp until = time(c, "until", clock.instant());
+            Timestamp since = time(c, "since", until.toInstant().minus(DEFAULT_SPAN));
+            String by = c.param("by") == null ? "hour" : c.param("by");
+            return Reply.ok(Sql.text(ds, "SELECT coalesce(json_agg(r), '[]') FROM lm.usage_report(?, ?, ?, ?) r",
+                    c.param("product_feature"), since, until, by));
+        });
+        r.get("/reports/users", "feature", "read", c -> {
+            Timestamp until = time(c, "until", clock.instant());
+            Timestamp since = time(c, "since", until.toInstant().minus(DEFAULT_SPAN));
+            return Reply.ok(Sql.text(ds, "SELECT coalesce(json_agg(r), '[]') FROM lm.user_report(?, ?) r", since, until));
+        });
+    }
+
+    /** An ISO 8601 instant (2026-11-27T10:00:00Z, with an offset) or a UTC day (2026-11-27); absent: {@code otherwise}. */
+    static Timestamp time(Call c, String name, Instant otherwise) {
+        String v = c.param(name);
+        if (v == null || v.isEmpty()) {
+            return Timestamp.from(otherwise);
+        }
+        try {
+            return Timestamp.from(v.length() == 10 ? LocalDate.parse(v).atStartOfDay(ZoneOffset.UTC).toInstant()
+                    : OffsetDateTime.parse(v).toInstant());
+        } catch (DateTimeParseException e) {
+            throw ApiException.badRequest(name + " must be an ISO 8601 time such as 2026-11-27T10:00:00Z, or a day such as 2026-11-27");
+        }
+    }
+}

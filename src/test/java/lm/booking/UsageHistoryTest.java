@@ -1,0 +1,251 @@
+package lm.booking;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
+import java.sql.SQLException;
+import java.sql.Timestamp;
+import java.time.Instant;
+import lm.db.Sql;
+import lm.testing.Http.Res;
+import lm.testing.TestApi;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Usage history (issue 12): every agent report stores a sample per pool with the right
+ * external/demand/queued and replaces the pool's checkouts; the hourly rollup is idempotent and
+ * correct across hour boundaries; retention deletes exactly what is older; the reports' numbers
+ * on a known data set; bad report input is a 4xx.
+ */
+class UsageHistoryTest {
+    static TestApi api;
+    static Pools pools;
+    static final Instant T0 = Instant.parse("2030-03-01T10:00:00Z");
+
+    @BeforeAll
+    static void start() {
+        api = new TestApi();
+        pools = new Pools(api.ds);
+    }
+
+    @AfterAll
+    static void stop() {
+        api.close();
+        api.ds.close();
+    }
+
+    static Timestamp at(String t) {
+        return Timestamp.from(Instant.parse(t));
+    }
+
+    private static String report(String cluster, String report, Timestamp t) throws SQLException {
+        return Sql.text(api.ds, "SELECT lm.apply_agent_report(?, ?::jsonb, ?)", cluster, report, t);
+    }
+
+    private static String sample(long pool, Timestamp t) throws SQLException {
+        return Sql.text(api.ds, "SELECT concat_ws(' ', total, used, reserved, booked, external, demand, queued, stale, held, seconds)"
+                + " FROM lm.usage_samples WHERE pool_id = ? AND at = ?", pool, t);
+    }
+
+    @Test
+    void everyReportStoresASamplePerPoolWithExternalDemandAndQueued() throws Exception {
+        long c = pools.config("use1", "use1", "flex-use1", 27000, 7200);
+        long f = pools.feature(c, "use1p", "f", 10, 0, 0, at("2030-03-01T10:00:00Z"));
+        long g = pools.feature(c, "use1p", "g", 4, 0, 0, at("2030-03-01T10:00:00Z"));
+        // alice's job on n1 books 3 and 2 more are booked by carol's job that has not started
+        Sql.text(api.ds, "SELECT created FROM lm.book_job('use1', '101', 'alice', 'n1.example.org', ?::jsonb, ?)",
+                "[{\"product_feature\":\"use1p.f\",\"quantity\":3}]", at("2030-03-01T10:01:00Z"));
+        Sql.text(api.ds, "SELECT created FROM lm.book_job('use1', '102', 'carol', 'n2', ?::jsonb, ?)",
+                "[{\"product_feature\":\"use1p.f\",\"quantity\":2}]", at("2030-03-01T10:01:00Z"));
+        // alice holds her 3 on n1 (matched: a job License Manager knows), bob 2 on his
+        // workstation (external); the server queues 2; job 77 waits for 4 of f
+        Timestamp t1 = at("2030-03-01T10:50:00Z");
+        report("use1", """
+                {"interval": 60, "features": [
+                  {"product_feature": "use1p.f", "total": 10, "used": 5, "queued": 2, "checkouts": [
+                     {"user": "alice", "host": "n1", "quantity": 3}, {"user": "bob", "host": "ws9", "quantity": 2}]},
+                  {"product_feature": "use1p.g", "total": 4, "used": 1, "queued": 0, "checkouts": [
+                     {"user": "bob", "host": "ws9", "quantity": 1}]}],
+                 "slurm": {"job_ids": ["101", "102", "77"], "squeue_age_ms": 0,
+                           "pending": [{"job_id": "77", "account": "a", "license": "use1p.f@flexlm", "quantity": 4}]}}""", t1);
+        // total used reserved booked external demand queued stale held seconds (first sample: one interval)
+        assertEquals("10 5 0 2 2 4 2 f f 60", sample(f, t1));
+        assertEquals("4 1 0 0 1 0 0 f f 60", sample(g, t1));
+        assertEquals("alice n1 3 3 101 | bob ws9 2 0 - ", Sql.text(api.ds,
+                "SELECT string_agg(concat_ws(' ', username, host, quantity, matched, coalesce(slurm_job_ids, '-')), ' | ' ORDER BY username)"
+                        + " || ' ' FROM lm.checkouts WHERE pool_id = ?", f));
+
+        // the next pass: bob gave his back, the server queues none; f's checkouts are replaced,
+        // g is not read (failed) and keeps its checkouts, its last queue and its last used
+        Timestamp t2 = at("2030-03-01T10:51:30Z");
+        report("use1", """
+                {"interval": 60, "failed": ["use1p.g"], "features": [
+                  {"product_feature": "use1p.f", "total": 10, "used": 3, "checkouts": [
+                     {"user": "alice", "host": "n1.example.org", "quantity": 3}]}],
+                 "slurm": {"job_ids": ["101", "102"], "squeue_age_ms": 0, "pending": []}}""", t2);
+        assertEquals("10 3 0 2 0 0 0 f f 90", sample(f, t2), "seconds: since the pool's previous sample");
+        assertEquals("4 1 0 0 1 0 0 t f 90", sample(g, t2));
+        assertEquals("alice:3", Sql.text(api.ds, "SELECT string_agg(username || ':' || quantity, ',') FROM lm.checkouts WHERE pool_id = ?", f));
+        assertEquals("bob:1", Sql.text(api.ds, "SELECT string_agg(username || ':' || quantity, ',') FROM lm.checkouts WHERE pool_id = ?", g));
+
+        // the hour is rolled up by the reports themselves: alice 3 × (60 + 90) s, bob 2 × 60 s of f
+        assertEquals("alice 450 | bob 120", Sql.text(api.ds, "SELECT string_agg(username || ' ' || license_seconds, ' | ' ORDER BY username)"
+                + " FROM lm.user_rollups WHERE pool_id = ? AND hour = ?", f, at("2030-03-01T10:00:00Z")));
+        // used 5 for 60 s and 3 for 90 s: time-weighted 3.8
+        assertEquals("2 3.8 5 2 4 2", Sql.text(api.ds, "SELECT concat_ws(' ', samples, used_avg, used_max, external_max, demand_max, queued_max)"
+                + " FROM lm.usage_rollups WHERE pool_id = ? AND hour = ?", f, at("2030-03-01T10:00:00Z")));
+
+        // through the API, as lm-cli checkouts reads it
+        Res r = api.http.get("/checkouts?search=use1p", api.admin());
+        assertEquals(200, r.status(), r::toString);
+        JsonArray rows = r.json().getAsJsonArray();
+        assertEquals(2, rows.size(), r::toString);
+        JsonObject alice = rows.get(0).getAsJsonObject();
+        assertEquals("use1p.f", alice.get("product_feature").getAsString());
+        assertEquals("alice", alice.get("username").getAsString());
+        assertEquals(3, alice.get("matched").getAsLong());
+        assertEquals("101", alice.getAsJsonArray("slurm_job_ids").get(0).getAsString());
+    }
+
+    private static void insertSample(long pool, String feature, String t, double seconds, long used, long queued) throws SQLException {
+        Sql.update(api.ds, "INSERT INTO lm.usage_samples (pool_id, at, product_feature, seconds, total, used, reserved, booked, external,"
+                + " demand, queued, stale, held) VALUES (?, ?, ?, ?, 20, ?, 0, 1, ?, 0, ?, false, false)",
+                pool, at(t), feature, seconds, used, used / 2, queued);
+    }
+
+    private static String rollup(long pool, String hour) throws SQLException {
+        return Sql.text(api.ds, "SELECT concat_ws(' ', samples, seconds, used_avg, used_max, external_max, queued_avg, queued_max)"
+                + " FROM lm.usage_rollups WHERE pool_id = ? AND hour = ?", pool, at(hour));
+    }
+
+    @Test
+    void theRollupIsIdempotentAndKeepsHoursApart() throws Exception {
+        long pool = 910001;
+        insertSample(pool, "roll.f", "2030-03-02T09:59:59.999Z", 60, 100, 9);
+        insertSample(pool, "roll.f", "2030-03-02T10:00:00Z", 60, 4, 0);
+        insertSample(pool, "roll.f", "2030-03-02T10:30:00Z", 30, 10, 3);
+        insertSample(pool, "roll.f", "2030-03-02T10:59:59.999Z", 90, 6, 0);
+        insertSample(pool, "roll.f", "2030-03-02T11:00:00Z", 60, 50, 1);
+        Sql.update(api.ds, "INSERT INTO lm.user_samples VALUES (?, ?, 'ann', 'roll.f', 2, 60), (?, ?, 'ann', 'roll.f', 1, 90),"
+                + " (?, ?, 'ann', 'roll.f', 7, 60)", pool, at("2030-03-02T10:00:00Z"), pool, at("2030-03-02T10:59:59.999Z"),
+                pool, at("2030-03-02T11:00:00Z"));
+        // the hour is named by any time in it
+        for (int i = 0; i < 2; i++) {
+            assertEquals("1", Sql.text(api.ds, "SELECT lm.roll_up_usage(?, ARRAY[?]::bigint[])", at("2030-03-02T10:42:00Z"), pool));
+            // (4×60 + 10×30 + 6×90) / 180 = 6; queued (3×30) / 180 = 0.5
+            assertEquals("3 180 6 10 5 0.5 3", rollup(pool, "2030-03-02T10:00:00Z"), "run " + i);
+            assertEquals("ann 210", Sql.text(api.ds, "SELECT username || ' ' || license_seconds FROM lm.user_rollups WHERE pool_id = ? AND hour = ?",
+                    pool, at("2030-03-02T10:00:00Z")));
+        }
+        assertEquals(null, rollup(pool, "2030-03-02T09:00:00Z"), "only the hour asked for");
+        // a sample arriving late in the hour changes it when the hour is rolled up again
+        insertSample(pool, "roll.f", "2030-03-02T10:45:00Z", 90, 30, 0);
+        Sql.text(api.ds, "SELECT lm.roll_up_usage(?)", at("2030-03-02T10:00:00Z"));
+        assertEquals("4 270 14 30 15 0.3333333333333333 3", rollup(pool, "2030-03-02T10:00:00Z"));
+        Sql.text(api.ds, "SELECT lm.roll_up_usage(?)", at("2030-03-02T11:00:00Z"));
+        assertEquals("1 60 50 50 25 1 1", rollup(pool, "2030-03-02T11:00:00Z"));
+    }
+
+    @Test
+    void retentionDeletesExactlyWhatIsOlder() throws Exception {
+        long pool = 920001;
+        Timestamp now = at("2030-06-01T12:00:00Z");
+        Sql.update(api.ds, "UPDATE lm.settings SET history_raw_days = 35, history_hourly_days = 10");
+        try {
+            insertSample(pool, "ret.f", "2030-04-27T11:59:59.999Z", 60, 1, 0);
+            insertSample(pool, "ret.f", "2030-04-27T12:00:00Z", 60, 1, 0);
+            Sql.update(api.ds, "INSERT INTO lm.user_samples VALUES (?, ?, 'u', 'ret.f', 1, 60), (?, ?, 'u', 'ret.f', 1, 60)",
+                    pool, at("2030-04-27T11:59:59Z"), pool, at("2030-04-27T12:00:00Z"));
+            Sql.text(api.ds, "SELECT lm.roll_up_usage(?)", at("2030-04-27T11:00:00Z"));
+            Sql.update(api.ds, "INSERT INTO lm.usage_rollups SELECT pool_id, ?, product_feature, samples, seconds, total_max, used_avg, used_max,"
+                    + " reserved_max, booked_avg, booked_max, external_avg, external_max, demand_avg, demand_max, queued_avg, queued_max,"
+                    + " stale_samples, held_samples FROM lm.usage_rollups WHERE pool_id = ? AND hour = ?",
+                    at("2030-05-22T12:00:00Z"), pool, at("2030-04-27T11:00:00Z"));
+            Sql.update(api.ds, "INSERT INTO lm.usage_rollups SELECT pool_id, ?, product_feature, samples, seconds, total_max, used_avg, used_max,"
+                    + " reserved_max, booked_avg, booked_max, external_avg, external_max, demand_avg, demand_max, queued_avg, queued_max,"
+                    + " stale_samples, held_samples FROM lm.usage_rollups WHERE pool_id = ? AND hour = ?",
+                    at("2030-05-22T11:00:00Z"), pool, at("2030-04-27T11:00:00Z"));
+            Sql.text(api.ds, "SELECT lm.prune_usage(?)", now);
+            assertEquals("2030-04-27 12:00:00+00", Sql.text(api.ds, "SELECT string_agg(at::text, ',') FROM lm.usage_samples WHERE pool_id = ?", pool));
+            assertEquals("2030-04-27 12:00:00+00", Sql.text(api.ds, "SELECT string_agg(at::text, ',') FROM lm.user_samples WHERE pool_id = ?", pool));
+            assertEquals("2030-05-22 12:00:00+00", Sql.text(api.ds, "SELECT string_agg(hour::text, ',') FROM lm.usage_rollups WHERE pool_id = ?", pool));
+            // 0: hourly rollups are kept forever
+            Sql.update(api.ds, "UPDATE lm.settings SET history_hourly_days = 0");
+            Sql.text(api.ds, "SELECT lm.prune_usage(?)", at("2040-01-01T00:00:00Z"));
+            assertEquals("1", Sql.text(api.ds, "SELECT count(*) FROM lm.usage_rollups WHERE pool_id = ?", pool));
+            assertEquals("0", Sql.text(api.ds, "SELECT count(*) FROM lm.usage_samples WHERE pool_id = ?", pool));
+        } finally {
+            Sql.update(api.ds, "UPDATE lm.settings SET history_raw_days = 35, history_hourly_days = 0");
+        }
+    }
+
+    private static void rollupRow(long pool, String feature, String hour, long total, double usedAvg, long usedMax, long queuedMax)
+            throws SQLException {
+        Sql.update(api.ds, "INSERT INTO lm.usage_rollups VALUES (?, ?, ?, 60, 3600, ?, ?, ?, 0, 1, 2, 0, ?, 0, 5, 0, ?, 0, 0)",
+                pool, at(hour), feature, total, usedAvg, usedMax, usedMax - 1, queuedMax);
+    }
+
+    @Test
+    void theReportsAddUpAKnownDataSet() throws Exception {
+        // rep.f is served by two license servers (pools 930001 and 930002)
+        rollupRow(930001, "rep.f", "2030-07-01T22:00:00Z", 10, 2, 4, 1);
+        rollupRow(930001, "rep.f", "2030-07-01T23:00:00Z", 10, 4, 6, 0);
+        rollupRow(930002, "rep.f", "2030-07-01T23:00:00Z", 5, 1, 1, 3);
+        rollupRow(930001, "rep.f", "2030-07-02T00:00:00Z", 10, 8, 9, 0);
+        rollupRow(930003, "rep.g", "2030-07-01T23:00:00Z", 7, 7, 7, 0);
+        Sql.update(api.ds, "INSERT INTO lm.user_rollups VALUES (930001, ?, 'ann', 'rep.f', 7200), (930002, ?, 'ann', 'rep.f', 1800),"
+                + " (930001, ?, 'bo', 'rep.f', 3600), (930003, ?, 'ann', 'rep.g', 36000)",
+                at("2030-07-01T22:00:00Z"), at("2030-07-01T23:00:00Z"), at("2030-07-02T00:00:00Z"), at("2030-07-01T23:00:00Z"));
+
+        Res day = api.http.get("/reports/usage?product_feature=rep.f&since=2030-07-01&until=2030-07-03&by=day", api.admin());
+        assertEquals(200, day.status(), day::toString);
+        JsonArray d = day.json().getAsJsonArray();
+        assertEquals(2, d.size(), day::toString);
+        JsonObject first = d.get(0).getAsJsonObject();
+        assertEquals("2030-07-01T00:00:00+00:00", first.get("period_start").getAsString());
+        // total: per pool the max, summed over pools; used_avg: per pool (2 + 4) / 2 = 3, plus 1
+        assertEquals(15, first.get("total").getAsLong());
+        assertEquals(4.0, first.get("used_avg").getAsDouble());
+        assertEquals(7, first.get("used_max").getAsLong());
+        assertEquals(5, first.get("external_max").getAsLong());
+        assertEquals(2 + 2, first.get("booked_max").getAsLong());
+        assertEquals(10, first.get("demand_max").getAsLong());
+        assertEquals(1 + 3, first.get("queued_max").getAsLong());
+        assertEquals(0, first.get("denials").getAsLong());
+        assertEquals(9, d.get(1).getAsJsonObject().get("used_max").getAsLong());
+
+        Res hour = api.http.get("/reports/usage?product_feature=rep.f&since=2030-07-01T23:30:00Z&until=2030-07-02T00:00:00Z", api.admin());
+        JsonArray h = hour.json().getAsJsonArray();
+        assertEquals(1, h.size(), "the hour holding since, none from until on: " + hour);
+        assertEquals(5.0, h.get(0).getAsJsonObject().get("used_avg").getAsDouble());
+
+        Res all = api.http.get("/reports/usage?since=2030-07-01T23:00:00Z&until=2030-07-02T00:00:00Z", api.admin());
+        assertTrue(all.body().contains("\"rep.g\""), all::toString);
+
+        Res users = api.http.get("/reports/users?since=2030-07-01&until=2030-07-02T01:00:00Z", api.admin());
+        assertEquals(200, users.status(), users::toString);
+        JsonArray u = users.json().getAsJsonArray();
+        assertEquals("ann rep.g 10.0|ann rep.f 2.5|bo rep.f 1.0", String.join("|", () -> u.asList().stream().map(e -> {
+            JsonObject o = e.getAsJsonObject();
+            return (CharSequence) (o.get("username").getAsString() + " " + o.get("product_feature").getAsString() + " "
+                    + o.get("license_hours").getAsBigDecimal().setScale(1));
+        }).iterator()));
+    }
+
+    @Test
+    void badReportInputIsA4xx() {
+        String admin = api.admin();
+        assertEquals(422, api.http.get("/reports/usage?since=2030-07-02&until=2030-07-01", admin).status());
+        assertEquals(422, api.http.get("/reports/usage?since=2030-07-01&until=2030-07-01", admin).status());
+        assertEquals(422, api.http.get("/reports/usage?by=week", admin).status());
+        assertEquals(404, api.http.get("/reports/usage?product_feature=no.such", admin).status());
+        assertEquals(400, api.http.get("/reports/usage?since=yesterday", admin).status());
+        assertEquals(422, api.http.get("/reports/users?since=2030-07-02&until=2030-07-01", admin).status());
+        assertEquals(400, api.http.get("/reports/users?until=7d", admin).status());
+        assertEquals(400, api.http.get("/checkouts?limit=0", admin).status());
+    }
+}
