@@ -50,6 +50,7 @@ public final class ApiRoutes {
         ProjectShares.routes(r, ds);
         PoolDistribution.routes(r, ds);
         Offline.routes(r, ds);
+        lm.history.History.routes(r, ds);
         PrologToken.routes(r, auth);
         Audit.routes(r, ds);
         lm.ui.Web.routes(r, auth.settings());
