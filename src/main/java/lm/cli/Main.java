@@ -95,6 +95,7 @@ public final class Main {
         for (Resource r : Resource.ALL) {
             cl.addSubcommand(r.command(), ResourceCommands.group(main, r));
         }
+        cl.addSubcommand("report", ReportCommands.group(main, Clock.systemUTC()));
         for (CommandLine sub : cl.getSubcommands().values()) {
             globalsOnlyInRootHelp(sub);
         }
