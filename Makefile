@@ -53,6 +53,7 @@ clean:
 # Prints admitted jobs/s over HTTP vs the pgbench ceiling (same SQL), p50/p99, prolog latency, and
 # an lm-agent pass at 150,000 jobs / 1,000 features / 50 servers. Only the last one:
 # make bench BENCH_OPTS=-Dlm.bench.only=agent
+# Admission with the history (denials, job history) on vs off: BENCH_OPTS=-Dlm.bench.only=history
 BENCH_OPTS ?=
 bench: deps
 	@command -v /usr/lib/postgresql/15/bin/pgbench >/dev/null 2>&1 || command -v pgbench >/dev/null 2>&1 || \
