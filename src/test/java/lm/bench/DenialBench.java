@@ -32,12 +32,12 @@ final class DenialBench {
         for (int r = 0; r < Bench.ROUNDS; r++) {
             for (boolean recording : new boolean[] {false, true}) {
                 if (recording) {
-                    Sql.text(ds, denials);
-                    Sql.text(ds, "ALTER TABLE lm.jobs ENABLE TRIGGER jobs_history");
+                    Sql.update(ds, denials);
+                    Sql.update(ds, "ALTER TABLE lm.jobs ENABLE TRIGGER jobs_history");
                 } else {
-                    Sql.text(ds, "CREATE OR REPLACE FUNCTION lm.note_denials(p_cluster text, p_slurm_job_id text, p_username text,"
+                    Sql.update(ds, "CREATE OR REPLACE FUNCTION lm.note_denials(p_cluster text, p_slurm_job_id text, p_username text,"
                             + " p_account text, p_detail jsonb, p_now timestamptz DEFAULT now()) RETURNS void LANGUAGE sql AS $$ SELECT $$");
-                    Sql.text(ds, "ALTER TABLE lm.jobs DISABLE TRIGGER jobs_history");
+                    Sql.update(ds, "ALTER TABLE lm.jobs DISABLE TRIGGER jobs_history");
                 }
                 long before = Long.parseLong(Sql.text(ds, "SELECT coalesce(sum(count), 0) FROM lm.denial_log"));
                 Bench.HttpResult h = Bench.runHttp(api.port(), token, Bench.SECONDS, true, "bench.tight");
@@ -47,8 +47,8 @@ final class DenialBench {
                         recording ? "on " : "off", r + 1, h.jobsPerSecond(), h.refused(), recorded, h.errors());
             }
         }
-        Sql.text(ds, denials);
-        Sql.text(ds, "ALTER TABLE lm.jobs ENABLE TRIGGER jobs_history");
+        Sql.update(ds, denials);
+        Sql.update(ds, "ALTER TABLE lm.jobs ENABLE TRIGGER jobs_history");
         api.close();
         double mOn = Bench.median(on);
         double mOff = Bench.median(off);
