@@ -14,7 +14,7 @@ $$;
 -- The one place that writes lm.ended_jobs: a BEFORE DELETE row trigger, so it sees the job's
 -- bookings before the cascade removes them, and no path that deletes a job can skip it. It
 -- takes no lock: the deleting statement holds the job's row, and its pools' locks where it
--- needs them. Cost: one INSERT per ended job (measured in make bench, admission_history).
+-- needs them. Cost: one INSERT per ended job (make bench, lm.bench.DenialBench).
 CREATE OR REPLACE FUNCTION lm.record_job_end()
 RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

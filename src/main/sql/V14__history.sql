@@ -31,8 +31,9 @@ CREATE INDEX denial_log_last_at ON lm.denial_log (last_at);
 
 -- One row per job that ended (left lm.jobs; read as the view lm.job_history), written by the
 -- trigger lm.record_job_end whatever deleted it. bookings: [{product_feature, quantity,
--- booked_at, expires_at, released_at, released_reason, offline}] as they were at the end (released_reason 'grace'/'checkout'/'inventory' for a
--- booking that had stopped holding before). reason: why the job ended (lm.ending_jobs).
+-- booked_at, expires_at, released_at, released_reason, offline}] as they were at the end
+-- (released_reason 'grace'/'checkout'/'inventory' for a booking that had stopped holding
+-- before). reason: why the job ended (lm.ending_jobs).
 CREATE TABLE lm.ended_jobs (
     id                bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     job_id            bigint NOT NULL,
