@@ -55,6 +55,7 @@ clean:
 # make bench BENCH_OPTS=-Dlm.bench.only=agent
 # The usage history's reports over a generated year and an agent report with history on (about
 # 9 GB of data, a quarter of an hour to generate): make bench BENCH_OPTS=-Dlm.bench.only=reports
+# Admission with the history (denials, job history) on vs off: BENCH_OPTS=-Dlm.bench.only=history
 BENCH_OPTS ?=
 bench: deps
 	@command -v /usr/lib/postgresql/15/bin/pgbench >/dev/null 2>&1 || command -v pgbench >/dev/null 2>&1 || \

@@ -94,6 +94,7 @@ BEGIN
             -- a booking was added to the job after we looked: its pool is not ours to count down
             RAISE EXCEPTION 'job % changed while locking its pools', p_slurm_job_id USING ERRCODE = '40001';
         END IF;
+        PERFORM lm.ending_jobs('requeue', p_now);
         DELETE FROM lm.jobs WHERE id = v_job;
     END IF;
 
@@ -220,6 +221,7 @@ BEGIN
         RETURN false;
     END IF;
     PERFORM lm.lock_pools(ARRAY(SELECT b.feature_id FROM lm.bookings b WHERE b.job_id = p_job AND b.released_at IS NULL), true);
+    PERFORM lm.ending_jobs(CASE WHEN p_audit THEN 'forced' ELSE 'epilog' END);
     IF NOT p_audit THEN
         DELETE FROM lm.jobs WHERE id = p_job;
         RETURN FOUND;

@@ -111,6 +111,7 @@ BEGIN
         -- where NOT IN over jsonb_array_elements of {slurm_job_id, state} objects took 0.85-1.0 s
         -- (a hashed SubPlan, held in memory whatever work_mem says). NOT EXISTS also cannot be
         -- turned into "end nothing" by a null in the list, as NOT IN would be.
+        PERFORM lm.ending_jobs('ended', p_now);
         WITH d AS (
             DELETE FROM lm.jobs j
             WHERE j.cluster_client_id = p_cluster

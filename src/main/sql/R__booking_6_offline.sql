@@ -112,6 +112,7 @@ BEGIN
                 ELSIF v_created > v_time THEN
                     v_result := 'superseded';
                 ELSE
+                    PERFORM lm.ending_jobs('offline', v_time);
                     DELETE FROM lm.jobs WHERE id = v_job;
                     v_result := 'released';
                 END IF;
@@ -129,6 +130,7 @@ BEGIN
                 IF v_job IS NOT NULL THEN
                     -- an earlier run of the job (requeued), or its online booking just before the
                     -- prolog went offline: this entry is the newer state
+                    PERFORM lm.ending_jobs('requeue', v_time);
                     DELETE FROM lm.jobs WHERE id = v_job;
                 END IF;
                 IF v_wanted IS NULL THEN

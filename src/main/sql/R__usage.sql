@@ -150,14 +150,17 @@ BEGIN
 END
 $$;
 
--- Denials per product_feature and period for lm.usage_report. A PLACEHOLDER returning none until
--- the denials table (issue 12, "Denials") lands: that work replaces this one function's body
--- (count of denials whose first_at falls in the period), nothing else.
+-- Denials per product_feature and period for lm.usage_report: the jobs first refused in the
+-- period (lm.denial_log, one row per cluster, job and product.feature; a job refused again is
+-- the same denial), by UTC hour or day like the rollups.
 DROP FUNCTION IF EXISTS lm.usage_report_denials(timestamptz, timestamptz, text);
 CREATE FUNCTION lm.usage_report_denials(p_since timestamptz, p_until timestamptz, p_by text)
 RETURNS TABLE (product_feature text, period_start timestamptz, denials bigint)
 LANGUAGE sql STABLE AS $$
-    SELECT NULL::text, NULL::timestamptz, 0::bigint WHERE false
+    SELECT d.product_feature, date_trunc(p_by, d.first_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', count(*)::bigint
+    FROM lm.denial_log d
+    WHERE d.first_at >= date_trunc('hour', p_since AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AND d.first_at < p_until
+    GROUP BY 1, 2
 $$;
 
 -- Checks a report's period: p_by hour or day, p_since before p_until (LM003, 422).

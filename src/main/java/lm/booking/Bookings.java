@@ -25,7 +25,14 @@ public final class Bookings {
             if (quantity <= 0) {
                 throw ApiException.unprocessable("quantity must be > 0");
             }
-            long id = Long.parseLong(Sql.text(ds, "SELECT lm.book_feature(?, ?, ?, ?)", c.clusterScope(), b.integer("job_id"), b.integer("feature_id"), quantity));
+            long job = b.integer("job_id");
+            long id;
+            try {
+                id = Long.parseLong(Sql.text(ds, "SELECT lm.book_feature(?, ?, ?, ?)", c.clusterScope(), job, b.integer("feature_id"), quantity));
+            } catch (java.sql.SQLException e) {
+                Refusals.note(ds, e, "SELECT lm.note_booking_refusal(?, ?, ?::jsonb)", c.clusterScope(), job);
+                throw e;
+            }
             return Reply.created(Sql.text(ds, "SELECT j FROM " + VIEW + " WHERE id = ?", id));
         });
         r.get("/bookings", "booking", "read", c -> LIST.list(ds, c.listQuery(LIST), null));

@@ -25,8 +25,6 @@ public final class Jobs {
             Map.of("id", "id", "slurm_job_id", "slurm_job_id::numeric", "cluster_client_id", "cluster_client_id",
                     "username", "username", "lead_host", "lead_host", "created_at", "created_at", "account", "account"));
     private static final String NOT_IN_CLUSTER = "The job doesn't exist in this cluster.";
-    /** lm.book_job's refusal: not enough licenses, or the share rule (R__booking_1_shares.sql). */
-    private static final String REFUSED = "LM001";
 
     private Jobs() {}
 
@@ -88,23 +86,10 @@ public final class Jobs {
                 return new Reply(rs.getBoolean(1) ? 201 : 200, rs.getString(2), null);
             }, cl, slurmJobId, b.string("username"), b.string("lead_host"), bookingsJson, account);
         } catch (SQLException e) {
-            if (REFUSED.equals(e.getSQLState())) {
-                noteRefusal(ds, cl, slurmJobId, account, bookingsJson);
-            }
+            // the job's owner waits for these licenses (demand), and the refusal is a denial
+            Refusals.note(ds, e, "SELECT lm.note_job_refusal(?, ?, ?, ?, ?::jsonb, ?::jsonb)",
+                    cl, slurmJobId, b.string("username"), account, bookingsJson);
             throw e;
-        }
-    }
-
-    /**
-     * A refusal is demand of the job's owner (lm.note_refusal): recorded in a transaction of its
-     * own, since the refusal's rolled back. Losing it only delays fairness until the agent's next
-     * squeue reports the job pending, so a failure here never changes the prolog's answer.
-     */
-    private static void noteRefusal(DataSource ds, String cluster, String slurmJobId, String account, String bookings) {
-        try {
-            Sql.text(ds, "SELECT lm.note_refusal(?, ?, ?, ?::jsonb)", cluster, slurmJobId, account, bookings);
-        } catch (SQLException ignored) {
-            // the 409 the prolog gets is what matters
         }
     }
 }

@@ -96,7 +96,7 @@ public final class Main {
             cl.addSubcommand(r.command(), ResourceCommands.group(main, r));
         }
         cl.addSubcommand("checkouts", UsageCommands.checkouts(main));
-        cl.addSubcommand("report", UsageCommands.report(main, Clock.systemUTC()));
+        cl.addSubcommand("report", ReportCommands.group(main, Clock.systemUTC()));
         for (CommandLine sub : cl.getSubcommands().values()) {
             globalsOnlyInRootHelp(sub);
         }

@@ -140,7 +140,17 @@ record Resource(
             Column.number("share", "share"), Column.text("entitled", "entitled"), Column.number("in_use", "in_use"),
             Column.number("demand", "demand"), Column.text("waiting", "waiting"), Column.limit("max_use", "max_use"));
 
-    static final List<Resource> ALL = List.of(CONFIGURATIONS, LICENSE_SERVERS, PRODUCTS, FEATURES, JOBS, BOOKINGS, PROJECT_SHARES, POOLS, AUDIT);
+    /** Read only: jobs that ended, and why (GET /lm/job_history). */
+    static final Resource JOB_HISTORY = new Resource("job-history", "/job_history", "ended job",
+            List.of(Column.number("id", "id"), Column.text("cluster_client_id", "cluster_client_id"), Column.text("slurm_job_id", "slurm_job_id"),
+                    Column.text("username", "username"), Column.text("account", "account"), Column.text("lead_host", "lead_host"),
+                    Column.text("booked_at", "booked_at"), Column.text("released_at", "released_at"), Column.text("reason", "reason"),
+                    new Column("bookings", o -> endedBookings(o.getAsJsonArray("bookings")), false)),
+            List.of("id", "cluster_client_id", "slurm_job_id", "username", "account", "lead_host", "reason", "booked_at", "released_at"),
+            List.of(), false);
+
+    static final List<Resource> ALL = List.of(CONFIGURATIONS, LICENSE_SERVERS, PRODUCTS, FEATURES, JOBS, BOOKINGS, PROJECT_SHARES, POOLS, AUDIT,
+            JOB_HISTORY);
 
     /** An UPDATE as "field: before -> after"; an INSERT or DELETE as the row (--json has it all). */
     private static String what(JsonObject event) {
@@ -182,6 +192,19 @@ record Resource(
             }
         }
         return String.join(",", out);
+    }
+
+    /** An ended job's bookings as product.feature xN, with why one stopped holding before the job ended. */
+    private static String endedBookings(JsonArray a) {
+        List<String> out = new ArrayList<>();
+        if (a != null) {
+            for (JsonElement e : a) {
+                JsonObject b = e.getAsJsonObject();
+                String reason = Table.scalar(b.get("released_reason"));
+                out.add(Table.scalar(b.get("product_feature")) + " x" + Table.scalar(b.get("quantity")) + (reason.isEmpty() ? "" : " (" + reason + ")"));
+            }
+        }
+        return String.join(", ", out);
     }
 
     /** The job's bookings as feature_id:quantity, released ones marked with their reason. */

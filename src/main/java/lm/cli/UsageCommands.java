@@ -56,16 +56,7 @@ final class UsageCommands {
                 + " servers (like lmstat -a); MATCHED: how many of them jobs License Manager knows account for.", body, List.of(search, limit));
     }
 
-    static CommandLine report(Main main, Clock clock) {
-        CommandSpec spec = CommandSpec.create().name("report").addOption(Main.help());
-        spec.usageMessage().description("Reports over the usage history (hourly rollups of the agents' samples).");
-        CommandLine cl = new CommandLine(spec);
-        cl.addSubcommand("usage", usage(main, clock));
-        cl.addSubcommand("users", users(main, clock));
-        return cl;
-    }
-
-    private static CommandLine usage(Main main, Clock clock) {
+    static CommandLine usage(Main main, Clock clock) {
         OptionSpec feature = option("--feature", "PRODUCT.FEATURE", "Only this product.feature (default: all).");
         OptionSpec since = since();
         OptionSpec until = until();
@@ -85,7 +76,7 @@ final class UsageCommands {
                 List.of(feature, since, until, by, csv));
     }
 
-    private static CommandLine users(Main main, Clock clock) {
+    static CommandLine users(Main main, Clock clock) {
         OptionSpec since = since();
         OptionSpec until = until();
         OptionSpec csv = csv();
@@ -147,21 +138,6 @@ final class UsageCommands {
             return;
         }
         JsonArray items = a.json().getAsJsonArray();
-        main.out().print(csv ? csv(columns, items) : Table.render(columns, items));
-    }
-
-    /** RFC 4180: a field with a comma, quote or line break is quoted, its quotes doubled. */
-    static String csv(List<Column> columns, JsonArray items) {
-        StringBuilder out = new StringBuilder();
-        out.append(String.join(",", columns.stream().map(c -> c.header().toLowerCase()).toList())).append("\r\n");
-        for (JsonElement e : items) {
-            JsonObject o = e.getAsJsonObject();
-            out.append(String.join(",", columns.stream().map(c -> field(c.cell().apply(o))).toList())).append("\r\n");
-        }
-        return out.toString();
-    }
-
-    private static String field(String s) {
-        return s.matches("[^,\"\r\n]*") ? s : "\"" + s.replace("\"", "\"\"") + "\"";
+        main.out().print(csv ? ReportCommands.csv(columns, items) : Table.render(columns, items));
     }
 }

@@ -124,7 +124,16 @@ public final class Constraints {
             rule("audit_log_operation_check", "audit event", "operation", "must be INSERT, UPDATE or DELETE"),
             // offline_entries (written by lm.replay_offline only, from entries it checked)
             rule("offline_entries_pkey", "offline entry", "id", "was already applied for this job"),
-            rule("offline_entries_op_check", "offline entry", "op", "must be book or release"));
+            rule("offline_entries_op_check", "offline entry", "op", "must be book or release"),
+            // denial_log, ended_jobs (written by SQL only: R__history.sql)
+            rule("denial_log_pkey", "denial", "id", "is already taken"),
+            rule("denial_log_reason_check", "denial", "reason", "must be pool, share or max_use"),
+            rule("denial_log_count_check", "denial", "count", "must be greater than 0"),
+            rule("denial_log_last_at_check", "denial", "last_at", "must not be before first_at"),
+            rule("denial_log_job_feature_key", "denial", "product_feature", "is already a denial of this job"),
+            rule("ended_jobs_pkey", "job history", "id", "is already taken"),
+            rule("ended_jobs_reason_check", "job history", "reason",
+                    "must be epilog, ended, requeue, forced or offline"));
 
     private Constraints() {}
 

@@ -51,6 +51,7 @@ public final class ApiRoutes {
         PoolDistribution.routes(r, ds);
         lm.usage.UsageReports.routes(r, ds, java.time.Clock.systemUTC());
         Offline.routes(r, ds);
+        lm.history.History.routes(r, ds);
         PrologToken.routes(r, auth);
         Audit.routes(r, ds);
         lm.ui.Web.routes(r, auth.settings());

@@ -46,6 +46,8 @@ public final class Bench {
         // -Dlm.bench.only=prolog: only the prolog/epilog latency (issue 11: the online path before
         // and after offline operation), a minute or two
         boolean prologOnly = "prolog".equals(System.getProperty("lm.bench.only"));
+        // -Dlm.bench.only=history: only admission with the history (denials, job history) on and off
+        boolean historyOnly = "history".equals(System.getProperty("lm.bench.only"));
         String db = TestDatabase.create();
         String url = TestDatabase.url(db);
         try (HikariDataSource ds = Database.pool(url, TestDatabase.user(), TestDatabase.password(), 8)) {
@@ -56,6 +58,11 @@ public final class Bench {
             ApiServer api = LmServer.serve(ds, auth, "127.0.0.1", 0);
             System.out.printf(Locale.ROOT, "lm bench: %d clients, %d s per round, %d rounds, hot pool of one feature, PostgreSQL %s%n",
                     CLIENTS, SECONDS, ROUNDS, version(ds));
+            if (historyOnly) {
+                api.close();
+                DenialBench.bench(ds, auth);
+                System.exit(0);
+            }
             if (!prologOnly) {
                 runHttp(api.port(), token, 3, true); // warm-up: JIT, pool, caches
             }
@@ -83,6 +90,9 @@ public final class Bench {
                 System.out.printf(Locale.ROOT, "RESULT %s ratio HTTP / ceiling: %.2f%n", what, mh / mc);
             }
             api.close();
+            if (!prologOnly) {
+                DenialBench.bench(ds, auth);
+            }
             Prolog.bench(ds, auth, url);
         }
         if (!prologOnly) {
@@ -110,6 +120,11 @@ public final class Bench {
     record HttpResult(double jobsPerSecond, double p50, double p99, long refused, long errors) {}
 
     static HttpResult runHttp(int port, String token, int seconds, boolean release) throws Exception {
+        return runHttp(port, token, seconds, release, "bench.hot");
+    }
+
+    /** Clients living jobs of one license each of {@code productFeature}. */
+    static HttpResult runHttp(int port, String token, int seconds, boolean release, String productFeature) throws Exception {
         AtomicBoolean measuring = new AtomicBoolean(false);
         AtomicBoolean stop = new AtomicBoolean(false);
         AtomicLong admitted = new AtomicLong();
@@ -129,11 +144,12 @@ public final class Bench {
                     while (!stop.get()) {
                         long id = ids.incrementAndGet();
                         String body = "{\"slurm_job_id\":\"" + id + "\",\"username\":\"u" + slot + "\",\"lead_host\":\"n" + slot
-                                + "\",\"bookings\":[{\"product_feature\":\"bench.hot\",\"quantity\":1}]}";
+                                + "\",\"bookings\":[{\"product_feature\":\"" + productFeature + "\",\"quantity\":1}]}";
                         long t0 = System.nanoTime();
                         int s = c.send("POST", "/lm/jobs", token, body);
                         long dt = System.nanoTime() - t0;
-                        int d = release ? c.send("DELETE", "/lm/jobs/slurm_job_id/" + id, token, null) : 200;
+                        // a refused job has nothing to release (the epilog's 404 is no error)
+                        int d = release && s != 409 ? c.send("DELETE", "/lm/jobs/slurm_job_id/" + id, token, null) : 200;
                         if (measuring.get()) {
                             if (s == 201) {
                                 admitted.incrementAndGet();

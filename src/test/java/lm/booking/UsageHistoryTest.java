@@ -201,6 +201,11 @@ class UsageHistoryTest {
                 + " (930001, ?, 'bo', 'rep.f', 3600), (930003, ?, 'ann', 'rep.g', 36000)",
                 at("2030-07-01T22:00:00Z"), at("2030-07-01T23:00:00Z"), at("2030-07-02T00:00:00Z"), at("2030-07-01T23:00:00Z"));
 
+        // two jobs first refused on July 1st (one of them twice: still one denial), one on the 2nd
+        Sql.update(api.ds, "INSERT INTO lm.denial_log (cluster_client_id, slurm_job_id, product_feature, requested, reason, first_at, last_at, count)"
+                + " VALUES ('c', '1', 'rep.f', 3, 'pool', ?, ?, 2), ('c', '2', 'rep.f', 1, 'pool', ?, ?, 1), ('c', '3', 'rep.f', 1, 'share', ?, ?, 1)",
+                at("2030-07-01T22:10:00Z"), at("2030-07-02T00:10:00Z"), at("2030-07-01T23:10:00Z"), at("2030-07-01T23:10:00Z"),
+                at("2030-07-02T00:20:00Z"), at("2030-07-02T00:20:00Z"));
         Res day = api.http.get("/reports/usage?product_feature=rep.f&since=2030-07-01&until=2030-07-03&by=day", api.admin());
         assertEquals(200, day.status(), day::toString);
         JsonArray d = day.json().getAsJsonArray();
@@ -215,8 +220,9 @@ class UsageHistoryTest {
         assertEquals(2 + 2, first.get("booked_max").getAsLong());
         assertEquals(10, first.get("demand_max").getAsLong());
         assertEquals(1 + 3, first.get("queued_max").getAsLong());
-        assertEquals(0, first.get("denials").getAsLong());
+        assertEquals(2, first.get("denials").getAsLong());
         assertEquals(9, d.get(1).getAsJsonObject().get("used_max").getAsLong());
+        assertEquals(1, d.get(1).getAsJsonObject().get("denials").getAsLong());
 
         Res hour = api.http.get("/reports/usage?product_feature=rep.f&since=2030-07-01T23:30:00Z&until=2030-07-02T00:00:00Z", api.admin());
         JsonArray h = hour.json().getAsJsonArray();

@@ -309,6 +309,45 @@ class CliTest {
     }
 
     @Test
+    void reportDenialsAndJobHistory() throws Exception {
+        // two denials, one of them old; one ended job (written as the SQL would, R__history.sql)
+        lm.db.Sql.text(api.ds, "INSERT INTO lm.denial_log (cluster_client_id, slurm_job_id, username, account, product_feature, requested,"
+                + " available, reason, first_at, last_at, count) VALUES"
+                + " ('clirep', '11', 'alice', 'proj,x', 'clirepp.f', 2, 1, 'pool', now() - interval '1 hour', now() - interval '1 minute', 3),"
+                + " ('clirep', '12', 'bob', NULL, 'clirepp.f', 1, 0, 'share', now() - interval '30 days', now() - interval '20 days', 1)"
+                + " RETURNING 1");
+        lm.db.Sql.text(api.ds, "INSERT INTO lm.ended_jobs (job_id, cluster_client_id, slurm_job_id, username, lead_host, bookings, booked_at,"
+                + " released_at, reason) VALUES (1, 'clirep', '11', 'alice', 'n1', '[{\"product_feature\":\"clirepp.f\",\"quantity\":2,"
+                + "\"booked_at\":null,\"expires_at\":null,\"released_at\":null,\"released_reason\":\"grace\",\"offline\":false}]',"
+                + " now() - interval '2 hours', now() - interval '1 hour', 'epilog') RETURNING 1");
+
+        Cli.Result week = ok("report", "denials", "--since", "7d", "--search", "clirep");
+        List<List<String>> rows = rows(week.out());
+        assertEquals(1, rows.size(), week::toString);
+        assertTrue(rows.get(0).containsAll(List.of("clirep", "11", "alice", "clirepp.f", "2", "1", "pool", "3")), week::toString);
+        assertEquals(2, rows(ok("report", "denials", "--since", "4w", "--search", "clirep").out()).size());
+        assertEquals(2, rows(ok("report", "denials", "--since", "2000-01-01", "--until", "2999-01-01T00:00:00Z", "--search", "clirep").out()).size());
+        assertEquals(List.of("12"), rows(ok("report", "denials", "--since", "60d", "--until", "10d", "--search", "clirep").out()).stream().map(r -> r.get(2)).toList());
+
+        Cli.Result csv = ok("report", "denials", "--since", "7d", "--search", "clirep", "--csv");
+        String[] lines = csv.out().split("\r\n");
+        assertEquals(2, lines.length, csv::toString);
+        assertTrue(lines[0].startsWith("last_at,cluster_client_id,slurm_job_id,username,account,product_feature,requested,available,reason,count"), csv::toString);
+        assertTrue(lines[1].contains(",clirep,11,alice,\"proj,x\",clirepp.f,2,1,pool,3,"), csv::toString);
+
+        JsonArray json = ok("report", "denials", "--since", "7d", "--search", "clirep", "--json").json().getAsJsonArray();
+        assertEquals(1, json.size());
+        assertEquals(3, json.get(0).getAsJsonObject().get("count").getAsLong());
+
+        assertEquals(2, cli.run("report", "denials", "--since", "last tuesday").exit());
+
+        Cli.Result hist = ok("job-history", "list", "--search", "clirep");
+        assertEquals(1, caption(hist.out()), hist::toString);
+        assertTrue(hist.out().contains("clirepp.f x2 (grace)"), hist::toString);
+        assertTrue(hist.out().contains("epilog"), hist::toString);
+    }
+
+    @Test
     void auditListAndGetOne() throws Exception {
         long p = id(ok("products", "create", "--name", "cliaud", "--json"));
         ok("products", "update", "--id", Long.toString(p), "--name", "cliaud2");

@@ -500,6 +500,9 @@ class OpenApiTest {
         call(covered, "DELETE", "/jobs/" + other, admin, null, 200);
         call(covered, "POST", "/jobs", cl, "{\"slurm_job_id\":\"4245\",\"username\":\"bob\",\"lead_host\":\"node02\","
                 + "\"bookings\":[{\"product_feature\":\"oaprod.mesher\",\"quantity\":1}]}", 201);
+        // a refusal: a denial (GET /denials below)
+        errorBody(call(covered, "POST", "/jobs", cl, "{\"slurm_job_id\":\"4246\",\"username\":\"bob\",\"lead_host\":\"node02\","
+                + "\"bookings\":[{\"product_feature\":\"oaprod.solver\",\"quantity\":100000}]}", 409));
         // a feature active bookings depend on: 409 naming them, unless force
         errorBody(call(covered, "DELETE", "/features/" + feature, admin, null, 409));
         errorBody(call(covered, "DELETE", "/features/" + feature + "?force=yes", admin, null, 400));
@@ -514,6 +517,14 @@ class OpenApiTest {
         JsonElement audit = call(covered, "GET", "/audit?search=oaprod&sort_field=at&sort_ascending=false", admin, null, 200);
         nonEmpty(audit);
         call(covered, "GET", "/audit/" + id(audit.getAsJsonArray().get(0)), admin, null, 200);
+
+        // history: job 4244 ended (forced), job 4246 refused
+        JsonElement denials = call(covered, "GET", "/denials?search=oaprod&sort_field=last_at&since=2000-01-01T00:00:00Z", admin, null, 200);
+        nonEmpty(denials);
+        call(covered, "GET", "/denials/" + id(denials.getAsJsonArray().get(0)), admin, null, 200);
+        JsonElement ended = call(covered, "GET", "/job_history?search=4244&sort_field=released_at&until=2999-01-01T00:00:00Z", admin, null, 200);
+        nonEmpty(ended);
+        call(covered, "GET", "/job_history/" + id(ended.getAsJsonArray().get(0)), admin, null, 200);
 
         Set<String> notCovered = new TreeSet<>(operations().keySet());
         notCovered.removeAll(covered);
