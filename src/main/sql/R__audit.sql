@@ -34,33 +34,25 @@ $$;
 -- readings: audited too, though they take no inventory lock (admission reads them under the
 -- pool lock it holds anyway). Measured with track_functions: 400 reports of 500
 -- features and 2,000 admissions with their epilog's release called lm.audit_row 0 times.
-DROP TRIGGER IF EXISTS configurations_audit ON lm.configurations;
-CREATE TRIGGER configurations_audit AFTER INSERT OR DELETE ON lm.configurations
-    FOR EACH ROW EXECUTE FUNCTION lm.audit_row();
-DROP TRIGGER IF EXISTS configurations_audit_update ON lm.configurations;
-CREATE TRIGGER configurations_audit_update AFTER UPDATE ON lm.configurations
-    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION lm.audit_row();
-
-DROP TRIGGER IF EXISTS license_servers_audit ON lm.license_servers;
-CREATE TRIGGER license_servers_audit AFTER INSERT OR DELETE ON lm.license_servers
-    FOR EACH ROW EXECUTE FUNCTION lm.audit_row();
-DROP TRIGGER IF EXISTS license_servers_audit_update ON lm.license_servers;
-CREATE TRIGGER license_servers_audit_update AFTER UPDATE ON lm.license_servers
-    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION lm.audit_row();
-
-DROP TRIGGER IF EXISTS products_audit ON lm.products;
-CREATE TRIGGER products_audit AFTER INSERT OR DELETE ON lm.products
-    FOR EACH ROW EXECUTE FUNCTION lm.audit_row();
-DROP TRIGGER IF EXISTS products_audit_update ON lm.products;
-CREATE TRIGGER products_audit_update AFTER UPDATE ON lm.products
-    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION lm.audit_row();
-
-DROP TRIGGER IF EXISTS features_audit ON lm.features;
-CREATE TRIGGER features_audit AFTER INSERT OR DELETE ON lm.features
-    FOR EACH ROW EXECUTE FUNCTION lm.audit_row();
-DROP TRIGGER IF EXISTS features_audit_update ON lm.features;
-CREATE TRIGGER features_audit_update AFTER UPDATE OF name, product_id, config_id, reserved, share, max_use ON lm.features
-    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION lm.audit_row();
+-- project_shares (fair shares inside a cluster, R__booking_1_shares.sql) is policy set by people.
+-- Each table gets the same pair: <table>_audit (INSERT, DELETE) and <table>_audit_update.
+DO $$
+DECLARE
+    t record;
+BEGIN
+    FOR t IN SELECT * FROM (VALUES ('configurations', ''), ('license_servers', ''), ('products', ''),
+                                   ('project_shares', ''),
+                                   ('features', ' OF name, product_id, config_id, reserved, share, max_use')) v(tab, cols)
+    LOOP
+        EXECUTE format('DROP TRIGGER IF EXISTS %I ON lm.%I', t.tab || '_audit', t.tab);
+        EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR DELETE ON lm.%I FOR EACH ROW EXECUTE FUNCTION lm.audit_row()',
+                       t.tab || '_audit', t.tab);
+        EXECUTE format('DROP TRIGGER IF EXISTS %I ON lm.%I', t.tab || '_audit_update', t.tab);
+        EXECUTE format('CREATE TRIGGER %I AFTER UPDATE%s ON lm.%I FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*)'
+                       ' EXECUTE FUNCTION lm.audit_row()', t.tab || '_audit_update', t.cols, t.tab);
+    END LOOP;
+END
+$$;
 
 -- For people with psql: one line per event, and for an UPDATE only what changed,
 -- {"field": [before, after]}. GET /lm/audit serves the same through lm.api_audit.
@@ -81,11 +73,3 @@ SELECT a.*,
                          'operation', a.operation, 'row_id', a.row_id, 'changes', a.changes,
                          'old', a.old, 'new', a.new) AS j
 FROM lm.audit a;
-
--- project shares (fair shares inside a cluster, R__booking_1_shares.sql): policy set by people
-DROP TRIGGER IF EXISTS project_shares_audit ON lm.project_shares;
-CREATE TRIGGER project_shares_audit AFTER INSERT OR DELETE ON lm.project_shares
-    FOR EACH ROW EXECUTE FUNCTION lm.audit_row();
-DROP TRIGGER IF EXISTS project_shares_audit_update ON lm.project_shares;
-CREATE TRIGGER project_shares_audit_update AFTER UPDATE ON lm.project_shares
-    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION lm.audit_row();

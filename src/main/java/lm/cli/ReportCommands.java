@@ -53,15 +53,14 @@ final class ReportCommands {
 
     /** A report: GET {@code path} with since/until and the search, sorted by {@code newest} descending. */
     static CommandLine report(Main main, Clock clock, String name, String path, String newest, List<Column> columns, String description) {
-        OptionSpec since = option("--since", "WHEN", "Start of the window: a time (2026-11-20, 2026-11-20T08:00:00Z) or an age"
-                + " (30m, 24h, 7d, 2w before now; default 7d).");
-        OptionSpec until = option("--until", "WHEN", "End of the window, excluded: a time or an age as --since (default: now).");
+        OptionSpec since = since("default 7d");
+        OptionSpec until = until();
         OptionSpec search = option("--search", "TEXT", "Only rows matching any of the blank-separated words (case-insensitive).");
-        OptionSpec csv = OptionSpec.builder("--csv").description("Print CSV (a header line, then one line per row) instead of a table.").build();
+        OptionSpec csv = csv();
         Callable<Integer> body = () -> {
             Map<String, String> q = new LinkedHashMap<>();
             q.put("since", when(since.getValue() == null ? "7d" : since.getValue(), clock, "--since"));
-            q.put("until", until.getValue() == null ? null : when(until.getValue(), clock, "--until"));
+            q.put("until", when(until.getValue(), clock, "--until"));
             q.put("search", search.getValue());
             q.put("sort_field", newest);
             q.put("sort_ascending", "false");
@@ -85,12 +84,32 @@ final class ReportCommands {
         return new CommandLine(spec);
     }
 
-    private static OptionSpec option(String name, String label, String description) {
+    /** --since of a report; {@code byDefault} says where the window starts without it. */
+    static OptionSpec since(String byDefault) {
+        return option("--since", "WHEN", "Start of the window: a time (2026-11-20, 2026-11-20T08:00:00Z) or an age"
+                + " (30m, 24h, 7d, 2w before now; " + byDefault + ").");
+    }
+
+    static OptionSpec until() {
+        return option("--until", "WHEN", "End of the window, excluded: a time or an age as --since (default: now).");
+    }
+
+    static OptionSpec csv() {
+        return OptionSpec.builder("--csv").description("Print CSV (a header line, then one line per row) instead of a table.").build();
+    }
+
+    static OptionSpec option(String name, String label, String description) {
         return OptionSpec.builder(name).paramLabel(label).type(String.class).description(description).build();
     }
 
-    /** An option's time as the API takes it (ISO-8601, UTC); a usage error (exit 2) when unreadable. */
+    /**
+     * An option's time as the API takes it (ISO-8601, UTC), null when not given; a usage error
+     * (exit 2) when unreadable, so every report reads --since and --until alike.
+     */
     static String when(String v, Clock clock, String option) {
+        if (v == null) {
+            return null;
+        }
         Matcher m = RELATIVE.matcher(v);
         if (m.matches()) {
             long n = Long.parseLong(m.group(1));

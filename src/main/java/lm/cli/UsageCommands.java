@@ -4,14 +4,10 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import java.time.Clock;
-import java.time.Duration;
-import java.time.Instant;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import lm.cli.Table.Column;
 import picocli.CommandLine;
 import picocli.CommandLine.Model.CommandSpec;
@@ -24,9 +20,6 @@ import picocli.CommandLine.Model.OptionSpec;
  * further subcommands.
  */
 final class UsageCommands {
-    // "7d", "12h", "30m": that long before now (the API takes instants only)
-    private static final Pattern AGO = Pattern.compile("(\\d{1,6})([dhm])");
-
     private static final List<Column> USAGE = List.of(Column.text("FEATURE", "product_feature"), Column.text("PERIOD", "period_start"),
             Column.number("TOTAL", "total"), Column.number("USED_AVG", "used_avg"), Column.number("USED_MAX", "used_max"),
             Column.number("BOOKED_MAX", "booked_max"), Column.number("EXTERNAL_MAX", "external_max"),
@@ -42,7 +35,7 @@ final class UsageCommands {
     private UsageCommands() {}
 
     static CommandLine checkouts(Main main) {
-        OptionSpec search = option("--search", "TEXT", "Only checkouts whose feature, user or host matches any of the blank-separated words.");
+        OptionSpec search = ReportCommands.option("--search", "TEXT", "Only checkouts whose feature, user or host matches any of the blank-separated words.");
         OptionSpec limit = OptionSpec.builder("--limit").paramLabel("N").type(Long.class).description("Show at most N checkouts.").build();
         Callable<Integer> body = () -> {
             Map<String, String> q = new LinkedHashMap<>();
@@ -57,16 +50,16 @@ final class UsageCommands {
     }
 
     static CommandLine usage(Main main, Clock clock) {
-        OptionSpec feature = option("--feature", "PRODUCT.FEATURE", "Only this product.feature (default: all).");
-        OptionSpec since = since();
-        OptionSpec until = until();
-        OptionSpec by = option("--by", "PERIOD", "hour (default) or day, in UTC.");
-        OptionSpec csv = csv();
+        OptionSpec feature = ReportCommands.option("--feature", "PRODUCT.FEATURE", "Only this product.feature (default: all).");
+        OptionSpec since = ReportCommands.since("default 7 days before --until");
+        OptionSpec until = ReportCommands.until();
+        OptionSpec by = ReportCommands.option("--by", "PERIOD", "hour (default) or day, in UTC.");
+        OptionSpec csv = ReportCommands.csv();
         Callable<Integer> body = () -> {
             Map<String, String> q = new LinkedHashMap<>();
             q.put("product_feature", feature.getValue());
-            q.put("since", time(since.getValue(), clock));
-            q.put("until", time(until.getValue(), clock));
+            q.put("since", ReportCommands.when(since.getValue(), clock, "--since"));
+            q.put("until", ReportCommands.when(until.getValue(), clock, "--until"));
             q.put("by", by.getValue());
             print(main, main.api().get("/reports/usage", q), USAGE, Boolean.TRUE.equals(csv.getValue()));
             return Main.EXIT_OK;
@@ -77,34 +70,17 @@ final class UsageCommands {
     }
 
     static CommandLine users(Main main, Clock clock) {
-        OptionSpec since = since();
-        OptionSpec until = until();
-        OptionSpec csv = csv();
+        OptionSpec since = ReportCommands.since("default 7 days before --until");
+        OptionSpec until = ReportCommands.until();
+        OptionSpec csv = ReportCommands.csv();
         Callable<Integer> body = () -> {
             Map<String, String> q = new LinkedHashMap<>();
-            q.put("since", time(since.getValue(), clock));
-            q.put("until", time(until.getValue(), clock));
+            q.put("since", ReportCommands.when(since.getValue(), clock, "--since"));
+            q.put("until", ReportCommands.when(until.getValue(), clock, "--until"));
             print(main, main.api().get("/reports/users", q), USERS, Boolean.TRUE.equals(csv.getValue()));
             return Main.EXIT_OK;
         };
         return command("users", "License-hours each user had checked out, per feature, most first.", body, List.of(since, until, csv));
-    }
-
-    private static OptionSpec since() {
-        return option("--since", "WHEN", "Start: 7d, 12h or 30m before now, an ISO 8601 time (2026-11-27T10:00:00Z) or a UTC day"
-                + " (2026-11-27); default 7 days before --until.");
-    }
-
-    private static OptionSpec until() {
-        return option("--until", "WHEN", "End (exclusive), in the same forms as --since; default now.");
-    }
-
-    private static OptionSpec csv() {
-        return OptionSpec.builder("--csv").description("Print comma-separated values with a header line instead of a table.").build();
-    }
-
-    private static OptionSpec option(String name, String label, String description) {
-        return OptionSpec.builder(name).paramLabel(label).type(String.class).description(description).build();
     }
 
     private static CommandLine command(String name, String description, Callable<Integer> body, List<OptionSpec> options) {
@@ -112,24 +88,6 @@ final class UsageCommands {
         spec.usageMessage().description(description);
         options.forEach(spec::addOption);
         return new CommandLine(spec);
-    }
-
-    /** "7d"/"12h"/"30m" as the instant that long before now; anything else goes to the API as given (it checks). */
-    static String time(String value, Clock clock) {
-        if (value == null) {
-            return null;
-        }
-        Matcher m = AGO.matcher(value);
-        if (!m.matches()) {
-            return value;
-        }
-        long n = Long.parseLong(m.group(1));
-        Duration d = switch (m.group(2)) {
-            case "d" -> Duration.ofDays(n);
-            case "h" -> Duration.ofHours(n);
-            default -> Duration.ofMinutes(n);
-        };
-        return Instant.now(clock).minus(d).toString();
     }
 
     private static void print(Main main, Api.Answer a, List<Column> columns, boolean csv) {

@@ -595,6 +595,6 @@ class CliTest {
         fails(1, "report", "usage", "--by", "week");
         fails(1, "report", "usage", "--since", "2030-07-02", "--until", "2030-07-01");
         fails(1, "report", "usage", "--feature", "no.such");
-        fails(1, "report", "users", "--since", "yesterday");
+        fails(2, "report", "users", "--since", "yesterday");
     }
 }
