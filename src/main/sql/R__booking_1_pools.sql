@@ -52,8 +52,10 @@ $$;
 -- total/used/reported_at/failed_at are readings: written under the pool lock by apply_usage and
 -- update_features_bulk, which hold their cluster's pools already (taking all pools there would
 -- break the order); PUT /features/{id} names every column, so it takes this trigger too.
+-- share and max_use are policy the admission reads under its pool lock: a change waits for the
+-- admissions in progress, from psql too (SharesTest.aShareChangeWaitsForTheAdmissionInProgress).
 DROP TRIGGER IF EXISTS features_lock ON lm.features;
-CREATE TRIGGER features_lock BEFORE INSERT OR DELETE OR UPDATE OF name, product_id, config_id, reserved ON lm.features
+CREATE TRIGGER features_lock BEFORE INSERT OR DELETE OR UPDATE OF name, product_id, config_id, reserved, share, max_use ON lm.features
     FOR EACH STATEMENT EXECUTE FUNCTION lm.inventory_changing();
 DROP TRIGGER IF EXISTS license_servers_lock ON lm.license_servers;
 CREATE TRIGGER license_servers_lock BEFORE INSERT OR DELETE OR UPDATE ON lm.license_servers

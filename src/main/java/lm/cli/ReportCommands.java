@@ -48,6 +48,7 @@ final class ReportCommands {
         // the usage history's rollups (lm.cli.UsageCommands)
         cl.addSubcommand("usage", UsageCommands.usage(main, clock));
         cl.addSubcommand("users", UsageCommands.users(main, clock));
+        cl.addSubcommand("expiry", UsageCommands.expiry(main));
         return cl;
     }
 

@@ -15,7 +15,7 @@ import picocli.CommandLine.Model.OptionSpec;
 
 /**
  * The usage history's commands (issue 12): {@code lm-cli checkouts} (GET /checkouts) and
- * {@code lm-cli report usage|users} (GET /reports/usage, /reports/users). The report group is
+ * {@code lm-cli report usage|users|expiry} (GET /reports/usage, /reports/users, /reports/expiry). The report group is
  * built here with the usage reports only; other reports (denials, job history) join it as
  * further subcommands.
  */
@@ -31,6 +31,10 @@ final class UsageCommands {
             new Column("JOBS", o -> String.join(",", o.getAsJsonArray("slurm_job_ids").asList().stream().map(JsonElement::getAsString).toList()),
                     false),
             Column.text("SEEN", "seen_at"));
+
+    private static final List<Column> EXPIRY = List.of(Column.text("EXPIRES", "expires_at"), Column.number("DAYS_LEFT", "days_left"),
+            Column.text("FEATURE", "product_feature"), Column.text("CLUSTER", "cluster_client_id"), Column.number("EXPIRING", "expiring"),
+            Column.number("TOTAL", "total"), Column.text("SERVERS", "servers"));
 
     private UsageCommands() {}
 
@@ -88,6 +92,21 @@ final class UsageCommands {
         spec.usageMessage().description(description);
         options.forEach(spec::addOption);
         return new CommandLine(spec);
+    }
+
+    static CommandLine expiry(Main main) {
+        OptionSpec within = OptionSpec.builder("--within-days").paramLabel("N").type(Integer.class)
+                .description("Only licenses that expire within N days (0 to 36500; those past their day are always shown). Default: all.").build();
+        OptionSpec csv = ReportCommands.csv();
+        Callable<Integer> body = () -> {
+            Map<String, String> q = new LinkedHashMap<>();
+            q.put("within_days", within.getValue() == null ? null : within.getValue().toString());
+            print(main, main.api().get("/reports/expiry", q), EXPIRY, Boolean.TRUE.equals(csv.getValue()));
+            return Main.EXIT_OK;
+        };
+        return command("expiry", "Licenses that expire, nearest first: the nearest expiry day each cluster's feature's license server"
+                + " prints, the days left (negative once past), how many licenses expire that day where the tool says.", body,
+                List.of(within, csv));
     }
 
     private static void print(Main main, Api.Answer a, List<Column> columns, boolean csv) {

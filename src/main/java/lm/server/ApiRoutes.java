@@ -50,6 +50,7 @@ public final class ApiRoutes {
         ProjectShares.routes(r, ds);
         PoolDistribution.routes(r, ds);
         lm.usage.UsageReports.routes(r, ds, java.time.Clock.systemUTC());
+        lm.usage.ExpiryReport.routes(r, ds, java.time.Clock.systemUTC());
         Offline.routes(r, ds);
         lm.history.History.routes(r, ds);
         PrologToken.routes(r, auth);

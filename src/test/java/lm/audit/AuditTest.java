@@ -27,9 +27,9 @@ import lm.testing.Http.Res;
 import lm.testing.TestApi;
 import lm.testing.TestDatabase;
 import org.jose4j.jwt.JwtClaims;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * The audit trail (issue 10 part 6): every inventory write through the API is one audit row per
@@ -38,25 +38,19 @@ import org.junit.jupiter.api.Test;
  * agent's reports are not; a refused write leaves nothing; GET /lm/audit is for admins.
  */
 class AuditTest {
-    static TestApi api;
+    @RegisterExtension
+    static final TestApi api = new TestApi();
     /** An admin whose sub ("alice") is not its cluster ("ops-console"): both must land in their own column. */
     static String alice;
 
     @BeforeAll
     static void start() throws Exception {
-        api = new TestApi();
         api.admin(); // the keys file exists from here on
         JwtClaims c = TestTokens.claims("lm-local", System.currentTimeMillis() / 1000);
         c.setSubject("alice");
         c.setClaim("azp", "ops-console");
         c.setStringListClaim("permissions", List.of("license-manager:admin"));
         alice = TestTokens.sign(c, TestTokens.localKey(api.keys));
-    }
-
-    @AfterAll
-    static void stop() {
-        api.close();
-        api.ds.close();
     }
 
     static JsonObject ok(Res r, int status) {
@@ -393,9 +387,9 @@ class AuditTest {
                         + " WHERE tgfoid = 'lm.audit_row'::regproc").replace("lm.", ""));
         String columns = "SELECT string_agg(a.attname, ',' ORDER BY a.attname) FROM pg_trigger t"
                 + " JOIN pg_attribute a ON a.attrelid = t.tgrelid AND a.attnum = ANY (t.tgattr) WHERE t.tgname = ?";
-        // the inventory columns (those of the inventory lock) and the fair-share policy
+        // the inventory columns and the fair-share policy: those of the inventory lock
         assertEquals("config_id,max_use,name,product_id,reserved,share", Sql.text(api.ds, columns, "features_audit_update"));
-        assertEquals("config_id,name,product_id,reserved", Sql.text(api.ds, columns, "features_lock"));
+        assertEquals("config_id,max_use,name,product_id,reserved,share", Sql.text(api.ds, columns, "features_lock"));
     }
 
     @Test

@@ -7,9 +7,8 @@ import java.sql.SQLException;
 import lm.db.Sql;
 import lm.testing.Http.Res;
 import lm.testing.TestApi;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * POST /agent/report's Slurm part (issue 9): job_ids end the jobs squeue no longer lists (the
@@ -17,20 +16,9 @@ import org.junit.jupiter.api.Test;
  * writes nothing.
  */
 class AgentReportTest {
-    static TestApi api;
-    static Pools pools;
-
-    @BeforeAll
-    static void start() {
-        api = new TestApi();
-        pools = new Pools(api.ds);
-    }
-
-    @AfterAll
-    static void stop() {
-        api.close();
-        api.ds.close();
-    }
+    @RegisterExtension
+    static final TestApi api = new TestApi();
+    static final Pools pools = new Pools(api.ds);
 
     /** A cluster of its own for each test, with one feature {@code <cluster>p.f} of 100. */
     private record Cluster(String name, String agent, String prolog) {

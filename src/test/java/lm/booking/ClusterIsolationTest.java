@@ -6,9 +6,9 @@ import com.google.gson.JsonObject;
 import lm.db.Sql;
 import lm.testing.Http.Res;
 import lm.testing.TestApi;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * A cluster acts on its own jobs, bookings, feature counts and inventory only: a second cluster's
@@ -17,7 +17,8 @@ import org.junit.jupiter.api.Test;
  * rows, or by an admin, work.
  */
 class ClusterIsolationTest {
-    static TestApi api;
+    @RegisterExtension
+    static final TestApi api = new TestApi();
     static String admin;
     static long featureA;
     static long featureB;
@@ -36,7 +37,6 @@ class ClusterIsolationTest {
 
     @BeforeAll
     static void start() {
-        api = new TestApi();
         admin = api.admin();
         product = ok(api.http.post("/products", admin, "{\"name\":\"isop\"}"), 201).get("id").getAsLong();
         configA = config("iso-a", product, "lic-a");
@@ -46,12 +46,6 @@ class ClusterIsolationTest {
         for (long f : new long[] {featureA, featureB}) { // a reading, else the pools are held
             ok(api.http.put("/features/" + f, admin, "{\"total\":100,\"used\":0}"), 200);
         }
-    }
-
-    @AfterAll
-    static void stop() {
-        api.close();
-        api.ds.close();
     }
 
     static JsonObject ok(Res r, int status) {

@@ -11,9 +11,8 @@ import java.util.List;
 import lm.db.Sql;
 import lm.testing.Http.Res;
 import lm.testing.TestApi;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * License expiry on the server (issue 12): the agent's report sets and clears a feature's
@@ -22,22 +21,11 @@ import org.junit.jupiter.api.Test;
  * left counted from a given time.
  */
 class ExpiryReportTest {
-    static TestApi api;
-    static Pools pools;
+    @RegisterExtension
+    static final TestApi api = new TestApi();
+    static final Pools pools = new Pools(api.ds);
     // a fixed instant late in a UTC day: days_left must count UTC days, not 24-hour spans
     static final Timestamp NOW = Timestamp.from(Instant.parse("2030-01-10T23:30:00Z"));
-
-    @BeforeAll
-    static void start() {
-        api = new TestApi();
-        pools = new Pools(api.ds);
-    }
-
-    @AfterAll
-    static void stop() {
-        api.close();
-        api.ds.close();
-    }
 
     private static String expiry(long feature) throws SQLException {
         return Sql.text(api.ds, "SELECT coalesce(expires_at::text, '-') || ' ' || coalesce(expiring::text, '-') FROM lm.features WHERE id = ?",
@@ -157,5 +145,34 @@ class ExpiryReportTest {
         // the view is the function at now()
         assertEquals(Sql.text(api.ds, "SELECT count(*)::text FROM lm.expiring_licenses_at(now())"),
                 Sql.text(api.ds, "SELECT count(*)::text FROM lm.expiring_licenses"));
+    }
+
+    @Test
+    void theExpiryReportOverHttpKeepsWhatExpiresWithinTheDaysAskedAndPastOnes() throws Exception {
+        long c = pools.config("exp5", "exp5", "flex-exp5", 27000, 600);
+        // relative to the server's today (it counts days_left by its own clock)
+        String[][] days = {{"gone", "-1"}, {"week", "6"}, {"month", "30"}, {"year", "300"}};
+        for (String[] d : days) {
+            long f = pools.feature(c, "exp5p", d[0], 10, 0, 0, NOW);
+            Sql.update(api.ds, "UPDATE lm.features SET expires_at = (now() AT TIME ZONE 'UTC')::date + ? WHERE id = ?",
+                    Integer.parseInt(d[1]), f);
+        }
+        String reader = api.token("exp5-reader", "license-manager:feature:read");
+        for (String[] want : List.of(new String[] {"", "gone week month year"}, new String[] {"?within_days=30", "gone week month"},
+                new String[] {"?within_days=0", "gone"}, new String[] {"?within_days=36500", "gone week month year"})) {
+            Res r = api.http.get("/reports/expiry" + want[0], reader);
+            assertEquals(200, r.status(), r::toString);
+            List<String> names = r.json().getAsJsonArray().asList().stream().map(e -> e.getAsJsonObject())
+                    .filter(o -> o.get("product_feature").getAsString().startsWith("exp5p."))
+                    .map(o -> o.get("product_feature").getAsString().substring(6) + "@" + o.get("days_left").getAsInt()).toList();
+            assertEquals(List.of(want[1].split(" ")).stream().map(n -> n + "@" + List.of(days).stream()
+                    .filter(d -> d[0].equals(n)).findFirst().orElseThrow()[1]).toList(), names, want[0]);
+        }
+        for (String bad : List.of("-1", "36501", "ten", "1.5", "99999999999")) {
+            Res r = api.http.get("/reports/expiry?within_days=" + bad, reader);
+            assertEquals(400, r.status(), bad + ": " + r);
+            assertTrue(r.body().contains("within_days"), r.body());
+        }
+        assertEquals(403, api.http.get("/reports/expiry", api.token("exp5-nobody", "license-manager:job:read")).status());
     }
 }

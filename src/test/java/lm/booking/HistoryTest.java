@@ -22,28 +22,21 @@ import java.util.regex.Pattern;
 import lm.db.Sql;
 import lm.testing.Http.Res;
 import lm.testing.TestApi;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** Denials and job history (V14__history.sql, R__history.sql) and their routes. */
 class HistoryTest {
-    static TestApi api;
-    static Pools pools;
+    @RegisterExtension
+    static final TestApi api = new TestApi();
+    static final Pools pools = new Pools(api.ds);
     static String admin;
     static final Instant T0 = Instant.parse("2026-11-22T10:00:00Z");
 
     @BeforeAll
     static void start() {
-        api = new TestApi();
-        pools = new Pools(api.ds);
         admin = api.admin();
-    }
-
-    @AfterAll
-    static void stop() {
-        api.close();
-        api.ds.close();
     }
 
     static Timestamp at(double seconds) {

@@ -17,27 +17,25 @@ import lm.testing.TestApi;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** The jobs and bookings API over HTTP, including two lm-server instances on one database. */
 class JobsApiTest {
-    static TestApi api;
+    @RegisterExtension
+    static final TestApi api = new TestApi();
     static TestApi second;
-    static Pools pools;
+    static final Pools pools = new Pools(api.ds);
     static String admin;
 
     @BeforeAll
     static void start() {
-        api = new TestApi();
         second = new TestApi(api.ds, api.keys); // scaled out: same database, same keys
-        pools = new Pools(api.ds);
         admin = api.admin();
     }
 
     @AfterAll
     static void stop() {
         second.close();
-        api.close();
-        api.ds.close();
     }
 
     static String job(String id, String pf, int qty) {

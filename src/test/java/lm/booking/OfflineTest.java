@@ -15,9 +15,8 @@ import java.util.Random;
 import lm.db.Sql;
 import lm.testing.Http.Res;
 import lm.testing.TestApi;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * Offline operation (issue 11 part 4), server side: the budget (lm.cluster_budget, GET /budget)
@@ -26,20 +25,9 @@ import org.junit.jupiter.api.Test;
  * applies releases, is idempotent per entry and acts on the caller's cluster only.
  */
 class OfflineTest {
-    static TestApi api;
-    static Pools pools;
-
-    @BeforeAll
-    static void start() {
-        api = new TestApi();
-        pools = new Pools(api.ds);
-    }
-
-    @AfterAll
-    static void stop() {
-        api.close();
-        api.ds.close();
-    }
+    @RegisterExtension
+    static final TestApi api = new TestApi();
+    static final Pools pools = new Pools(api.ds);
 
     private static long budget(String cluster, String license, Timestamp now) {
         return pools.one("SELECT coalesce((SELECT budget FROM lm.cluster_budget(?, ?) WHERE license = ?), -1)", cluster, now, license);

@@ -131,6 +131,30 @@ class SharesTest {
         return new long[] {fa, fb};
     }
 
+    /**
+     * share and max_use are policy that admission reads under its pool's lock: changing them
+     * (even from psql) takes the inventory lock, so it waits for an admission in progress
+     * instead of changing the rule in the middle of it (features_lock, R__booking_1_pools.sql).
+     */
+    @Test
+    void aShareChangeWaitsForTheAdmissionInProgress() throws SQLException {
+        long[] f = twoClusters("pol", 1010, 10, 1, 1);
+        try (Connection a = session(); Connection b = session()) {
+            a.setAutoCommit(false);
+            assertTrue(book(a, "pol-a", "1", null, "polp.f", 2, at(1)).admitted()); // not committed: holds the pool
+            try (var st = b.createStatement()) {
+                st.execute("SET lock_timeout = '300ms'");
+                for (String change : List.of("share = 5", "max_use = 4")) {
+                    SQLException e = org.junit.jupiter.api.Assertions.assertThrows(SQLException.class,
+                            () -> st.executeUpdate("UPDATE lm.features SET " + change + " WHERE id = " + f[0]));
+                    assertEquals("55P03", e.getSQLState(), change + ": " + e.getMessage()); // lock_not_available
+                }
+                a.commit();
+                assertEquals(1, st.executeUpdate("UPDATE lm.features SET share = 5, max_use = 4 WHERE id = " + f[0]));
+            }
+        }
+    }
+
     @Test
     void anOwnerAloneUsesTheWholePool() throws SQLException {
         long[] f = twoClusters("lend", 1001, 10, 1, 1);

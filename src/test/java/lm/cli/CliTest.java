@@ -19,15 +19,16 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import lm.testing.Http.Res;
 import lm.testing.TestApi;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /** bin/lm-cli against a real lm-server: every resource command, both outputs, the exit codes. */
 class CliTest {
-    static TestApi api;
+    @RegisterExtension
+    static final TestApi api = new TestApi();
     static String admin;
     static String url;
 
@@ -37,15 +38,8 @@ class CliTest {
 
     @BeforeAll
     static void start() {
-        api = new TestApi();
         admin = api.admin();
         url = "http://127.0.0.1:" + api.port() + "/lm";
-    }
-
-    @AfterAll
-    static void stop() {
-        api.close();
-        api.ds.close();
     }
 
     @BeforeEach
@@ -591,6 +585,18 @@ class CliTest {
         assertEquals("[]", ok("report", "usage", "--feature", "clirep.f", "--since", "7d", "--json").out().strip());
         String checkouts = ok("checkouts", "--search", "clirep").out();
         assertTrue(checkouts.replaceAll(" +", " ").contains("\nclirep.f zed ws1 3 1 77 2030-07-01T11:00:00+00:00\n"), checkouts);
+
+        // expiry: a license a few days from the server's today, as a table line and as CSV
+        lm.db.Sql.update(api.ds, "INSERT INTO lm.products (name) VALUES ('clixp')");
+        lm.db.Sql.update(api.ds, "INSERT INTO lm.configurations (name, cluster_client_id, grace_time, type) VALUES ('clixp', 'clixp', 600, 'flexlm')");
+        lm.db.Sql.update(api.ds, "INSERT INTO lm.features (name, product_id, config_id, total, expires_at, expiring) SELECT 'f', p.id, c.id, 8,"
+                + " (now() AT TIME ZONE 'UTC')::date + 5, 8 FROM lm.products p, lm.configurations c WHERE p.name = 'clixp' AND c.name = 'clixp'");
+        String day = lm.db.Sql.text(api.ds, "SELECT expires_at::text FROM lm.features WHERE name = 'f' AND expiring = 8");
+        assertTrue(ok("report", "expiry", "--within-days", "10").out().replaceAll(" +", " ").contains("\n" + day + " 5 clixp.f clixp 8 8"));
+        assertTrue(ok("report", "expiry", "--csv").out().contains("\r\n" + day + ",5,clixp.f,clixp,8,8,\r\n"));
+        assertFalse(ok("report", "expiry", "--within-days", "4", "--csv").out().contains("clixp.f"));
+        fails(1, "report", "expiry", "--within-days", "-3");
+        fails(2, "report", "expiry", "--within-days", "soon");
 
         fails(1, "report", "usage", "--by", "week");
         fails(1, "report", "usage", "--since", "2030-07-02", "--until", "2030-07-01");

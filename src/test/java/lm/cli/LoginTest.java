@@ -14,34 +14,23 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 import lm.testing.TestApi;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /** lm-cli login (RFC 8628 device flow) against {@link OidcStandIn}, then the stored token in use. */
 class LoginTest {
     static final String GRANT = "urn:ietf:params:oauth:grant-type:device_code";
-    static TestApi api;
+    @RegisterExtension
+    static final TestApi api = new TestApi();
 
     @TempDir
     Path home;
     OidcStandIn idp;
     Cli cli;
     Path store;
-
-    @BeforeAll
-    static void start() {
-        api = new TestApi();
-    }
-
-    @AfterAll
-    static void stop() {
-        api.close();
-        api.ds.close();
-    }
 
     @BeforeEach
     void setUp() throws Exception {

@@ -11,25 +11,19 @@ import java.util.ArrayList;
 import java.util.List;
 import lm.testing.Http.Res;
 import lm.testing.TestApi;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** Every inventory endpoint against a real lm-server and PostgreSQL. */
 class InventoryApiTest {
-    static TestApi api;
+    @RegisterExtension
+    static final TestApi api = new TestApi();
     static String admin;
 
     @BeforeAll
     static void start() {
-        api = new TestApi();
         admin = api.admin();
-    }
-
-    @AfterAll
-    static void stop() {
-        api.close();
-        api.ds.close();
     }
 
     static JsonObject ok(Res r, int status) {

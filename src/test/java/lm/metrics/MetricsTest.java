@@ -22,20 +22,20 @@ import lm.auth.Roles;
 import lm.testing.DebianPackages;
 import lm.testing.Http.Res;
 import lm.testing.TestApi;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** GET /lm/metrics: what Prometheus scrapes is true, well-formed (promtool) and guarded by its permission. */
 class MetricsTest {
-    private static TestApi api;
+    @RegisterExtension
+    private static final TestApi api = new TestApi();
     private static long pool;
     private static long quietPool;
     private static final LocalDate EXPIRES = LocalDate.of(2031, 5, 17);
 
     @BeforeAll
     static void setUp() throws Exception {
-        api = new TestApi();
         try (Connection c = api.ds.getConnection(); Statement st = c.createStatement()) {
             st.execute("INSERT INTO lm.products (name) VALUES ('mx')");
             st.execute("INSERT INTO lm.configurations (name, cluster_client_id, grace_time, type) VALUES"
@@ -56,11 +56,6 @@ class MetricsTest {
                     + " demand, queued, stale, held) VALUES (" + pool + ", now() - interval '90 seconds', 'mx.solver', 60, 10, 9, 0, 0, 9, 9, 9, false, false),"
                     + " (" + pool + ", now() - interval '30 seconds', 'mx.solver', 60, 10, 4, 0, 0, 1, 2, 5, false, false)");
         }
-    }
-
-    @AfterAll
-    static void tearDown() {
-        api.close();
     }
 
     @Test

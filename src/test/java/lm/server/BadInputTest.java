@@ -16,9 +16,9 @@ import lm.db.Sql;
 import lm.http.Routes;
 import lm.testing.Http;
 import lm.testing.TestApi;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * Every write route of the route table gets malformed and hostile bodies (seeded, so a failure
@@ -26,24 +26,18 @@ import org.junit.jupiter.api.Test;
  * text), never a 500, and a refused request changes no table.
  */
 class BadInputTest {
-    static TestApi api;
+    @RegisterExtension
+    static final TestApi api = new TestApi();
     static String admin;
     static final Set<Integer> CLIENT_ERRORS = Set.of(400, 403, 404, 409, 413, 422);
 
     @BeforeAll
     static void start() {
-        api = new TestApi();
         // the admin token's cluster owns one configuration, so cluster-scoped routes get past lookup
         admin = api.token("fuzz", "license-manager:admin");
         api.http.post("/products", admin, "{\"name\":\"fz\"}");
         api.http.post("/configurations", admin, "{\"name\":\"fz\",\"cluster_client_id\":\"fuzz\",\"type\":\"flexlm\","
                 + "\"license_servers\":[{\"host\":\"fz\",\"port\":1}],\"features\":[{\"name\":\"f\",\"product_id\":1}]}");
-    }
-
-    @AfterAll
-    static void stop() {
-        api.close();
-        api.ds.close();
     }
 
     static final List<String> VALUES = List.of("null", "true", "-1", "0", "1.5", "1e309", "-9223372036854775809",

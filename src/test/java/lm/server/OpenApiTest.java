@@ -30,9 +30,9 @@ import java.util.stream.Collectors;
 import lm.http.Routes;
 import lm.testing.Http.Res;
 import lm.testing.TestApi;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * Keeps src/main/resources/lm/openapi.json true: the document served at /lm/openapi.json has
@@ -46,23 +46,17 @@ class OpenApiTest {
     private static final Set<String> METHODS = Set.of("get", "put", "post", "delete", "patch", "head", "options", "trace");
     private static final String CLUSTER = "oa-cluster";
 
-    static TestApi api;
+    @RegisterExtension
+    static final TestApi api = new TestApi();
     static String admin;
     static JsonObject doc;
 
     @BeforeAll
     static void start() {
-        api = new TestApi();
         admin = api.admin();
         Res r = api.http.get("/openapi.json", null);
         assertEquals(200, r.status(), r::toString);
         doc = r.json().getAsJsonObject();
-    }
-
-    @AfterAll
-    static void stop() {
-        api.close();
-        api.ds.close();
     }
 
     // ---------------------------------------------------------------- (a) the document itself
@@ -474,6 +468,7 @@ class OpenApiTest {
         call(covered, "PUT", "/license_servers/" + server, admin, "{\"port\":27002}", 200);
         call(covered, "PUT", "/products/" + spare, admin, "{\"name\":\"oaspare2\"}", 200);
         call(covered, "PUT", "/features/" + feature, admin, "{\"reserved\":0,\"total\":7,\"share\":2,\"max_use\":null,\"expires_at\":\"2031-06-30\"}", 200);
+        nonEmpty(call(covered, "GET", "/reports/expiry?within_days=36500", admin, null, 200)); // the expiry just set
 
         // errors: each documented for its operation, each exactly {code, message, detail}
         errorBody(call(covered, "GET", "/products", null, null, 401));

@@ -10,24 +10,13 @@ import lm.auth.Roles;
 import lm.auth.UnverifiedClaims;
 import lm.testing.Http.Res;
 import lm.testing.TestApi;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** POST /lm/prolog_token: the agent gets a narrow token of its own cluster for the prolog. */
 class PrologTokenTest {
-    static TestApi api;
-
-    @BeforeAll
-    static void start() {
-        api = new TestApi();
-    }
-
-    @AfterAll
-    static void stop() {
-        api.close();
-        api.ds.close();
-    }
+    @RegisterExtension
+    static final TestApi api = new TestApi();
 
     static String agentToken(String cluster) {
         return api.token(cluster, Roles.permissions(Roles.AGENT).toArray(new String[0]));

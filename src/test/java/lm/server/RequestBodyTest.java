@@ -13,9 +13,9 @@ import java.time.Duration;
 import java.util.zip.GZIPOutputStream;
 import lm.db.Sql;
 import lm.testing.TestApi;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * Request bodies (issue 9): gzip is accepted on every route, each route has a size limit that
@@ -24,19 +24,13 @@ import org.junit.jupiter.api.Test;
  */
 class RequestBodyTest {
     private static final HttpClient CLIENT = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
-    static TestApi api;
+    @RegisterExtension
+    static final TestApi api = new TestApi();
     static String admin;
 
     @BeforeAll
     static void start() {
-        api = new TestApi();
         admin = api.admin();
-    }
-
-    @AfterAll
-    static void stop() {
-        api.close();
-        api.ds.close();
     }
 
     private static HttpResponse<String> post(String path, String token, byte[] body, String encoding) throws Exception {

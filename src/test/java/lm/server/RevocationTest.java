@@ -12,28 +12,22 @@ import java.util.List;
 import lm.auth.UnverifiedClaims;
 import lm.testing.TestApi;
 import lm.testing.TestDatabase;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
 /** lm-server token revoke: a token, or a client's tokens so far, refused before they expire. */
 class RevocationTest {
-    static TestApi api;
+    @RegisterExtension
+    static final TestApi api = new TestApi();
     static String url;
     @TempDir static Path dir;
 
     @BeforeAll
     static void start() {
-        api = new TestApi();
         url = api.ds.getJdbcUrl();
-    }
-
-    @AfterAll
-    static void stop() {
-        api.close();
-        api.ds.close();
     }
 
     /** `lm-server --config … token revoke ARGS` against the test database; returns the exit code. */

@@ -19,9 +19,9 @@ import lm.http.Json;
 import lm.http.SqlErrors;
 import lm.testing.Http;
 import lm.testing.TestApi;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * A refused write names the field and its rule in words, never PostgreSQL's own text: one test
@@ -35,19 +35,13 @@ class SqlErrorsTest {
             + "|still referenced from|invalid input syntax|out of range for type|value too long for type|null value in column"
             + "|unsupported Unicode|lm\\.\\w+_(?:check|key|fkey|pkey)\\b");
 
-    static TestApi api;
+    @RegisterExtension
+    static final TestApi api = new TestApi();
     static String admin;
 
     @BeforeAll
     static void start() {
-        api = new TestApi();
         admin = api.token("errs", "license-manager:admin");
-    }
-
-    @AfterAll
-    static void stop() {
-        api.close();
-        api.ds.close();
     }
 
     /** The problem with an error answer, or null: a 4xx {code, message, detail} without raw text. */

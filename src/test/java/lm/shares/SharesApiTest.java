@@ -7,16 +7,17 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import lm.testing.Http.Res;
 import lm.testing.TestApi;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * Shares over HTTP: share and max_use on features, /lm/project_shares (CRUD, list, permissions,
  * the caller's cluster), the job's account on POST /lm/jobs, and GET /lm/pools.
  */
 class SharesApiTest {
-    static TestApi api;
+    @RegisterExtension
+    static final TestApi api = new TestApi();
     static String admin;
     static long featureA;
     static long featureB;
@@ -28,7 +29,6 @@ class SharesApiTest {
 
     @BeforeAll
     static void start() {
-        api = new TestApi();
         admin = api.admin();
         long product = ok(api.http.post("/products", admin, "{\"name\":\"shp\"}"), 201).get("id").getAsLong();
         // two clusters on one server: one pool
@@ -37,12 +37,6 @@ class SharesApiTest {
         for (long f : new long[] {featureA, featureB}) { // a reading, else the pools are held
             ok(api.http.put("/features/" + f, admin, "{\"total\":10,\"used\":0}"), 200);
         }
-    }
-
-    @AfterAll
-    static void stop() {
-        api.close();
-        api.ds.close();
     }
 
     static JsonObject ok(Res r, int status) {

@@ -11,35 +11,47 @@ import lm.auth.AuthSettings;
 import lm.auth.Authenticator;
 import lm.http.ApiServer;
 import lm.server.LmServer;
+import org.junit.jupiter.api.extension.AfterAllCallback;
+import org.junit.jupiter.api.extension.ExtensionContext;
 
-/** A real lm-server (HTTP, auth, SQL) on a fresh database, for API tests. */
-public final class TestApi implements AutoCloseable {
+/**
+ * A real lm-server (HTTP, auth, SQL) on a fresh database, for API tests. A test class holds one
+ * in a {@code @RegisterExtension static final} field: made when the class starts, and after its
+ * last test the server stops and the database pool it made closes (one it was given stays open).
+ */
+public final class TestApi implements AutoCloseable, AfterAllCallback {
     public final HikariDataSource ds;
     public final Authenticator auth;
     public final Path keys;
     private final ApiServer server;
     public final Http http;
+    private final boolean ownsPool;
 
     public TestApi() {
-        this(TestDatabase.pool(8));
+        this(TestDatabase.pool(8), newKeys(), true);
     }
 
     public TestApi(HikariDataSource ds) {
-        this(ds, newKeys());
+        this(ds, newKeys(), false);
     }
 
     /** A second instance on the same database and keys: what scaling out looks like. */
     public TestApi(HikariDataSource ds, Path keys) {
-        this(ds, new AuthSettings(keys, "lm-local", null, "permissions"));
+        this(ds, keys, false);
+    }
+
+    private TestApi(HikariDataSource ds, Path keys, boolean ownsPool) {
+        this(ds, new AuthSettings(keys, "lm-local", null, "permissions"), ownsPool);
     }
 
     /** A server with these auth settings (an identity provider, an audience) on a fresh database. */
     public TestApi(AuthSettings settings) {
-        this(TestDatabase.pool(8), settings);
+        this(TestDatabase.pool(8), settings, true);
     }
 
-    private TestApi(HikariDataSource ds, AuthSettings settings) {
+    private TestApi(HikariDataSource ds, AuthSettings settings, boolean ownsPool) {
         this.ds = ds;
+        this.ownsPool = ownsPool;
         this.keys = settings.keysFile();
         this.auth = new Authenticator(settings);
         this.server = LmServer.serve(ds, auth, "127.0.0.1", 0);
@@ -69,5 +81,13 @@ public final class TestApi implements AutoCloseable {
     @Override
     public void close() {
         server.close();
+    }
+
+    @Override
+    public void afterAll(ExtensionContext context) {
+        close();
+        if (ownsPool) {
+            ds.close();
+        }
     }
 }
