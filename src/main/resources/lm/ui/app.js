@@ -156,7 +156,7 @@
       }
     });
     for (var i = 2; i < arguments.length; i++) {
-      [].concat(arguments[i]).forEach(function (c) {
+      [arguments[i]].flat(Infinity).forEach(function (c) {
         if (c !== null && c !== undefined) {
           e.appendChild(typeof c === 'string' ? document.createTextNode(c) : c);
         }
@@ -165,9 +165,9 @@
     return e;
   }
 
-  // show(node, [nodes], …): the page's content, in order
+  // show(node, [nodes, [nodes]], …): the page's content, in order
   function show() {
-    main.replaceChildren.apply(main, [].concat.apply([], arguments));
+    main.replaceChildren.apply(main, [].slice.call(arguments).flat(Infinity).filter(function (c) { return c !== null && c !== undefined; }));
   }
 
   function message(text, error) {
@@ -191,6 +191,15 @@
     }
     var d = new Date(iso);
     return d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'medium' }) + ' ' + offset(d);
+  }
+
+  // the same in a table's cell: to the minute, the full time when hovered
+  function at(iso) {
+    if (!iso) {
+      return '–';
+    }
+    var d = new Date(iso);
+    return el('time', { datetime: iso, title: when(iso), text: d.toLocaleString(undefined, { dateStyle: 'short', timeStyle: 'short' }) + ' ' + offset(d) });
   }
 
   function duration(seconds) {
@@ -417,7 +426,7 @@
   function section(id, title, load) {
     var body = el('div', { id: id + '-section' }, el('p', { className: 'muted', text: 'Loading…' }));
     load().then(function (nodes) {
-      body.replaceChildren.apply(body, [].concat(nodes));
+      body.replaceChildren.apply(body, [nodes].flat(Infinity));
     }, function (e) {
       if (e instanceof LoginNeeded) {
         loginPage(e.message);
@@ -470,7 +479,7 @@
               { key: 'matched', label: 'Matched to jobs', num: true },
               { key: 'jobs', label: 'Slurm jobs', search: true },
               { key: 'cluster_client_id', label: 'Reported by', search: true },
-              { key: 'seen_at', label: 'Seen', cell: function (k) { return when(k.seen_at); } }
+              { key: 'seen_at', label: 'Seen', cell: function (k) { return at(k.seen_at); } }
             ], c.body.filter(function (k) { return k.pool_id === pool.id; }).map(function (k) {
               k.jobs = k.slurm_job_ids.join(', ');
               return k;
@@ -496,9 +505,9 @@
               { key: 'account', label: 'Account', search: true },
               { key: 'lead_host', label: 'Lead host', search: true },
               { key: 'quantity', label: 'Quantity', num: true },
-              { key: 'created_at', label: 'Booked', cell: function (b) { return when(b.created_at); } },
+              { key: 'created_at', label: 'Booked', cell: function (b) { return at(b.created_at); } },
               { key: 'expires_at', label: 'Grace ends', cell: function (b) {
-                return [when(b.expires_at), b.offline ? el('span', { className: 'badge stale', text: 'offline' }) : null];
+                return [at(b.expires_at), b.offline ? el('span', { className: 'badge stale', text: 'offline' }) : null];
               } }
             ], rows, { key: 'created_at', ascending: true });
           });
@@ -536,7 +545,9 @@
     return [el('h2', { text: 'Share distribution' }),
       el('p', { className: 'muted', text: 'Per cluster, and per project where the cluster has project shares (* stands for the projects without a share of their own): what admission decides on now.' }),
       table('owners', [
-        { key: 'cluster_client_id', label: 'Cluster', search: true },
+        // the cluster's own row first, then its projects
+        { key: 'cluster_client_id', label: 'Cluster', search: true,
+          sortValue: function (o) { return o.cluster_client_id + '\u0000' + (o.account === null ? '' : '\u0001' + o.account); } },
         { key: 'account', label: 'Project', search: true, cell: function (o) { return o.account === null ? '(cluster)' : o.account; } },
         { key: 'share', label: 'Share', num: true },
         { key: 'max_use', label: 'Max use', num: true },
@@ -544,10 +555,7 @@
         { key: 'in_use', label: 'In use', num: true },
         { key: 'demand', label: 'Demand', num: true },
         { key: 'waiting', label: 'Waiting', num: true }
-      ], rows.map(function (o, i) {
-        o.order = i;
-        return o;
-      }), { key: 'order', ascending: true })];
+      ], rows)];
   }
 
   var cleanups = [];
@@ -637,7 +645,8 @@
       var rows = r.body.map(function (x) {
         return el('tr', null, columns.map(function (c) {
           var v = c.cell ? c.cell(x) : x[c.key];
-          return el('td', { className: c.num ? 'num' : null }, c.num && typeof v === 'number' ? number(v) : v === null || v === undefined ? '–' : v);
+          return el('td', { className: c.num ? 'num' + (v < 0 ? ' negative' : '') : null },
+            c.num && typeof v === 'number' ? number(v) : v === null || v === undefined ? '–' : v);
         }));
       });
       var input = el('input', { type: 'search', id: pageName + '-search', value: search, placeholder: 'Search', 'aria-label': 'Search' });
@@ -674,7 +683,7 @@
 
   function denialColumns() {
     return [
-      { key: 'last_at', label: 'Last refused', sort: 'last_at', cell: function (d) { return when(d.last_at); } },
+      { key: 'last_at', label: 'Last refused', sort: 'last_at', cell: function (d) { return at(d.last_at); } },
       { key: 'product_feature', label: 'License', sort: 'product_feature' },
       { key: 'cluster_client_id', label: 'Cluster', sort: 'cluster_client_id' },
       { key: 'slurm_job_id', label: 'Job', sort: 'slurm_job_id' },
@@ -684,7 +693,7 @@
       { key: 'available', label: 'Available', num: true, sort: 'available' },
       { key: 'reason', label: 'Reason', sort: 'reason' },
       { key: 'count', label: 'Times', num: true, sort: 'count' },
-      { key: 'first_at', label: 'First refused', sort: 'first_at', cell: function (d) { return when(d.first_at); } }
+      { key: 'first_at', label: 'First refused', sort: 'first_at', cell: function (d) { return at(d.first_at); } }
     ];
   }
 
@@ -699,7 +708,7 @@
 
   function jobHistoryPage(arg, params) {
     return pagedTable('jobs', '/job_history', params, [
-      { key: 'released_at', label: 'Ended', sort: 'released_at', cell: function (j) { return when(j.released_at); } },
+      { key: 'released_at', label: 'Ended', sort: 'released_at', cell: function (j) { return at(j.released_at); } },
       { key: 'cluster_client_id', label: 'Cluster', sort: 'cluster_client_id' },
       { key: 'slurm_job_id', label: 'Job', sort: 'slurm_job_id' },
       { key: 'username', label: 'User', sort: 'username' },
@@ -708,7 +717,7 @@
       { key: 'bookings', label: 'Licenses', cell: function (j) {
         return j.bookings.map(function (b) { return b.product_feature + ' × ' + number(b.quantity); }).join(', ');
       } },
-      { key: 'booked_at', label: 'Started', sort: 'booked_at', cell: function (j) { return when(j.booked_at); } },
+      { key: 'booked_at', label: 'Started', sort: 'booked_at', cell: function (j) { return at(j.booked_at); } },
       { key: 'duration', label: 'Ran', num: true, cell: function (j) {
         return duration((new Date(j.released_at) - new Date(j.booked_at)) / 1000);
       } },

@@ -253,7 +253,7 @@ class UiTest {
             phone.screenshot("clusters-phone");
             // a pool's page, with its chart and wide tables, scrolls the tables, not the page
             phone.driver.get(base + "/ui/#/pools/" + mechPool);
-            assertTrue(points(phone, "24h") > 0);
+            assertTrue(points(phone, "pools/" + mechPool) > 0);
             bodyWidth = (Long) phone.script("return document.documentElement.scrollWidth");
             assertTrue(bodyWidth <= viewport, "pool page " + bodyWidth + " px wide in a " + viewport + " px screen");
             phone.screenshot("pool-phone");
