@@ -333,6 +333,8 @@
               : p.stale ? el('span', { className: 'badge stale', title: 'The license server did not answer; the last reading is in use', text: 'stale' })
               : el('span', { className: 'badge ok', text: 'ok' });
           } },
+        { key: 'expires_at', label: 'Expires', cell: expiry,
+          cellClass: function (p) { return p.expires_at && daysLeft(p.expires_at) <= 14 ? 'negative' : ''; } },
         { key: 'bar', label: 'Use', sortValue: function (p) { return p.total ? (p.used + p.booked + p.reserved) / p.total : 0; },
           cell: bar }
       ];
@@ -341,6 +343,21 @@
         el('p', { className: 'muted', text: 'One row per license pool: the same product.feature on the same license server, whichever clusters share it. Available = total − reserved − used − booked.' }),
         legend(), table('pools', columns, rows));
     });
+  }
+
+  // days from today (the browser's) to a license's expiry day (UTC, as the license server prints it)
+  function daysLeft(day) {
+    var now = new Date();
+    return Math.round((Date.parse(day + 'T00:00:00Z') - Date.UTC(now.getFullYear(), now.getMonth(), now.getDate())) / 86400e3);
+  }
+
+  // the nearest expiry and the days left; within 14 days (the alert's threshold) in red
+  function expiry(p) {
+    if (!p.expires_at) {
+      return el('span', { className: 'muted', text: '–' });
+    }
+    var left = daysLeft(p.expires_at);
+    return el('time', { datetime: p.expires_at, text: p.expires_at + (left < 0 ? ' (expired)' : ' (' + number(left) + ' d)') });
   }
 
   function legend() {

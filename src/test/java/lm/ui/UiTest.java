@@ -58,6 +58,8 @@ class UiTest {
             st.execute("INSERT INTO lm.jobs (slurm_job_id, cluster_client_id, username, lead_host) VALUES ('7', 'alpha', 'ana', 'n01')");
             st.execute("INSERT INTO lm.bookings (job_id, feature_id, quantity, expires_at) SELECT j.id, f.id, 1200, now() + interval '1 hour'"
                     + " FROM lm.jobs j, lm.features f JOIN lm.configurations c ON c.id = f.config_id WHERE f.name = 'mech' AND c.name = 'alpha-lic'");
+            // ansys.mech's license servers print an expiry ten days ahead (the pools page warns within 14)
+            st.execute("UPDATE lm.features SET expires_at = (now() AT TIME ZONE 'UTC')::date + 10, expiring = 500 WHERE name = 'mech'");
             // the history, relative to now like the rest (the page asks for the last 24 h of the
             // browser's clock): 30 days of hourly rollups for ansys.mech (used climbs through each
             // day), who holds it now, 30 denials (ansys.mech and abaqus.cae) and three ended jobs
@@ -171,6 +173,10 @@ class UiTest {
         assertTrue(negative.getAttribute("class").contains("negative"), "available below 0 is marked");
         assertEquals("rgba(179, 38, 30, 1)", negative.getCssValue("color"), "and red");
         assertEquals("held", rows.get("comsol.cfd").get(8));
+        // the nearest expiry, ten days ahead: within the 14 days that are red
+        assertTrue(rows.get("ansys.mech").get(9).matches("\\d{4}-\\d\\d-\\d\\d \\(10 d\\)"), rows.get("ansys.mech").get(9));
+        assertTrue(chrome.driver.findElement(By.xpath("//table[@id='pools']//tr[td[1]='ansys.mech']/td[10]")).getAttribute("class").contains("negative"));
+        assertEquals("–", rows.get("abaqus.cae").get(9));
         assertEquals("right", chrome.driver.findElement(By.xpath("//table[@id='pools']//tr[td[1]='ansys.mech']/td[4]")).getCssValue("text-align"));
         // the filter and a sort
         chrome.driver.findElement(By.id("pools-filter")).sendKeys("abaq");
@@ -320,6 +326,10 @@ class UiTest {
         // shared by alpha and beta: the distribution
         assertEquals(List.of("alpha", "beta"), column("owners", 0));
         chrome.screenshot("pool");
+        // the whole page in one picture: README's docs/dashboard.png
+        chrome.driver.manage().window().setSize(new org.openqa.selenium.Dimension(1280, 1900));
+        chrome.screenshot("pool-full");
+        chrome.driver.manage().window().setSize(new org.openqa.selenium.Dimension(1280, 800));
 
         // the last 7 days, from the range links
         chrome.driver.findElement(By.linkText("Last 7 days")).click();
