@@ -531,7 +531,7 @@
         }),
         section('denials', 'Recent denials', function () {
           return api('/denials?limit=100&sort_field=last_at&sort_ascending=false&search=' + encodeURIComponent(pf)).then(function (d) {
-            var rows = d.body.filter(function (x) { return x.product_feature === pf; }).slice(0, 20);
+            var rows = d.body.filter(function (x) { return x.product_feature === pf; }).slice(0, 10);
             return [table('pool-denials', denialColumns().filter(function (c) { return c.key !== 'product_feature'; }).map(clientColumn),
               rows, { key: 'last_at', ascending: false }),
             el('p', null, el('a', { href: '#/denials?search=' + encodeURIComponent(pf), text: 'All denials of ' + pf + ' →' }))];
@@ -695,6 +695,7 @@
   // a paged table's column in the client-side table()
   function clientColumn(c) {
     return { key: c.key, label: c.label, num: c.num, search: !c.num, cell: c.cell,
+      cellClass: c.num ? function (x) { return x[c.key] < 0 ? 'negative' : ''; } : null,
       sortValue: c.key === 'slurm_job_id' ? function (x) { return Number(x.slurm_job_id); } : null };
   }
 
@@ -798,6 +799,9 @@
       var again = focused && document.getElementById(focused);
       if (again && !again.disabled) {
         again.focus();
+      } else if (again) {
+        // Next on the last page: disabled now, so the page itself (the next Tab reaches Previous)
+        main.focus();
       }
     }, function (e) {
       if (e instanceof LoginNeeded) {
