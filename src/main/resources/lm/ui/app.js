@@ -261,7 +261,7 @@
           return td;
         }));
       }));
-      count.textContent = shown.length === rows.length ? rows.length + ' rows' : shown.length + ' of ' + rows.length + ' rows';
+      count.textContent = (shown.length === rows.length ? '' : number(shown.length) + ' of ') + number(rows.length) + (rows.length === 1 ? ' row' : ' rows');
     }
 
     var search = el('input', { type: 'search', id: id + '-filter', placeholder: 'Filter', 'aria-label': 'Filter rows',
@@ -567,7 +567,7 @@
           sortValue: function (o) { return o.cluster_client_id + '\u0000' + (o.account === null ? '' : '\u0001' + o.account); } },
         { key: 'account', label: 'Project', search: true, cell: function (o) { return o.account === null ? '(cluster)' : o.account; } },
         { key: 'share', label: 'Share', num: true },
-        { key: 'max_use', label: 'Max use', num: true },
+        { key: 'max_use', label: 'Max use', num: true, cell: function (o) { return o.max_use === null ? 'none' : number(o.max_use); } },
         { key: 'entitled', label: 'Entitled', num: true },
         { key: 'in_use', label: 'In use', num: true },
         { key: 'demand', label: 'Demand', num: true },
