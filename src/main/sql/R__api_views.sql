@@ -67,11 +67,36 @@ SELECT c.id, c.name, c.cluster_client_id, c.grace_time, c.type, c.outage_grace,
        ) AS j
 FROM lm.configurations c;
 
+-- Each license server as lm-agent last read it (p_cluster NULL: all clusters). The agent polls a
+-- configuration's servers as one (redundant servers answer for each other), so every server of a
+-- configuration has the configuration's state: down when the newest poll of one of its features
+-- failed, or when a feature (or the whole configuration) was never read. reported_at: the oldest
+-- of its features' last good readings (NULL: none read). The one definition of "up" for the
+-- metric lm_license_server_up (R__metrics.sql) and GET /lm/cluster_statuses' failing_servers.
+DROP FUNCTION IF EXISTS lm.license_server_states(text);
+CREATE FUNCTION lm.license_server_states(p_cluster text DEFAULT NULL)
+RETURNS TABLE (server_id bigint, config_id bigint, configuration text, cluster_client_id text, host text, port integer,
+               up boolean, reported_at timestamptz)
+LANGUAGE sql STABLE AS $$
+    SELECT s.id, c.id, c.name, c.cluster_client_id, s.host, s.port,
+           coalesce(bool_and(f.reported_at IS NOT NULL AND (f.failed_at IS NULL OR f.failed_at < f.reported_at)), false),
+           min(f.reported_at)
+    FROM lm.configurations c
+    JOIN lm.license_servers s ON s.config_id = c.id
+    LEFT JOIN lm.features f ON f.config_id = c.id
+    WHERE p_cluster IS NULL OR c.cluster_client_id = p_cluster
+    GROUP BY s.id, c.id
+$$;
+
 CREATE VIEW lm.api_cluster_statuses AS
 SELECT s.cluster_client_id AS id, s.cluster_client_id, s.interval, s.last_reported,
        json_build_object('cluster_client_id', s.cluster_client_id, 'interval', s.interval,
                          'last_reported', s.last_reported,
-                         'is_healthy', now() - make_interval(secs => s.interval) <= s.last_reported) AS j
+                         'is_healthy', now() - make_interval(secs => s.interval) <= s.last_reported,
+                         'failing_servers', coalesce((SELECT json_agg(json_build_object('configuration', st.configuration,
+                                                          'host', st.host, 'port', st.port, 'reported_at', st.reported_at)
+                                                          ORDER BY st.host, st.port, st.configuration)
+                                                      FROM lm.license_server_states(s.cluster_client_id) st WHERE NOT st.up), '[]')) AS j
 FROM lm.cluster_statuses s;
 
 CREATE VIEW lm.api_bookings AS

@@ -69,14 +69,10 @@ LANGUAGE sql STABLE AS $$
            jsonb_build_object('cluster_client_id', s.cluster_client_id), s.interval::double precision
     FROM lm.cluster_statuses s
     UNION ALL
-    -- the agent polls a configuration's servers as one (redundant servers answer for each other),
-    -- so every server of a configuration has the configuration's state: down when its newest
-    -- poll failed, or when it was never read
+    -- every server of a configuration has the configuration's state (lm.license_server_states)
     SELECT 'lm_license_server_up', '1 when the newest poll of the configuration''s license servers succeeded.',
-           jsonb_build_object('cluster_client_id', c.cluster_client_id, 'host', s.host, 'port', s.port::text),
-           (NOT EXISTS (SELECT 1 FROM lm.features f WHERE f.config_id = c.id
-                          AND (f.reported_at IS NULL OR f.failed_at >= f.reported_at))
-            AND EXISTS (SELECT 1 FROM lm.features f WHERE f.config_id = c.id))::int::double precision
-    FROM lm.configurations c JOIN lm.license_servers s ON s.config_id = c.id
+           jsonb_build_object('cluster_client_id', st.cluster_client_id, 'host', st.host, 'port', st.port::text),
+           st.up::int::double precision
+    FROM lm.license_server_states() st
     ORDER BY 1, 3
 $$;

@@ -69,6 +69,10 @@ SELECT lp.pool_id AS id, lp.product_feature, lp.clusters, lp.total, lp.available
        json_build_object('id', lp.pool_id, 'product_feature', lp.product_feature, 'servers', lp.servers,
                          'clusters', lp.clusters, 'total', lp.total, 'used', lp.used, 'reserved', lp.reserved,
                          'booked', lp.booked, 'available', lp.available, 'stale', lp.stale, 'held', lp.held,
+                         -- the features (one per configuration) that make up the pool, and the
+                         -- nearest expiry their license servers print (V13)
+                         'feature_ids', (SELECT json_agg(g.id ORDER BY g.id) FROM lm.features g WHERE g.pool_id = lp.pool_id),
+                         'expires_at', (SELECT min(g.expires_at) FROM lm.features g WHERE g.pool_id = lp.pool_id),
                          'owners', (SELECT json_agg(json_build_object('cluster_client_id', s.cluster_client_id,
                                         'account', s.account, 'share', s.share, 'entitled', s.entitled, 'in_use', s.in_use,
                                         'demand', s.demand, 'max_use', s.max_use, 'waiting', s.waiting)

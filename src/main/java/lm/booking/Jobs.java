@@ -30,7 +30,13 @@ public final class Jobs {
 
     public static void routes(Routes r, DataSource ds, lm.metrics.Metrics metrics) {
         r.post("/jobs", "job", "create", metrics.admission(c -> book(ds, c)));
-        r.get("/jobs", "job", "read", c -> LIST.list(ds, c.listQuery(LIST), null));
+        // pool_id: the jobs holding an active booking in that pool (the dashboard's pool page)
+        r.get("/jobs", "job", "read", c -> {
+            Long pool = c.queryId("pool_id");
+            return pool == null ? LIST.list(ds, c.listQuery(LIST), null)
+                    : LIST.list(ds, c.listQuery(LIST), "id IN (SELECT b.job_id FROM lm.bookings b JOIN lm.features f ON f.id = b.feature_id"
+                            + " WHERE f.pool_id = ? AND lm.booking_active(b))", pool);
+        });
         r.get("/jobs/by_client_id", "job", "read", c -> LIST.list(ds, c.listQuery(LIST), "cluster_client_id = ?", c.cluster()));
         r.get("/jobs/slurm_job_id/{slurm_job_id}", "job", "read",
                 c -> LIST.one(ds, "cluster_client_id = ? AND slurm_job_id = ?", NOT_IN_CLUSTER, c.cluster(), c.param("slurm_job_id")));

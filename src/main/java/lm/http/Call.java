@@ -65,6 +65,11 @@ public final class Call {
         throw ApiException.badRequest("query parameter " + name + " must be true or false");
     }
 
+    /** An optional id in the query (e.g. a filter): absent is null, anything but a positive integer a 400. */
+    public Long queryId(String name) {
+        return Listing.number(param(name), name, 1, Long.MAX_VALUE);
+    }
+
     /** A numeric path id; anything else names no resource, hence 404. */
     public long id(String name, String resource) {
         String v = param(name);

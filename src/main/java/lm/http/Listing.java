@@ -70,7 +70,8 @@ public final class Listing {
         return new Query(where.toString(), params, orderBy, limit, offset == null ? 0 : offset);
     }
 
-    private static Long number(String v, String name, long min, long max) {
+    /** A query parameter's integer in [min, max]; absent is null, anything else a 400. */
+    static Long number(String v, String name, long min, long max) {
         if (v == null) {
             return null;
         }

@@ -290,12 +290,35 @@ class InventoryApiTest {
     }
 
     @Test
-    void clusterStatuses() {
+    void clusterStatuses() throws Exception {
         String agent = api.token("cl-status", "license-manager:status:update", "license-manager:status:read");
         assertEquals(202, api.http.put("/cluster_statuses?interval=60", agent, null).status());
         JsonObject s = ok(api.http.get("/cluster_statuses/cl-status", agent), 200);
         assertEquals(60, s.get("interval").getAsInt());
         assertTrue(s.get("is_healthy").getAsBoolean());
+        assertEquals(0, s.getAsJsonArray("failing_servers").size(), "no license server yet");
+
+        // its license server: failing while never read, not once read, failing again after a failed poll
+        // (the rule of the metric lm_license_server_up: lm.license_server_states)
+        lm.db.Sql.update(api.ds, "INSERT INTO lm.configurations (name, cluster_client_id, grace_time, type) VALUES ('cl-status-lic', 'cl-status', 600, 'flexlm')");
+        lm.db.Sql.update(api.ds, "INSERT INTO lm.license_servers (config_id, host, port) SELECT id, 'lic9.example.org', 27009 FROM lm.configurations WHERE name = 'cl-status-lic'");
+        lm.db.Sql.update(api.ds, "INSERT INTO lm.products (name) VALUES ('clstatus')");
+        lm.db.Sql.update(api.ds, "INSERT INTO lm.features (name, product_id, config_id) SELECT 'solver', p.id, c.id"
+                + " FROM lm.products p, lm.configurations c WHERE p.name = 'clstatus' AND c.name = 'cl-status-lic'");
+        JsonArray failing = ok(api.http.get("/cluster_statuses/cl-status", agent), 200).getAsJsonArray("failing_servers");
+        assertEquals(1, failing.size());
+        JsonObject server = failing.get(0).getAsJsonObject();
+        assertEquals("lic9.example.org", server.get("host").getAsString());
+        assertEquals(27009, server.get("port").getAsInt());
+        assertEquals("cl-status-lic", server.get("configuration").getAsString());
+        assertTrue(server.get("reported_at").isJsonNull(), "never read");
+        String feature = "config_id = (SELECT id FROM lm.configurations WHERE name = 'cl-status-lic')";
+        lm.db.Sql.update(api.ds, "UPDATE lm.features SET reported_at = now() - interval '1 minute' WHERE " + feature);
+        assertEquals(0, ok(api.http.get("/cluster_statuses/cl-status", agent), 200).getAsJsonArray("failing_servers").size());
+        lm.db.Sql.update(api.ds, "UPDATE lm.features SET failed_at = now() WHERE " + feature);
+        failing = ok(api.http.get("/cluster_statuses/cl-status", agent), 200).getAsJsonArray("failing_servers");
+        assertEquals(1, failing.size());
+        assertFalse(failing.get(0).getAsJsonObject().get("reported_at").isJsonNull(), "the last good reading");
         error(api.http.put("/cluster_statuses?interval=abc", agent, null), 400, "bad_request");
         error(api.http.put("/cluster_statuses?interval=0", agent, null), 422, "unprocessable");
         error(api.http.get("/cluster_statuses/unknown", agent), 404, "not_found");

@@ -338,10 +338,10 @@ class OpenApiTest {
             }
             Set<String> listParams = Set.of("search", "sort_field", "sort_ascending", "limit", "offset");
             if (list) {
-                // history lists (denials, job history) also take a time window
+                // history lists (denials, job history) also take a time window, /jobs a pool
                 Set<String> extra = new TreeSet<>(query);
                 extra.removeAll(listParams);
-                assertTrue(query.containsAll(listParams) && Set.of("since", "until").containsAll(extra),
+                assertTrue(query.containsAll(listParams) && Set.of("since", "until", "pool_id").containsAll(extra),
                         e.getKey() + ": list query parameters " + query);
             } else {
                 assertTrue(query.stream().noneMatch(listParams::contains), e.getKey() + ": list parameters on a non-list");
@@ -442,6 +442,12 @@ class OpenApiTest {
         call(covered, "GET", "/jobs/" + jobId, admin, null, 200);
         call(covered, "GET", "/jobs/slurm_job_id/4242", cl, null, 200);
         nonEmpty(call(covered, "GET", "/jobs", admin, null, 200));
+        // a pool's jobs (the dashboard's pool page): the job booking oaprod.solver (and mesher), none in a pool without bookings
+        long solverPool = cfg.getAsJsonArray("features").get(0).getAsJsonObject().get("id").getAsLong();
+        JsonArray inPool = call(covered, "GET", "/jobs?pool_id=" + solverPool, admin, null, 200).getAsJsonArray();
+        assertEquals(List.of(jobId), inPool.asList().stream().map(OpenApiTest::id).toList());
+        assertEquals(0, call(covered, "GET", "/jobs?pool_id=" + (feature + 1000), admin, null, 200).getAsJsonArray().size());
+        errorBody(call(covered, "GET", "/jobs?pool_id=x", admin, null, 400));
         nonEmpty(call(covered, "GET", "/jobs/by_client_id", cl, null, 200));
         call(covered, "GET", "/bookings/" + booking, admin, null, 200);
         nonEmpty(call(covered, "GET", "/bookings?sort_field=created_at&sort_ascending=false", admin, null, 200));

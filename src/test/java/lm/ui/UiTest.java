@@ -33,6 +33,8 @@ class UiTest {
     private static TestApi api;
     private static Chrome chrome;
     private static String base;
+    private static long mechPool;
+    private static final int DENIALS = 30;
 
     @BeforeAll
     static void setUp() throws Exception {
@@ -56,6 +58,33 @@ class UiTest {
             st.execute("INSERT INTO lm.jobs (slurm_job_id, cluster_client_id, username, lead_host) VALUES ('7', 'alpha', 'ana', 'n01')");
             st.execute("INSERT INTO lm.bookings (job_id, feature_id, quantity, expires_at) SELECT j.id, f.id, 1200, now() + interval '1 hour'"
                     + " FROM lm.jobs j, lm.features f JOIN lm.configurations c ON c.id = f.config_id WHERE f.name = 'mech' AND c.name = 'alpha-lic'");
+            // ansys.mech's license servers print an expiry ten days ahead (the pools page warns within 14)
+            st.execute("UPDATE lm.features SET expires_at = (now() AT TIME ZONE 'UTC')::date + 10, expiring = 500 WHERE name = 'mech'");
+            // the history, relative to now like the rest (the page asks for the last 24 h of the
+            // browser's clock): 30 days of hourly rollups for ansys.mech (used climbs through each
+            // day), who holds it now, 30 denials (ansys.mech and abaqus.cae) and three ended jobs
+            mechPool = Long.parseLong(lm.db.Sql.text(api.ds, "SELECT min(pool_id) FROM lm.features WHERE name = 'mech'"));
+            st.execute("INSERT INTO lm.usage_rollups (pool_id, hour, product_feature, samples, seconds, total_max, used_avg, used_max,"
+                    + " reserved_max, booked_avg, booked_max, external_avg, external_max, demand_avg, demand_max, queued_avg, queued_max,"
+                    + " stale_samples, held_samples)"
+                    + " SELECT " + mechPool + ", date_trunc('hour', now()) - make_interval(hours => i), 'ansys.mech', 60, 3600, 12500,"
+                    + " 2000 + 300 * (i % 24), 2500 + 300 * (i % 24), 100, 800, 1200, 400, 600, 300, 900 + 100 * (i % 5), 0, i % 3, 0, 0"
+                    + " FROM generate_series(1, 720) i");
+            st.execute("INSERT INTO lm.checkouts (pool_id, username, host, product_feature, cluster_client_id, quantity, matched, slurm_job_ids, seen_at)"
+                    + " VALUES (" + mechPool + ", 'ana', 'n01', 'ansys.mech', 'alpha', 1000, 1000, '7', now()),"
+                    + " (" + mechPool + ", 'bob', 'ws17.example.org', 'ansys.mech', 'beta', 2200, 0, NULL, now())");
+            st.execute("INSERT INTO lm.denial_log (cluster_client_id, slurm_job_id, username, account, product_feature, requested, available,"
+                    + " reason, first_at, last_at, count)"
+                    + " SELECT CASE WHEN i % 2 = 0 THEN 'alpha' ELSE 'beta' END, (1000 + i)::text, 'user' || (i % 5), 'proj' || (i % 3),"
+                    + " CASE WHEN i % 3 = 0 THEN 'abaqus.cae' ELSE 'ansys.mech' END, 10 * i, 5 - i, CASE WHEN i % 4 = 0 THEN 'share' ELSE 'pool' END,"
+                    + " now() - make_interval(hours => i, mins => 10), now() - make_interval(hours => i), 1 + i % 2"
+                    + " FROM generate_series(1, " + DENIALS + ") i");
+            st.execute("INSERT INTO lm.ended_jobs (job_id, cluster_client_id, slurm_job_id, username, account, lead_host, bookings, booked_at, released_at, reason)"
+                    + " SELECT 100 + i, 'alpha', (500 + i)::text, 'carl', 'proj1', 'n0' || i,"
+                    + " jsonb_build_array(jsonb_build_object('product_feature', 'ansys.mech', 'quantity', 100 * i, 'booked_at', now() - interval '1 day',"
+                    + "   'expires_at', now() - interval '23 hours', 'released_at', NULL, 'released_reason', NULL, 'offline', false)),"
+                    + " now() - make_interval(hours => 24 + i), now() - make_interval(hours => i), (ARRAY['epilog', 'ended', 'requeue'])[i]"
+                    + " FROM generate_series(1, 3) i");
         }
         chrome = new Chrome(1280, 800);
     }
@@ -110,6 +139,9 @@ class UiTest {
         assertEquals("beta", rows.get(1).findElements(By.tagName("td")).get(0).getText());
         assertEquals("2 h", rows.get(1).findElements(By.tagName("td")).get(2).getText());
         assertEquals("late", rows.get(1).findElements(By.tagName("td")).get(4).getText());
+        // beta's configuration has a feature never read (comsol.cfd): its server is failing, alpha's is not
+        assertEquals("none", rows.get(0).findElements(By.tagName("td")).get(5).getText());
+        assertEquals("lic1.example.org:27000", rows.get(1).findElements(By.tagName("td")).get(5).getText());
         // times in the browser's zone with its offset
         assertTrue(rows.get(0).findElements(By.tagName("td")).get(1).getText().matches(".*UTC[+−]\\d\\d:\\d\\d"),
                 rows.get(0).getText());
@@ -141,6 +173,10 @@ class UiTest {
         assertTrue(negative.getAttribute("class").contains("negative"), "available below 0 is marked");
         assertEquals("rgba(179, 38, 30, 1)", negative.getCssValue("color"), "and red");
         assertEquals("held", rows.get("comsol.cfd").get(8));
+        // the nearest expiry, ten days ahead: within the 14 days that are red
+        assertTrue(rows.get("ansys.mech").get(9).matches("\\d{4}-\\d\\d-\\d\\d \\(10 d\\)"), rows.get("ansys.mech").get(9));
+        assertTrue(chrome.driver.findElement(By.xpath("//table[@id='pools']//tr[td[1]='ansys.mech']/td[10]")).getAttribute("class").contains("negative"));
+        assertEquals("–", rows.get("abaqus.cae").get(9));
         assertEquals("right", chrome.driver.findElement(By.xpath("//table[@id='pools']//tr[td[1]='ansys.mech']/td[4]")).getCssValue("text-align"));
         // the filter and a sort
         chrome.driver.findElement(By.id("pools-filter")).sendKeys("abaq");
@@ -221,7 +257,158 @@ class UiTest {
             long viewport = (Long) phone.script("return window.innerWidth");
             assertTrue(bodyWidth <= viewport, "page " + bodyWidth + " px wide in a " + viewport + " px screen");
             phone.screenshot("clusters-phone");
+            // a pool's page, with its chart and wide tables, scrolls the tables, not the page
+            phone.driver.get(base + "/ui/#/pools/" + mechPool);
+            assertTrue(points(phone, "pools/" + mechPool) > 0);
+            bodyWidth = (Long) phone.script("return document.documentElement.scrollWidth");
+            assertTrue(bodyWidth <= viewport, "pool page " + bodyWidth + " px wide in a " + viewport + " px screen");
+            phone.screenshot("pool-phone");
         }
+    }
+
+    // ---------------------------------------------------------------- a pool's page
+
+    /** Waits for the usage chart of the page whose address holds {@code inHash}; its number of points. */
+    private static int points(Chrome c, String inHash) {
+        String js = "var b = document.getElementById('usage-chart');"
+                + " return location.hash.indexOf(arguments[0]) >= 0 && b && b.getAttribute('data-points') ? b.getAttribute('data-points') : null";
+        try {
+            return Integer.parseInt((String) c.waiting().until(d -> c.script(js, inHash)));
+        } catch (org.openqa.selenium.TimeoutException e) {
+            throw new AssertionError("no chart for " + inHash + " at " + c.driver.getCurrentUrl() + "; the page shows:\n"
+                    + c.driver.findElement(By.tagName("body")).getText(), e);
+        }
+    }
+
+    /** The fixture's hourly rollups of ansys.mech from since's hour to before until (what GET /reports/usage returns). */
+    private static long rollups(String since, String until) throws Exception {
+        return Long.parseLong(lm.db.Sql.text(api.ds, "SELECT count(*) FROM lm.usage_rollups WHERE product_feature = 'ansys.mech'"
+                + " AND hour >= date_trunc('hour', " + since + ") AND hour < " + until));
+    }
+
+    private static List<List<String>> cells(String table) {
+        return chrome.driver.findElements(By.cssSelector("#" + table + " tbody tr")).stream()
+                .map(tr -> tr.findElements(By.tagName("td")).stream().map(WebElement::getText).collect(java.util.stream.Collectors.toList()))
+                .collect(java.util.stream.Collectors.toList());
+    }
+
+    private static List<String> column(String table, int i) {
+        return cells(table).stream().map(r -> r.get(i)).collect(java.util.stream.Collectors.toList());
+    }
+
+    @Test
+    void aPoolsPageChartsItsHistoryAndShowsWhoHoldsAndWhoWasRefused() throws Exception {
+        open("#token=" + reader());
+        chrome.await(By.linkText("ansys.mech")).click();
+        int day = points(chrome, "pools/" + mechPool);
+        assertEquals(rollups("now() - interval '24 hours'", "now()"), day, "one point per hour of the last 24 h");
+        assertTrue(day >= 23, "the fixture has every hour: " + day);
+        // the uPlot instance itself: time plus six series, each with a point per hour, and the
+        // used series' peak is the fixture's
+        assertEquals(7L, chrome.script("return document.getElementById('usage-chart').uplot.series.length"));
+        assertEquals((long) day, chrome.script("return document.getElementById('usage-chart').uplot.data[2].length"));
+        assertEquals(Long.parseLong(lm.db.Sql.text(api.ds, "SELECT max(used_max) FROM lm.usage_rollups WHERE product_feature = 'ansys.mech'"
+                + " AND hour >= date_trunc('hour', now() - interval '24 hours')")),
+                chrome.script("return Math.max.apply(null, document.getElementById('usage-chart').uplot.data[2])"));
+        assertFalse(chrome.driver.findElements(By.cssSelector("#usage-chart canvas")).isEmpty(), "drawn");
+
+        // who holds it: the checkouts (most first), the job's booking, the recent denials of this license only
+        chrome.await(By.cssSelector("#checkouts tbody tr"));
+        assertEquals(List.of(List.of("bob", "ws17.example.org", "2,200", "0", "", "beta"), List.of("ana", "n01", "1,000", "1,000", "7", "alpha")),
+                cells("checkouts").stream().map(r -> r.subList(0, 6)).collect(java.util.stream.Collectors.toList()));
+        chrome.await(By.cssSelector("#bookings tbody tr"));
+        assertEquals(List.of("7", "alpha", "ana", "", "n01", "1,200"), cells("bookings").get(0).subList(0, 6));
+        chrome.await(By.cssSelector("#pool-denials tbody tr"));
+        // denials 1..30, every third abaqus.cae: the ten newest of ansys.mech, newest (1001) first
+        assertEquals(List.of("1001", "1002", "1004", "1005", "1007", "1008", "1010", "1011", "1013", "1014"), column("pool-denials", 2));
+        assertFalse(column("pool-denials", 2).contains("1003"), "abaqus.cae's denial is not this pool's");
+        // shared by alpha and beta: the distribution
+        assertEquals(List.of("alpha", "beta"), column("owners", 0));
+        chrome.screenshot("pool");
+        // the whole page in one picture: README's docs/dashboard.png
+        chrome.driver.manage().window().setSize(new org.openqa.selenium.Dimension(1280, 2150));
+        chrome.screenshot("pool-full");
+        chrome.driver.manage().window().setSize(new org.openqa.selenium.Dimension(1280, 800));
+
+        // the last 7 days, from the range links
+        chrome.driver.findElement(By.linkText("Last 7 days")).click();
+        assertEquals(rollups("now() - interval '168 hours'", "now()"), points(chrome, "range=7d"));
+
+        // a custom range from the form: ten to eight days ago, whole hours of the browser's clock
+        @SuppressWarnings("unchecked")
+        List<String> range = (List<String>) chrome.script("var h = new Date(); h.setMinutes(0, 0, 0);"
+                + " var p = function (n) { return String(n).padStart(2, '0'); };"
+                + " var f = function (d) { return d.getFullYear() + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate()) + 'T' + p(d.getHours()) + ':' + p(d.getMinutes()); };"
+                + " var s = new Date(h.getTime() - 240 * 3600e3), u = new Date(h.getTime() - 192 * 3600e3);"
+                + " document.getElementById('range-since').value = f(s); document.getElementById('range-until').value = f(u);"
+                + " return [s.toISOString(), u.toISOString()];");
+        chrome.driver.findElement(By.id("range-apply")).click();
+        int custom = points(chrome, "since=");
+        assertEquals(rollups("'" + range.get(0) + "'::timestamptz", "'" + range.get(1) + "'::timestamptz"), custom);
+        assertEquals(48, custom, "two days of hours");
+        assertEquals((long) custom, chrome.script("return document.getElementById('usage-chart').uplot.data[0].length"));
+        chrome.screenshot("pool-custom-range");
+        assertEquals(List.of(), chrome.consoleErrors(), "no error, no CSP violation");
+    }
+
+    @Test
+    void aPoolsPageShowsWhatTheTokenMayReadAndSaysWhatItMayNot() throws Exception {
+        open("#token=" + api.token("dashboard", "license-manager:feature:read") + "&page=pools/" + mechPool);
+        assertTrue(points(chrome, "pools/" + mechPool) > 0, "the chart needs feature:read only");
+        WebElement refused = chrome.await(By.cssSelector("#bookings-section [role=alert]"));
+        assertTrue(refused.getText().contains("license-manager:job:read"), refused.getText());
+    }
+
+    // ---------------------------------------------------------------- lists paged by the server
+
+    @Test
+    void theDenialsPageIsPagedSortedAndSearchedByTheServer() throws Exception {
+        open("#token=" + reader() + "&page=denials");
+        chrome.await(By.cssSelector("#denials tbody tr"));
+        WebElement position = chrome.driver.findElement(By.id("denials-position"));
+        assertEquals("Rows 1–25 of 30 · page 1 of 2", position.getText());
+        List<String> first = column("denials", 3);
+        assertEquals(25, first.size());
+        assertEquals("1001", first.get(0), "newest refusal first");
+        chrome.driver.findElement(By.id("denials-next")).click();
+        chrome.waiting().until(d -> d.findElement(By.id("denials-position")).getText().contains("page 2"));
+        assertEquals("Rows 26–30 of 30 · page 2 of 2", chrome.driver.findElement(By.id("denials-position")).getText());
+        List<String> second = column("denials", 3);
+        assertEquals(List.of("1026", "1027", "1028", "1029", "1030"), second, "the other rows");
+        assertFalse(chrome.driver.findElement(By.id("denials-next")).isEnabled(), "no page 3");
+        chrome.screenshot("denials-page-2");
+
+        // sorting by a header is the server's, over all rows, back to page 1; the focus stays on the header
+        chrome.driver.findElement(By.id("denials-sort-requested")).click();
+        chrome.waiting().until(d -> "ascending".equals(d.findElement(By.cssSelector("#denials th[data-key=requested]")).getAttribute("aria-sort")));
+        assertEquals("10", column("denials", 6).get(0));
+        assertEquals("250", column("denials", 6).get(24));
+        assertEquals("denials-sort-requested", chrome.script("return document.activeElement.id"));
+        chrome.driver.switchTo().activeElement().sendKeys(org.openqa.selenium.Keys.ENTER);
+        chrome.waiting().until(d -> "descending".equals(d.findElement(By.cssSelector("#denials th[data-key=requested]")).getAttribute("aria-sort")));
+        assertEquals(List.of("300", "290", "280"), column("denials", 6).subList(0, 3));
+        assertTrue(chrome.driver.getCurrentUrl().contains("sort=requested&asc=false"), chrome.driver.getCurrentUrl());
+
+        // the search is the server's too
+        chrome.driver.findElement(By.id("denials-search")).sendKeys("abaqus", org.openqa.selenium.Keys.ENTER);
+        chrome.waiting().until(d -> d.findElement(By.id("denials-position")).getText().startsWith("Rows 1–10 of 10"));
+        assertTrue(column("denials", 1).stream().allMatch("abaqus.cae"::equals));
+        assertEquals(List.of(), chrome.consoleErrors(), "no error, no CSP violation");
+    }
+
+    @Test
+    void theJobHistoryPageShowsEndedJobs() throws Exception {
+        open("#token=" + reader() + "&page=jobs");
+        chrome.await(By.cssSelector("#jobs tbody tr"));
+        List<List<String>> rows = cells("jobs");
+        assertEquals(List.of("501", "502", "503"), column("jobs", 2), "the most recently ended first");
+        // Ended, Cluster, Job, User, Account, Lead host, Licenses, Started, Ran, Ended by
+        assertEquals(List.of("alpha", "501", "carl", "proj1", "n01", "ansys.mech × 100"), rows.get(0).subList(1, 7));
+        assertEquals("24 h", rows.get(0).get(8));
+        assertEquals("epilog", rows.get(0).get(9));
+        assertEquals("Rows 1–3 of 3 · page 1 of 1", chrome.driver.findElement(By.id("jobs-position")).getText());
+        chrome.screenshot("job-history");
+        assertEquals(List.of(), chrome.consoleErrors(), "no error, no CSP violation");
     }
 
     private static String unsigned(String header, String payload) {
