@@ -25,12 +25,14 @@ import lm.testing.TestApi;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.openqa.selenium.By;
 import org.openqa.selenium.WebElement;
 
 /** The dashboard and the API docs in a real browser (headless chromium), on a known data set. */
 class UiTest {
-    private static TestApi api;
+    @RegisterExtension
+    static final TestApi api = new TestApi();
     private static Chrome chrome;
     private static String base;
     private static long mechPool;
@@ -38,7 +40,6 @@ class UiTest {
 
     @BeforeAll
     static void setUp() throws Exception {
-        api = new TestApi();
         base = "http://127.0.0.1:" + api.port() + "/lm";
         try (Connection c = api.ds.getConnection(); Statement st = c.createStatement()) {
             st.execute("INSERT INTO lm.cluster_statuses (cluster_client_id, interval, last_reported) VALUES"
@@ -94,7 +95,6 @@ class UiTest {
         if (chrome != null) {
             chrome.close();
         }
-        api.close();
     }
 
     private static String reader() {
