@@ -26,10 +26,18 @@ final class Reports {
     static final int RAW_DAYS = Integer.getInteger("lm.bench.reports.raw_days", 35);
     static final int USERS = Integer.getInteger("lm.bench.reports.users", 2);
     static final int ROUNDS = Integer.getInteger("lm.bench.reports.rounds", 5);
-    // the generated year ends at this hour; reports and agent reports run right after it
-    static final Instant NOW = Instant.now().truncatedTo(ChronoUnit.HOURS);
+    // the generated year ends at this hour; reports and agent reports run right after it. 23:00
+    // UTC, the latest before now, is the worst case for the daily rollups: each agent report
+    // re-rolls a day of 23 hours, and the reports' periods have partial days at both ends (1 and
+    // 23 hours read from the hourly rollups). Figures at another hour are not comparable.
+    static final Instant NOW = lastElevenPm(Instant.now());
 
     private Reports() {}
+
+    static Instant lastElevenPm(Instant now) {
+        Instant t = now.truncatedTo(ChronoUnit.DAYS).plus(23, ChronoUnit.HOURS);
+        return t.isAfter(now) ? t.minus(1, ChronoUnit.DAYS) : t;
+    }
 
     static void bench() throws Exception {
         String db = TestDatabase.create();
