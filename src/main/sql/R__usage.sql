@@ -13,7 +13,13 @@
 -- load 13-17); lm.pool_state stays one call per pool (0.1-0.2 ms each), the one definition of
 -- what a pool has.
 CREATE OR REPLACE FUNCTION lm.record_usage(p_cluster text, p_report jsonb, p_now timestamptz)
-RETURNS void LANGUAGE plpgsql AS $$
+RETURNS void LANGUAGE plpgsql
+-- lm.pool_state's default estimate of 1,000 rows per call makes these statements look costly
+-- enough for JIT, which then compiles for longer than they run: on a PostgreSQL 15 with JIT (Debian's
+-- package; Zonky's embedded one has none) record_usage of 1,000 pools took 0.66-1.1 s with it and
+-- 0.21-0.23 s without, alternating (2026-11-28, load 2-5)
+SET jit = off
+AS $$
 DECLARE
     v_pools bigint[];
     -- a pool's first sample stands for one agent interval; one after a gap for two at most
