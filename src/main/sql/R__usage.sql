@@ -10,8 +10,10 @@
 -- Set-based: one statement per table for all pools. The version that looked each item's feature
 -- up with lm.find_feature and counted queue, external use and demand in a subquery per pool took
 -- 3.0 s of a 6.1 s agent report of 1,000 pools (make bench, lm.bench.only=reports, 2026-11-27,
--- load 13-17); lm.pool_state stays one call per pool (0.1-0.2 ms each), the one definition of
--- what a pool has.
+-- load 13-17); side by side on one database this one took 0.35-0.45 s against 0.47-0.60 s at
+-- 23:30 UTC, re-rolling a day of 23 hours, and 0.18-0.34 s against 0.28-0.71 s at 00:30
+-- (2026-11-28, load 5-7). lm.pool_state stays one call per pool (0.1-0.2 ms each), the one
+-- definition of what a pool has.
 CREATE OR REPLACE FUNCTION lm.record_usage(p_cluster text, p_report jsonb, p_now timestamptz)
 RETURNS void LANGUAGE plpgsql
 -- lm.pool_state's default estimate of 1,000 rows per call makes these statements look costly
