@@ -3,11 +3,25 @@
 
 -- Records what one agent pass of p_cluster saw (p_report as lm.apply_agent_report takes it), at
 -- p_now: a sample per pool the cluster uses, the checkouts of every pool the report read
--- (replacing the pool's earlier ones) and each user's checkouts; then rolls up p_now's hour for
--- those pools and drops what is past retention. Called by lm.apply_agent_report after the pass
--- has been applied (the counts are the pass's result), under the pool locks it took.
+-- (replacing the pool's earlier ones) and each user's checkouts; then rolls up p_now's hour and
+-- day for those pools and drops what is past retention. Called by lm.apply_agent_report after the
+-- pass has been applied (the counts are the pass's result), under the pool locks it took; the
+-- pass's answer reads stale and held from the samples written here.
+-- Set-based: one statement per table for all pools. The version that looked each item's feature
+-- up with lm.find_feature and counted queue, external use and demand in a subquery per pool took
+-- 3.0 s of a 6.1 s agent report of 1,000 pools (make bench, lm.bench.only=reports, 2026-11-27,
+-- load 13-17); side by side on one database this one took 0.35-0.45 s against 0.47-0.60 s at
+-- 23:30 UTC, re-rolling a day of 23 hours, and 0.18-0.34 s against 0.28-0.71 s at 00:30
+-- (2026-11-28, load 5-7). lm.pool_state stays one call per pool (0.1-0.2 ms each), the one
+-- definition of what a pool has.
 CREATE OR REPLACE FUNCTION lm.record_usage(p_cluster text, p_report jsonb, p_now timestamptz)
-RETURNS void LANGUAGE plpgsql AS $$
+RETURNS void LANGUAGE plpgsql
+-- lm.pool_state's default estimate of 1,000 rows per call makes these statements look costly
+-- enough for JIT, which then compiles for longer than they run: on a PostgreSQL 15 with JIT (Debian's
+-- package; Zonky's embedded one has none) record_usage of 1,000 pools took 0.66-1.1 s with it and
+-- 0.21-0.23 s without, alternating (2026-11-28, load 2-5)
+SET jit = off
+AS $$
 DECLARE
     v_pools bigint[];
     -- a pool's first sample stands for one agent interval; one after a gap for two at most
@@ -24,7 +38,13 @@ BEGIN
     SELECT f.pool_id, min(pr.name || '.' || pf.name), max(coalesce((x->>'queued')::bigint, 0)),
            lower(co."user"), lower(split_part(co.host, '.', 1)), max(co.quantity)
     FROM jsonb_array_elements(coalesce(p_report->'features', '[]')) x
-    JOIN lm.features f ON f.id = lm.find_feature(p_cluster, x->>'product_feature')
+    -- the cluster's features by "product.feature", the oldest of a name as lm.find_feature picks
+    -- it (a product name has no dot, so the name splits one way only): one hash join, not a
+    -- lookup per item
+    JOIN (SELECT DISTINCT ON (1) p.name || '.' || g.name AS name, g.pool_id
+          FROM lm.features g JOIN lm.products p ON p.id = g.product_id JOIN lm.configurations c ON c.id = g.config_id
+          WHERE c.cluster_client_id = p_cluster
+          ORDER BY 1, g.id) f ON f.name = x->>'product_feature'
     JOIN lm.features pf ON pf.id = f.pool_id
     JOIN lm.products pr ON pr.id = pf.product_id
     LEFT JOIN LATERAL (SELECT c."user", c.host, sum(c.quantity) AS quantity
@@ -49,23 +69,33 @@ BEGIN
                          AND lower(split_part(j.lead_host, '.', 1)) = r.host) m ON true
     WHERE r.usr IS NOT NULL;
 
+    WITH st AS MATERIALIZED (
+        SELECT s.* FROM unnest(v_pools) AS pool(id) CROSS JOIN LATERAL lm.pool_state(pool.id, p_now) s
+    ), matched AS (
+        SELECT k.pool_id, sum(k.matched) AS matched FROM lm.checkouts k WHERE k.pool_id = ANY (v_pools) GROUP BY 1
+    ), demand AS (
+        SELECT g.pool_id, sum(d.quantity) AS quantity
+        FROM lm.demand d JOIN lm.features g ON g.id = d.feature_id JOIN lm.configurations c ON c.id = g.config_id
+        WHERE g.pool_id = ANY (v_pools)
+          -- the same demand as lm.pool_shares counts (R__booking_1_shares.sql)
+          AND greatest(d.pending_at, d.refused_at) > p_now - make_interval(secs => lm.demand_window(c.cluster_client_id))
+        GROUP BY 1
+    ), queued AS (
+        SELECT r.pool_id, max(r.queued) AS queued FROM lm_read r GROUP BY 1
+    )
     INSERT INTO lm.usage_samples (pool_id, at, product_feature, seconds, total, used, reserved, booked, external,
                                   demand, queued, stale, held)
     SELECT st.pool_id, p_now, pr.name || '.' || pf.name,
            least(coalesce(extract(epoch FROM p_now - prev.at), v_interval), 2 * v_interval), st.total, st.used, st.reserved,
-           st.booked, greatest(st.used - (SELECT coalesce(sum(k.matched), 0) FROM lm.checkouts k WHERE k.pool_id = st.pool_id), 0),
-           (SELECT coalesce(sum(d.quantity), 0) FROM lm.demand d
-              JOIN lm.features g ON g.id = d.feature_id JOIN lm.configurations c ON c.id = g.config_id
-             WHERE g.pool_id = st.pool_id
-               -- the same demand as lm.pool_shares counts (R__booking_1_shares.sql)
-               AND greatest(d.pending_at, d.refused_at) > p_now - make_interval(secs => lm.demand_window(c.cluster_client_id))),
+           st.booked, greatest(st.used - coalesce(m.matched, 0), 0), coalesce(d.quantity, 0),
            -- a pool not read this pass keeps its last queue, as it keeps its last used
-           coalesce((SELECT max(r.queued) FROM lm_read r WHERE r.pool_id = st.pool_id), prev.queued, 0),
-           st.stale, st.held
-    FROM unnest(v_pools) AS pool(id)
-    CROSS JOIN LATERAL lm.pool_state(pool.id, p_now) st
+           coalesce(q.queued, prev.queued, 0), st.stale, st.held
+    FROM st
     JOIN lm.features pf ON pf.id = st.pool_id
     JOIN lm.products pr ON pr.id = pf.product_id
+    LEFT JOIN matched m ON m.pool_id = st.pool_id
+    LEFT JOIN demand d ON d.pool_id = st.pool_id
+    LEFT JOIN queued q ON q.pool_id = st.pool_id
     LEFT JOIN LATERAL (SELECT s.at, s.queued FROM lm.usage_samples s WHERE s.pool_id = st.pool_id AND s.at < p_now
                        ORDER BY s.at DESC LIMIT 1) prev ON true
     ON CONFLICT (pool_id, at) DO UPDATE
@@ -88,7 +118,8 @@ $$;
 -- (Re)computes the hourly rollups of the UTC hour holding p_at, for pools p_pools (NULL: every
 -- pool with samples that hour), from the raw samples of that hour alone: running it again gives
 -- the same rows, so every agent pass re-rolls its own hour and the current hour is always in the
--- reports. Averages are weighted by each sample's seconds. Returns the pools rolled up.
+-- reports. Averages are weighted by each sample's seconds. Then re-rolls the hour's UTC day from
+-- its hours (lm.roll_up_days). Returns the pools rolled up.
 CREATE OR REPLACE FUNCTION lm.roll_up_usage(p_at timestamptz, p_pools bigint[] DEFAULT NULL)
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
@@ -124,14 +155,69 @@ BEGIN
             demand_avg = excluded.demand_avg, demand_max = excluded.demand_max, queued_avg = excluded.queued_avg,
             queued_max = excluded.queued_max, stale_samples = excluded.stale_samples, held_samples = excluded.held_samples;
     GET DIAGNOSTICS v_count = ROW_COUNT;
+    PERFORM lm.roll_up_days(v_hour, v_hour, p_pools);
     RETURN v_count;
 END
 $$;
 
--- Drops raw samples older than lm.settings.history_raw_days before p_now, and hourly rollups
--- whose hour began more than history_hourly_days before it (0: rollups are kept forever).
--- Runs every agent pass, so each run deletes about one pass's worth of rows through the (at) and
--- (hour) indexes.
+-- (Re)computes the daily rollups (V16__usage_days.sql) of the UTC days from the one holding
+-- p_from to the one holding p_until, for pools p_pools (NULL: every pool), from those days' hourly
+-- rollups alone, so a day's row is always the sum of its hours and running it again gives the
+-- same rows. Every agent pass re-rolls its day (1,000 pools: 24,000 hourly rows at most, plus the
+-- users'); the reports read whole days from here.
+CREATE OR REPLACE FUNCTION lm.roll_up_days(p_from timestamptz, p_until timestamptz, p_pools bigint[] DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    -- day arithmetic on UTC timestamps: adding '1 day' to a timestamptz would follow the
+    -- session's time zone across a DST change
+    v_lo timestamptz := date_trunc('day', p_from AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
+    v_hi timestamptz := (date_trunc('day', p_until AT TIME ZONE 'UTC') + interval '1 day') AT TIME ZONE 'UTC';
+BEGIN
+    DELETE FROM lm.usage_day_rollups
+    WHERE day >= v_lo AND day < v_hi AND (p_pools IS NULL OR pool_id = ANY (p_pools));
+    INSERT INTO lm.usage_day_rollups (day, pool_id, product_feature, hours, samples, seconds, total_max, used_avg,
+                                      used_max, reserved_max, booked_avg, booked_max, external_avg, external_max,
+                                      demand_avg, demand_max, queued_avg, queued_max, stale_samples, held_samples)
+    SELECT date_trunc('day', r.hour AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', r.pool_id, r.product_feature, count(*),
+           sum(r.samples), sum(r.seconds), max(r.total_max),
+           -- as lm.usage_report weighs the hours of a day: by seconds, of the hours that had a value
+           sum(r.used_avg * r.seconds) / nullif(sum(r.seconds) FILTER (WHERE r.used_avg IS NOT NULL), 0), max(r.used_max),
+           max(r.reserved_max), sum(r.booked_avg * r.seconds) / nullif(sum(r.seconds), 0), max(r.booked_max),
+           sum(r.external_avg * r.seconds) / nullif(sum(r.seconds) FILTER (WHERE r.external_avg IS NOT NULL), 0),
+           max(r.external_max), sum(r.demand_avg * r.seconds) / nullif(sum(r.seconds), 0), max(r.demand_max),
+           sum(r.queued_avg * r.seconds) / nullif(sum(r.seconds), 0), max(r.queued_max), sum(r.stale_samples),
+           sum(r.held_samples)
+    FROM lm.usage_rollups r
+    WHERE r.hour >= v_lo AND r.hour < v_hi AND (p_pools IS NULL OR r.pool_id = ANY (p_pools))
+    GROUP BY 1, 2, 3;
+
+    DELETE FROM lm.user_day_rollups
+    WHERE day >= v_lo AND day < v_hi AND (p_pools IS NULL OR pool_id = ANY (p_pools));
+    INSERT INTO lm.user_day_rollups (day, pool_id, username, product_feature, license_seconds)
+    SELECT date_trunc('day', u.hour AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', u.pool_id, u.username, u.product_feature,
+           sum(u.license_seconds)
+    FROM lm.user_rollups u
+    WHERE u.hour >= v_lo AND u.hour < v_hi AND (p_pools IS NULL OR u.pool_id = ANY (p_pools))
+    GROUP BY 1, 2, 3, 4;
+END
+$$;
+
+-- fills the days of hourly rollups older than the daily table (V16), once; a no-op afterwards
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM lm.usage_day_rollups) AND EXISTS (SELECT FROM lm.usage_rollups) THEN
+        PERFORM lm.roll_up_days(least(min(r.hour), (SELECT min(u.hour) FROM lm.user_rollups u)),
+                                greatest(max(r.hour), (SELECT max(u.hour) FROM lm.user_rollups u)))
+        FROM lm.usage_rollups r;
+    END IF;
+END
+$$;
+
+-- Drops raw samples older than lm.settings.history_raw_days before p_now, hourly rollups whose
+-- hour began more than history_hourly_days before it (0: rollups are kept forever), and daily
+-- rollups with their last hour: a day stays whole in the reports until none of its hours is left.
+-- Runs every agent pass, so each run deletes about one pass's worth of rows through the (at),
+-- (hour) and (day) indexes.
 CREATE OR REPLACE FUNCTION lm.prune_usage(p_now timestamptz)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
@@ -146,6 +232,8 @@ BEGIN
     IF v_hourly IS NOT NULL THEN
         DELETE FROM lm.usage_rollups WHERE hour < v_hourly;
         DELETE FROM lm.user_rollups WHERE hour < v_hourly;
+        DELETE FROM lm.usage_day_rollups WHERE day < v_hourly - interval '23 hours';
+        DELETE FROM lm.user_day_rollups WHERE day < v_hourly - interval '23 hours';
     END IF;
 END
 $$;
@@ -176,16 +264,54 @@ BEGIN
 END
 $$;
 
+-- The UTC hours a report from p_since to p_until covers, [hour_lo, hour_hi) (from the hour
+-- holding p_since to the last that begins before p_until), and the whole UTC days among them,
+-- [day_lo, day_hi), or day_lo = day_hi = hour_hi when there is none (or p_by is hour). The
+-- reports read those days from the daily rollups and the hours outside them from the hourly
+-- ones: a year is 365 rows per pool instead of 8,760, with the same sums.
+CREATE OR REPLACE FUNCTION lm.report_span(p_since timestamptz, p_until timestamptz, p_by text DEFAULT 'day',
+                                          OUT hour_lo timestamptz, OUT day_lo timestamptz, OUT day_hi timestamptz,
+                                          OUT hour_hi timestamptz)
+LANGUAGE sql IMMUTABLE AS $$
+    -- in UTC timestamps, where a day is always 24 hours
+    WITH h AS (
+        SELECT date_trunc('hour', p_since AT TIME ZONE 'UTC') AS lo,
+               date_trunc('hour', p_until AT TIME ZONE 'UTC')
+               + CASE WHEN date_trunc('hour', p_until AT TIME ZONE 'UTC') < p_until AT TIME ZONE 'UTC'
+                      THEN interval '1 hour' ELSE interval '0' END AS hi
+    ), d AS (
+        SELECT h.lo, h.hi, date_trunc('day', h.lo) + CASE WHEN date_trunc('day', h.lo) < h.lo
+                                                          THEN interval '1 day' ELSE interval '0' END AS dlo,
+               date_trunc('day', h.hi) AS dhi
+        FROM h
+    )
+    SELECT d.lo AT TIME ZONE 'UTC',
+           CASE WHEN d.dlo < d.dhi AND p_by = 'day' THEN d.dlo ELSE d.hi END AT TIME ZONE 'UTC',
+           CASE WHEN d.dlo < d.dhi AND p_by = 'day' THEN d.dhi ELSE d.hi END AT TIME ZONE 'UTC',
+           d.hi AT TIME ZONE 'UTC'
+    FROM d
+$$;
+
 -- GET /lm/reports/usage: per product_feature (NULL: all) and UTC hour or day from p_since to
 -- p_until (the hours that begin in it, the one holding p_since included), the numbers of the
--- hourly rollups summed over the feature's pools (one product.feature may be served by several
--- license servers): total and the maxima are sums of the pools' maxima, so an upper bound when
--- the pools peaked at different times. An unknown product_feature is LM002 (404).
+-- rollups summed over the feature's pools (one product.feature may be served by several license
+-- servers): total and the maxima are sums of the pools' maxima, so an upper bound when the pools
+-- peaked at different times. By day, whole days come from the daily rollups and the partial
+-- days at either end from the hourly ones (lm.report_span); a day's row is its hours rolled up
+-- the way per_pool rolls hours up, so the figures are the same either way. An unknown
+-- product_feature is LM002 (404).
 DROP FUNCTION IF EXISTS lm.usage_report(text, timestamptz, timestamptz, text);
 CREATE FUNCTION lm.usage_report(p_product_feature text, p_since timestamptz, p_until timestamptz, p_by text)
 RETURNS TABLE (product_feature text, period_start timestamptz, total bigint, used_avg numeric, used_max bigint,
                booked_max bigint, external_max bigint, demand_max bigint, queued_max bigint, denials bigint)
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+-- planned for each call's feature and span: a generic plan cannot tell one feature (the
+-- (product_feature, hour) index) from all of them, and costs milliseconds against a report's
+-- tens or hundreds
+SET plan_cache_mode = force_custom_plan
+AS $$
+DECLARE
+    v record;
 BEGIN
     PERFORM lm.check_report_period(p_since, p_until, p_by);
     IF p_product_feature IS NOT NULL
@@ -194,19 +320,30 @@ BEGIN
                        WHERE p.name || '.' || f.name = p_product_feature) THEN
         RAISE EXCEPTION 'Feature not found.' USING ERRCODE = 'LM002', DETAIL = 'no feature ' || p_product_feature;
     END IF;
+    SELECT * INTO v FROM lm.report_span(p_since, p_until, p_by);
     RETURN QUERY
-    WITH per_pool AS (
+    WITH rollups AS (
+        -- the hours before the first whole day and from the end of the last one (all of them by hour)
+        SELECT r.product_feature, r.pool_id, r.hour AS at, r.seconds, r.total_max, r.used_avg, r.used_max,
+               r.booked_max, r.external_max, r.demand_max, r.queued_max
+        FROM lm.usage_rollups r
+        WHERE (p_product_feature IS NULL OR r.product_feature = p_product_feature)
+          AND ((r.hour >= v.hour_lo AND r.hour < v.day_lo) OR (r.hour >= v.day_hi AND r.hour < v.hour_hi))
+        UNION ALL
+        SELECT r.product_feature, r.pool_id, r.day, r.seconds, r.total_max, r.used_avg, r.used_max,
+               r.booked_max, r.external_max, r.demand_max, r.queued_max
+        FROM lm.usage_day_rollups r
+        WHERE (p_product_feature IS NULL OR r.product_feature = p_product_feature)
+          AND r.day >= v.day_lo AND r.day < v.day_hi
+    ), per_pool AS (
         SELECT r.product_feature AS pf, r.pool_id,
-               date_trunc(p_by, r.hour AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS period,
+               date_trunc(p_by, r.at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS period,
                max(r.total_max) AS total, sum(r.used_avg * r.seconds) / nullif(sum(r.seconds) FILTER (WHERE r.used_avg IS NOT NULL), 0) AS used_avg,
                max(r.used_max) AS used_max, max(r.booked_max) AS booked_max, max(r.external_max) AS external_max,
                max(r.demand_max) AS demand_max, max(r.queued_max) AS queued_max
-        FROM lm.usage_rollups r
-        WHERE (p_product_feature IS NULL OR r.product_feature = p_product_feature)
-          AND r.hour >= date_trunc('hour', p_since AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AND r.hour < p_until
+        FROM rollups r
         GROUP BY 1, 2, 3
-    )
-    , per_feature AS (
+    ), per_feature AS (
         SELECT p.pf, p.period, sum(p.total)::bigint AS total, round(sum(p.used_avg)::numeric, 2) AS used_avg,
                sum(p.used_max)::bigint AS used_max, sum(p.booked_max)::bigint AS booked_max,
                sum(p.external_max)::bigint AS external_max, sum(p.demand_max)::bigint AS demand_max,
@@ -227,17 +364,28 @@ END
 $$;
 
 -- GET /lm/reports/users: license-hours per user and product_feature over the hours that begin
--- from p_since's hour to before p_until, most first.
+-- from p_since's hour to before p_until, most first: whole UTC days from the daily rollups, the
+-- hours at either end from the hourly ones (lm.report_span; the same sums).
 DROP FUNCTION IF EXISTS lm.user_report(timestamptz, timestamptz);
 CREATE FUNCTION lm.user_report(p_since timestamptz, p_until timestamptz)
 RETURNS TABLE (username text, product_feature text, license_hours numeric)
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SET plan_cache_mode = force_custom_plan -- as lm.usage_report
+AS $$
+DECLARE
+    v record;
 BEGIN
     PERFORM lm.check_report_period(p_since, p_until);
+    SELECT * INTO v FROM lm.report_span(p_since, p_until);
     RETURN QUERY
     SELECT u.username, u.product_feature, round((sum(u.license_seconds) / 3600)::numeric, 2)
-    FROM lm.user_rollups u
-    WHERE u.hour >= date_trunc('hour', p_since AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AND u.hour < p_until
+    FROM (SELECT h.username, h.product_feature, h.license_seconds
+          FROM lm.user_rollups h
+          WHERE (h.hour >= v.hour_lo AND h.hour < v.day_lo) OR (h.hour >= v.day_hi AND h.hour < v.hour_hi)
+          UNION ALL
+          SELECT d.username, d.product_feature, d.license_seconds
+          FROM lm.user_day_rollups d
+          WHERE d.day >= v.day_lo AND d.day < v.day_hi) u
     GROUP BY 1, 2
     ORDER BY 3 DESC, 1, 2;
 END

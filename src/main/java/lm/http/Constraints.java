@@ -113,6 +113,8 @@ public final class Constraints {
             rule("checkouts_pkey", "checkout", "host", "was already recorded for this pool and user"),
             rule("usage_rollups_pkey", "usage rollup", "hour", "was already rolled up for this pool"),
             rule("user_rollups_pkey", "user rollup", "hour", "was already rolled up for this pool and user"),
+            rule("usage_day_rollups_pkey", "usage day rollup", "day", "was already rolled up for this pool and product_feature"),
+            rule("user_day_rollups_pkey", "user day rollup", "day", "was already rolled up for this pool, user and product_feature"),
             // revoked_tokens (written by lm-server token revoke, never through the API)
             rule("revoked_tokens_pkey", "revoked token", "id", "is already taken"),
             rule("revoked_tokens_jti_check", "revoked token", "jti", NAME_RULE),

@@ -236,6 +236,15 @@ public final class Bench {
         return "pgbench";
     }
 
+    /** The 1-minute load average, printed with each figure: the bench machine is often shared. */
+    static String load() {
+        try {
+            return "load " + Files.readString(Path.of("/proc/loadavg")).split(" ")[0];
+        } catch (IOException e) {
+            return "load unknown";
+        }
+    }
+
     static double median(double[] a) {
         double[] c = a.clone();
         Arrays.sort(c);

@@ -43,8 +43,8 @@ final class DenialBench {
                 Bench.HttpResult h = Bench.runHttp(api.port(), token, Bench.SECONDS, true, "bench.tight");
                 long recorded = Long.parseLong(Sql.text(ds, "SELECT coalesce(sum(count), 0) FROM lm.denial_log")) - before;
                 (recording ? on : off)[r] = h.jobsPerSecond();
-                System.out.printf(Locale.ROOT, "  history %s round %d: %.0f admitted jobs/s, %d refused, %d denials recorded, %d errors%n",
-                        recording ? "on " : "off", r + 1, h.jobsPerSecond(), h.refused(), recorded, h.errors());
+                System.out.printf(Locale.ROOT, "  history %s round %d: %.0f admitted jobs/s, %d refused, %d denials recorded, %d errors, %s%n",
+                        recording ? "on " : "off", r + 1, h.jobsPerSecond(), h.refused(), recorded, h.errors(), Bench.load());
             }
         }
         Sql.update(ds, denials);
@@ -52,7 +52,13 @@ final class DenialBench {
         api.close();
         double mOn = Bench.median(on);
         double mOff = Bench.median(off);
-        System.out.printf(Locale.ROOT, "RESULT admission with history off: %.0f jobs/s, on: %.0f jobs/s (medians), change %+.1f %% (bar: > -5 %%)%n",
-                mOff, mOn, (mOn / mOff - 1) * 100);
+        // each round's on against the off just before it: the pairs share the machine's state of the moment
+        double[] paired = new double[Bench.ROUNDS];
+        for (int r = 0; r < Bench.ROUNDS; r++) {
+            paired[r] = (on[r] / off[r] - 1) * 100;
+        }
+        System.out.printf(Locale.ROOT, "RESULT admission with history off: %.0f jobs/s, on: %.0f jobs/s (medians), change %+.1f %%;"
+                + " median of the rounds' on/off changes %+.1f %% (bar: > -5 %%), %d rounds, %s%n",
+                mOff, mOn, (mOn / mOff - 1) * 100, Bench.median(paired), Bench.ROUNDS, Bench.load());
     }
 }

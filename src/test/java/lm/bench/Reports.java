@@ -14,7 +14,8 @@ import lm.testing.TestDatabase;
 
 /**
  * make bench BENCH_OPTS=-Dlm.bench.only=reports (issue 12): a generated usage history — a year of
- * hourly rollups for 1,000 pools with lm.bench.reports.users users each hour, and
+ * hourly rollups for 1,000 pools with lm.bench.reports.users users each hour (and their daily
+ * rollups, made by lm.roll_up_days as the agent passes make them), and
  * lm.bench.reports.raw_days (default 35) of per-minute samples of every pool — then the reports'
  * query times (GET /lm/reports/usage and /users as lm-server runs them, JSON included) and an
  * agent report of 1,000 pools with history on (lm.apply_agent_report, which records the samples,
@@ -25,10 +26,18 @@ final class Reports {
     static final int RAW_DAYS = Integer.getInteger("lm.bench.reports.raw_days", 35);
     static final int USERS = Integer.getInteger("lm.bench.reports.users", 2);
     static final int ROUNDS = Integer.getInteger("lm.bench.reports.rounds", 5);
-    // the generated year ends at this hour; reports and agent reports run right after it
-    static final Instant NOW = Instant.now().truncatedTo(ChronoUnit.HOURS);
+    // the generated year ends at this hour; reports and agent reports run right after it. 23:00
+    // UTC, the latest before now, is the worst case for the daily rollups: each agent report
+    // re-rolls a day of 23 hours, and the reports' periods have partial days at both ends (1 and
+    // 23 hours read from the hourly rollups). Figures at another hour are not comparable.
+    static final Instant NOW = lastElevenPm(Instant.now());
 
     private Reports() {}
+
+    static Instant lastElevenPm(Instant now) {
+        Instant t = now.truncatedTo(ChronoUnit.DAYS).plus(23, ChronoUnit.HOURS);
+        return t.isAfter(now) ? t.minus(1, ChronoUnit.DAYS) : t;
+    }
 
     static void bench() throws Exception {
         String db = TestDatabase.create();
@@ -83,12 +92,17 @@ final class Reports {
                 s.execute("INSERT INTO lm.user_samples SELECT f.pool_id, t, 'user' || (f.pool_id % 300), 'rb.' || f.name, 2, 60"
                         + " FROM " + pools + " f, generate_series('" + NOW + "'::timestamptz - interval '" + RAW_DAYS + " days', '" + NOW + "'::timestamptz - interval '1 minute',"
                         + " interval '1 minute') t");
+                // the daily rollups the reports read whole days from, as every agent pass makes them
+                s.execute("SELECT lm.roll_up_days('" + NOW + "'::timestamptz - interval '365 days', '" + NOW + "'::timestamptz - interval '1 hour',"
+                        + " ARRAY(SELECT pool_id FROM " + pools + " f))");
                 System.out.printf(Locale.ROOT, "  pools %d-%d generated%n", from + 1, from + 100);
             }
             s.execute("VACUUM ANALYZE lm.usage_rollups");
             s.execute("VACUUM ANALYZE lm.user_rollups");
             s.execute("VACUUM ANALYZE lm.usage_samples");
             s.execute("VACUUM ANALYZE lm.user_samples");
+            s.execute("VACUUM ANALYZE lm.usage_day_rollups");
+            s.execute("VACUUM ANALYZE lm.user_day_rollups");
             s.execute("RESET statement_timeout");
         }
     }
@@ -98,7 +112,9 @@ final class Reports {
                 + " FROM (SELECT 'usage_rollups' t, (SELECT count(*) FROM lm.usage_rollups) n UNION ALL"
                 + " SELECT 'user_rollups', (SELECT count(*) FROM lm.user_rollups) UNION ALL"
                 + " SELECT 'usage_samples', (SELECT count(*) FROM lm.usage_samples) UNION ALL"
-                + " SELECT 'user_samples', (SELECT count(*) FROM lm.user_samples)) x");
+                + " SELECT 'user_samples', (SELECT count(*) FROM lm.user_samples) UNION ALL"
+                + " SELECT 'usage_day_rollups', (SELECT count(*) FROM lm.usage_day_rollups) UNION ALL"
+                + " SELECT 'user_day_rollups', (SELECT count(*) FROM lm.user_day_rollups)) x");
     }
 
     private static void time(HikariDataSource ds, String what, String sql, Object... params) throws Exception {
@@ -117,8 +133,8 @@ final class Reports {
                 ms[r] = (System.nanoTime() - t0) / 1e6;
             }
         }
-        System.out.printf(Locale.ROOT, "RESULT report %s: %.0f ms (median; min %.0f, max %.0f), %d kB of JSON%n", what, Bench.median(ms),
-                java.util.Arrays.stream(ms).min().orElse(0), java.util.Arrays.stream(ms).max().orElse(0), kb);
+        System.out.printf(Locale.ROOT, "RESULT report %s: %.0f ms (median; min %.0f, max %.0f), %d kB of JSON, %s%n", what, Bench.median(ms),
+                java.util.Arrays.stream(ms).min().orElse(0), java.util.Arrays.stream(ms).max().orElse(0), kb, Bench.load());
     }
 
     /** lm.apply_agent_report of all 1,000 pools with two checkouts each, a minute apart, and lm.record_usage's share of it. */
@@ -145,9 +161,9 @@ final class Reports {
             }
         }
         System.out.printf(Locale.ROOT, "RESULT agent report of %d pools with history on: lm.apply_agent_report %.0f ms (median, min %.0f, max %.0f),"
-                + " of which recording the history (samples, checkouts, rollup of the hour, retention) %.0f ms (median)%n",
+                + " of which recording the history (samples, checkouts, rollup of the hour and day, retention) %.0f ms (median), %s%n",
                 POOLS, Bench.median(all), java.util.Arrays.stream(all).min().orElse(0), java.util.Arrays.stream(all).max().orElse(0),
-                Bench.median(history));
+                Bench.median(history), Bench.load());
     }
 
     private static double run(Connection c, String sql, String json, Timestamp at) throws Exception {

@@ -148,6 +148,11 @@ class UsageHistoryTest {
         assertEquals("4 270 14 30 15 0.3333333333333333 3", rollup(pool, "2030-03-02T10:00:00Z"));
         Sql.text(api.ds, "SELECT lm.roll_up_usage(?)", at("2030-03-02T11:00:00Z"));
         assertEquals("1 60 50 50 25 1 1", rollup(pool, "2030-03-02T11:00:00Z"));
+        // each roll-up re-rolls its day from the hours: 10:00 and 11:00; ann 210 + 7 × 60
+        assertEquals("2 5 330 50 50 ann 630", Sql.text(api.ds, "SELECT d.hours || ' ' || d.samples || ' ' || d.seconds || ' ' || d.used_max"
+                + " || ' ' || d.external_max * 2 || ' ' || u.username || ' ' || u.license_seconds"
+                + " FROM lm.usage_day_rollups d JOIN lm.user_day_rollups u USING (day, pool_id) WHERE d.pool_id = ? AND d.day = ?",
+                pool, at("2030-03-02T00:00:00Z")));
     }
 
     @Test
@@ -200,6 +205,8 @@ class UsageHistoryTest {
         Sql.update(api.ds, "INSERT INTO lm.user_rollups VALUES (930001, ?, 'ann', 'rep.f', 7200), (930002, ?, 'ann', 'rep.f', 1800),"
                 + " (930001, ?, 'bo', 'rep.f', 3600), (930003, ?, 'ann', 'rep.g', 36000)",
                 at("2030-07-01T22:00:00Z"), at("2030-07-01T23:00:00Z"), at("2030-07-02T00:00:00Z"), at("2030-07-01T23:00:00Z"));
+        // the rows above bypass lm.roll_up_usage, which rolls each hour's day up too
+        Sql.text(api.ds, "SELECT lm.roll_up_days(?, ?, ARRAY[930001, 930002, 930003]::bigint[])", at("2030-07-01T00:00:00Z"), at("2030-07-02T00:00:00Z"));
 
         // two jobs first refused on July 1st (one of them twice: still one denial), one on the 2nd
         Sql.update(api.ds, "INSERT INTO lm.denial_log (cluster_client_id, slurm_job_id, product_feature, requested, reason, first_at, last_at, count)"
@@ -240,6 +247,109 @@ class UsageHistoryTest {
             return (CharSequence) (o.get("username").getAsString() + " " + o.get("product_feature").getAsString() + " "
                     + o.get("license_hours").getAsBigDecimal().setScale(1));
         }).iterator()));
+    }
+
+    /** The users report as a direct sum over the hourly rollups of [since's hour, until). */
+    private static String usersFromHours(String since, String until) throws SQLException {
+        return Sql.text(api.ds, "SELECT string_agg(username || ' ' || product_feature || ' ' || h, ', ' ORDER BY h DESC, username, product_feature)"
+                + " FROM (SELECT username, product_feature, round((sum(license_seconds) / 3600)::numeric, 2) AS h FROM lm.user_rollups"
+                + " WHERE pool_id BETWEEN 940001 AND 940003 AND hour >= date_trunc('hour', ?::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+                + " AND hour < ?::timestamptz GROUP BY 1, 2) x", at(since), at(until));
+    }
+
+    private static String usersReport(String since, String until) throws SQLException {
+        return Sql.text(api.ds, "SELECT string_agg(username || ' ' || product_feature || ' ' || license_hours, ', '"
+                + " ORDER BY license_hours DESC, username, product_feature) FROM lm.user_report(?, ?) WHERE username LIKE 'd_'", at(since), at(until));
+    }
+
+    /** The usage report by day as per_pool computed it from the hourly rollups alone (before the daily ones). */
+    private static String usageFromHours(String since, String until) throws SQLException {
+        return Sql.text(api.ds, "SELECT string_agg(concat_ws(' ', pf, period, total, used_avg, used_max, booked_max, external_max, demand_max, queued_max), ', '"
+                + " ORDER BY pf, period) FROM (SELECT pf, period, sum(total) AS total, round(sum(used_avg)::numeric, 2) AS used_avg, sum(used_max) AS used_max,"
+                + " sum(booked_max) AS booked_max, sum(external_max) AS external_max, sum(demand_max) AS demand_max, sum(queued_max) AS queued_max"
+                + " FROM (SELECT r.product_feature AS pf, r.pool_id, date_trunc('day', r.hour AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS period,"
+                + " max(r.total_max) AS total, sum(r.used_avg * r.seconds) / nullif(sum(r.seconds) FILTER (WHERE r.used_avg IS NOT NULL), 0) AS used_avg,"
+                + " max(r.used_max) AS used_max, max(r.booked_max) AS booked_max, max(r.external_max) AS external_max,"
+                + " max(r.demand_max) AS demand_max, max(r.queued_max) AS queued_max FROM lm.usage_rollups r"
+                + " WHERE r.product_feature IN ('day.f', 'day.g') AND r.hour >= date_trunc('hour', ?::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+                + " AND r.hour < ? GROUP BY 1, 2, 3) p GROUP BY 1, 2) x", at(since), at(until));
+    }
+
+    private static String usageReport(String since, String until) throws SQLException {
+        return Sql.text(api.ds, "SELECT string_agg(concat_ws(' ', product_feature, period_start, total, used_avg, used_max, booked_max, external_max,"
+                + " demand_max, queued_max), ', ' ORDER BY product_feature, period_start) FROM lm.usage_report(NULL, ?, ?, 'day')"
+                + " WHERE product_feature IN ('day.f', 'day.g')", at(since), at(until));
+    }
+
+    @Test
+    void wholeDaysFromTheDailyRollupsGiveWhatTheHoursGive() throws Exception {
+        // five days of uneven hours: day.f on two pools (one with gaps and hours without used),
+        // day.g on one; users d0-d3, one of them renamed pool 940003's feature halfway
+        Sql.update(api.ds, "INSERT INTO lm.usage_rollups SELECT p, h, CASE WHEN p = 940003 THEN 'day.g' ELSE 'day.f' END,"
+                + " 10 + i % 7, 600 + (i * 37) % 3000, 50 + p % 7, CASE WHEN p = 940002 AND i % 5 = 0 THEN NULL ELSE (i * 13 % 41) / 3.0 END,"
+                + " i * 13 % 47, 2, (i % 9) / 7.0, i % 11, (i % 4) / 3.0, i % 13, i % 3, i % 17, (i % 6) / 5.0, i % 19, i % 2, 0"
+                + " FROM generate_series(940001, 940003) p, generate_series(0, 119) i, LATERAL (SELECT ?::timestamptz + i * interval '1 hour' AS h) t"
+                + " WHERE NOT (p = 940002 AND i % 29 = 3)", at("2030-08-01T00:00:00Z"));
+        Sql.update(api.ds, "INSERT INTO lm.user_rollups SELECT p, h, 'd' || (p + i / 24 + u) % 4,"
+                + " CASE WHEN p = 940003 AND i >= 60 THEN 'day.h' ELSE 'day.f' END, (i * 131 + u * 977 + p) % 3600 + 0.25"
+                + " FROM generate_series(940001, 940003) p, generate_series(0, 119) i, generate_series(0, 1) u,"
+                + " LATERAL (SELECT ?::timestamptz + i * interval '1 hour' AS h) t", at("2030-08-01T00:00:00Z"));
+        Sql.text(api.ds, "SELECT lm.roll_up_days(?, ?)", at("2030-08-01T00:00:00Z"), at("2030-08-05T23:00:00Z"));
+        // 5 days × 3 pools; × 2 users, and 940003's renamed day has both names
+        assertEquals("15 32", Sql.text(api.ds, "SELECT (SELECT count(*) FROM lm.usage_day_rollups WHERE pool_id BETWEEN 940001 AND 940003)"
+                + " || ' ' || (SELECT count(*) FROM lm.user_day_rollups WHERE pool_id BETWEEN 940001 AND 940003)"));
+        // partial days at both ends, whole days only, less than a day, inside one day, until mid-hour
+        String[][] spans = {
+            {"2030-08-01T05:30:00Z", "2030-08-04T17:10:00Z"}, {"2030-08-02T00:00:00Z", "2030-08-05T00:00:00Z"},
+            {"2030-08-01T23:00:00Z", "2030-08-02T00:00:01Z"}, {"2030-08-03T03:00:00Z", "2030-08-03T21:00:00Z"},
+            {"2030-07-30T00:00:00Z", "2030-08-09T00:00:00Z"}, {"2030-08-01T00:00:00Z", "2030-08-03T23:59:59Z"},
+        };
+        for (String[] p : spans) {
+            String users = usersReport(p[0], p[1]);
+            assertTrue(users != null && users.contains("d0 "), "the data set is in the report: " + users);
+            assertEquals(usersFromHours(p[0], p[1]), users, p[0] + " to " + p[1]);
+            String usage = usageReport(p[0], p[1]);
+            assertTrue(usage != null && usage.contains("day.g"), "the data set is in the report: " + usage);
+            assertEquals(usageFromHours(p[0], p[1]), usage, p[0] + " to " + p[1]);
+        }
+        // and the whole days are read from the daily rows: one changed shows, in both reports
+        String before = usersReport("2030-08-01T05:00:00Z", "2030-08-04T17:00:00Z");
+        Sql.update(api.ds, "UPDATE lm.user_day_rollups SET license_seconds = license_seconds + 36000 WHERE pool_id = 940001 AND day = ?"
+                + " AND username = (SELECT min(username) FROM lm.user_day_rollups WHERE pool_id = 940001 AND day = ?)",
+                at("2030-08-02T00:00:00Z"), at("2030-08-02T00:00:00Z"));
+        Sql.update(api.ds, "UPDATE lm.usage_day_rollups SET used_max = used_max + 1000 WHERE pool_id = 940001 AND day = ?", at("2030-08-03T00:00:00Z"));
+        assertTrue(!before.equals(usersReport("2030-08-01T05:00:00Z", "2030-08-04T17:00:00Z")), before);
+        assertTrue(!usageFromHours("2030-08-01T05:00:00Z", "2030-08-04T17:00:00Z").equals(usageReport("2030-08-01T05:00:00Z", "2030-08-04T17:00:00Z")),
+                "used_max from the daily row");
+        // re-rolling the days puts them right again
+        Sql.text(api.ds, "SELECT lm.roll_up_days(?, ?, ARRAY[940001]::bigint[])", at("2030-08-02T00:00:00Z"), at("2030-08-03T00:00:00Z"));
+        assertEquals(before, usersReport("2030-08-01T05:00:00Z", "2030-08-04T17:00:00Z"));
+        assertEquals(usageFromHours("2030-08-01T05:00:00Z", "2030-08-04T17:00:00Z"), usageReport("2030-08-01T05:00:00Z", "2030-08-04T17:00:00Z"));
+    }
+
+    @Test
+    void retentionDropsADayWithItsLastHour() throws Exception {
+        long pool = 950001;
+        Sql.update(api.ds, "UPDATE lm.settings SET history_hourly_days = 10");
+        try {
+            for (String hour : new String[] {"2030-05-21T00:00:00Z", "2030-05-21T23:00:00Z", "2030-05-22T11:00:00Z", "2030-05-22T12:00:00Z"}) {
+                rollupRow(pool, "retd.f", hour, 10, 1, 1, 0);
+                Sql.update(api.ds, "INSERT INTO lm.user_rollups VALUES (?, ?, 'u', 'retd.f', 60)", pool, at(hour));
+            }
+            Sql.text(api.ds, "SELECT lm.roll_up_days(?, ?, ARRAY[?]::bigint[])", at("2030-05-21T00:00:00Z"), at("2030-05-22T00:00:00Z"), pool);
+            // 10 days before 2030-06-01T12:00: the hours from 2030-05-22T12:00 stay, so does their day
+            Sql.text(api.ds, "SELECT lm.prune_usage(?)", at("2030-06-01T12:00:00Z"));
+            assertEquals("2030-05-22 12:00:00+00", Sql.text(api.ds, "SELECT string_agg(hour::text, ',') FROM lm.usage_rollups WHERE pool_id = ?", pool));
+            assertEquals("2030-05-22 00:00:00+00", Sql.text(api.ds, "SELECT string_agg(day::text, ',') FROM lm.usage_day_rollups WHERE pool_id = ?", pool));
+            assertEquals("2030-05-22 00:00:00+00", Sql.text(api.ds, "SELECT string_agg(day::text, ',') FROM lm.user_day_rollups WHERE pool_id = ?", pool));
+            // the day's last hour gone, the day goes
+            Sql.text(api.ds, "SELECT lm.prune_usage(?)", at("2030-06-02T00:00:00.001Z"));
+            assertEquals("0 0 0", Sql.text(api.ds, "SELECT (SELECT count(*) FROM lm.usage_rollups WHERE pool_id = ?) || ' '"
+                    + " || (SELECT count(*) FROM lm.usage_day_rollups WHERE pool_id = ?) || ' ' || (SELECT count(*) FROM lm.user_day_rollups WHERE pool_id = ?)",
+                    pool, pool, pool));
+        } finally {
+            Sql.update(api.ds, "UPDATE lm.settings SET history_hourly_days = 0");
+        }
     }
 
     @Test
