@@ -53,12 +53,16 @@ BEGIN
                        GROUP BY 1, 2) co ON true
     GROUP BY f.pool_id, 4, 5;
 
-    DELETE FROM lm.checkouts WHERE pool_id IN (SELECT pool_id FROM lm_read);
+    -- the pool's checkouts are replaced; one this pass sees again keeps its since (V17)
+    WITH gone AS (
+        DELETE FROM lm.checkouts WHERE pool_id IN (SELECT pool_id FROM lm_read) RETURNING pool_id, username, host, since
+    )
     INSERT INTO lm.checkouts (pool_id, username, host, product_feature, cluster_client_id, quantity, matched,
-                              slurm_job_ids, seen_at)
+                              slurm_job_ids, seen_at, since)
     SELECT r.pool_id, r.usr, coalesce(r.host, ''), r.product_feature, p_cluster, r.quantity,
-           least(r.quantity, coalesce(m.booked, 0)), m.jobs, p_now
+           least(r.quantity, coalesce(m.booked, 0)), m.jobs, p_now, coalesce(g.since, p_now)
     FROM lm_read r
+    LEFT JOIN gone g ON g.pool_id = r.pool_id AND g.username = r.usr AND g.host = coalesce(r.host, '')
     -- jobs of any cluster on the same user and lead host holding or having checked out a booking of the pool
     LEFT JOIN LATERAL (SELECT sum(b.quantity) AS booked, string_agg(DISTINCT j.slurm_job_id, ',') AS jobs
                        FROM lm.features g
@@ -414,7 +418,8 @@ ORDER BY u.hour, u.username, u.product_feature;
 -- read the pool's license server saw it; matched: how many of them jobs License Manager knows
 -- account for (psql reporting).
 CREATE VIEW lm.current_checkouts AS
-SELECT k.product_feature, k.username, k.host, k.quantity, k.matched, k.slurm_job_ids, k.pool_id, k.cluster_client_id, k.seen_at
+SELECT k.product_feature, k.username, k.host, k.quantity, k.matched, k.slurm_job_ids, k.pool_id, k.cluster_client_id, k.seen_at,
+       k.since
 FROM lm.checkouts k
 ORDER BY k.product_feature, k.username, k.host, k.pool_id;
 
@@ -426,5 +431,5 @@ SELECT row_number() OVER (ORDER BY k.product_feature, k.username, k.host, k.pool
                          'host', k.host, 'quantity', k.quantity, 'matched', k.matched,
                          'slurm_job_ids', CASE WHEN k.slurm_job_ids IS NULL THEN '[]'::json
                                                ELSE to_json(string_to_array(k.slurm_job_ids, ',')) END,
-                         'cluster_client_id', k.cluster_client_id, 'seen_at', k.seen_at) AS j
+                         'cluster_client_id', k.cluster_client_id, 'seen_at', k.seen_at, 'since', k.since) AS j
 FROM lm.current_checkouts k;

@@ -30,7 +30,7 @@ final class UsageCommands {
             Column.text("HOST", "host"), Column.number("QUANTITY", "quantity"), Column.number("MATCHED", "matched"),
             new Column("JOBS", o -> String.join(",", o.getAsJsonArray("slurm_job_ids").asList().stream().map(JsonElement::getAsString).toList()),
                     false),
-            Column.text("SEEN", "seen_at"));
+            Column.text("SINCE", "since"), Column.text("SEEN", "seen_at"));
 
     private static final List<Column> EXPIRY = List.of(Column.text("EXPIRES", "expires_at"), Column.number("DAYS_LEFT", "days_left"),
             Column.text("FEATURE", "product_feature"), Column.text("CLUSTER", "cluster_client_id"), Column.number("EXPIRING", "expiring"),

@@ -496,6 +496,7 @@
               { key: 'matched', label: 'Matched to jobs', num: true },
               { key: 'jobs', label: 'Slurm jobs', search: true },
               { key: 'cluster_client_id', label: 'Reported by', search: true },
+              { key: 'since', label: 'Since', cell: function (k) { return at(k.since); } },
               { key: 'seen_at', label: 'Seen', cell: function (k) { return at(k.seen_at); } }
             ], c.body.filter(function (k) { return k.pool_id === pool.id; }).map(function (k) {
               k.jobs = k.slurm_job_ids.join(', ');

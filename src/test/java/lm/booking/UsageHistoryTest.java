@@ -109,6 +109,20 @@ class UsageHistoryTest {
         assertEquals("alice", alice.get("username").getAsString());
         assertEquals(3, alice.get("matched").getAsLong());
         assertEquals("101", alice.getAsJsonArray("slurm_job_ids").get(0).getAsString());
+        // since: alice has held hers from the first pass that saw it (t1), seen again at t2
+        assertEquals(t1.toInstant(), java.time.OffsetDateTime.parse(alice.get("since").getAsString()).toInstant());
+        assertEquals(t2.toInstant(), java.time.OffsetDateTime.parse(alice.get("seen_at").getAsString()).toInstant());
+
+        // a pass without her checkout, then one with it again: held anew from that pass
+        String without = """
+                {"interval": 60, "features": [{"product_feature": "use1p.f", "total": 10, "used": 0, "checkouts": []}],
+                 "slurm": {"job_ids": ["101", "102"], "squeue_age_ms": 0, "pending": []}}""";
+        report("use1", without, at("2030-03-01T11:30:00Z"));
+        assertEquals("0", Sql.text(api.ds, "SELECT count(*)::text FROM lm.checkouts WHERE pool_id = ?", f));
+        Timestamp t4 = at("2030-03-01T11:31:00Z");
+        report("use1", without.replace("\"checkouts\": []", "\"checkouts\": [{\"user\": \"alice\", \"host\": \"n1\", \"quantity\": 3}]"), t4);
+        assertEquals("alice t t", Sql.text(api.ds, "SELECT concat_ws(' ', username, since = ?, seen_at = ?) FROM lm.checkouts WHERE pool_id = ?",
+                t4, t4, f));
     }
 
     private static void insertSample(long pool, String feature, String t, double seconds, long used, long queued) throws SQLException {

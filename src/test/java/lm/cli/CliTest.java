@@ -568,7 +568,8 @@ class CliTest {
         lm.db.Sql.update(api.ds, "INSERT INTO lm.usage_rollups VALUES (940001, '2030-07-01 10:00Z', 'clirep.f', 60, 3600, 20, 7.5, 9, 0,"
                 + " 1, 2, 3, 4, 5, 6, 0, 1, 0, 0), (940001, '2030-07-01 11:00Z', 'clirep.f', 60, 3600, 20, 2.5, 3, 0, 1, 2, 3, 4, 5, 6, 0, 1, 0, 0)");
         lm.db.Sql.update(api.ds, "INSERT INTO lm.user_rollups VALUES (940001, '2030-07-01 10:00Z', 'zed', 'clirep.f', 5400)");
-        lm.db.Sql.update(api.ds, "INSERT INTO lm.checkouts VALUES (940001, 'zed', 'ws1', 'clirep.f', 'c1', 3, 1, '77', '2030-07-01 11:00Z')");
+        lm.db.Sql.update(api.ds, "INSERT INTO lm.checkouts VALUES (940001, 'zed', 'ws1', 'clirep.f', 'c1', 3, 1, '77', '2030-07-01 11:00Z',"
+                + " '2030-07-01 09:30Z')");
 
         String table = ok("report", "usage", "--feature", "clirep.f", "--since", "2030-07-01", "--until", "2030-07-02", "--by", "day").out();
         assertTrue(table.startsWith("FEATURE   PERIOD"), table);
@@ -584,7 +585,7 @@ class CliTest {
         // relative times are the CLI's: the API takes instants
         assertEquals("[]", ok("report", "usage", "--feature", "clirep.f", "--since", "7d", "--json").out().strip());
         String checkouts = ok("checkouts", "--search", "clirep").out();
-        assertTrue(checkouts.replaceAll(" +", " ").contains("\nclirep.f zed ws1 3 1 77 2030-07-01T11:00:00+00:00\n"), checkouts);
+        assertTrue(checkouts.replaceAll(" +", " ").contains("\nclirep.f zed ws1 3 1 77 2030-07-01T09:30:00+00:00 2030-07-01T11:00:00+00:00\n"), checkouts);
 
         // expiry: a license a few days from the server's today, as a table line and as CSV
         lm.db.Sql.update(api.ds, "INSERT INTO lm.products (name) VALUES ('clixp')");

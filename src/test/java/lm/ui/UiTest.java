@@ -1,6 +1,7 @@
 package lm.ui;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -71,9 +72,9 @@ class UiTest {
                     + " SELECT " + mechPool + ", date_trunc('hour', now()) - make_interval(hours => i), 'ansys.mech', 60, 3600, 12500,"
                     + " 2000 + 300 * (i % 24), 2500 + 300 * (i % 24), 100, 800, 1200, 400, 600, 300, 900 + 100 * (i % 5), 0, i % 3, 0, 0"
                     + " FROM generate_series(1, 720) i");
-            st.execute("INSERT INTO lm.checkouts (pool_id, username, host, product_feature, cluster_client_id, quantity, matched, slurm_job_ids, seen_at)"
-                    + " VALUES (" + mechPool + ", 'ana', 'n01', 'ansys.mech', 'alpha', 1000, 1000, '7', now()),"
-                    + " (" + mechPool + ", 'bob', 'ws17.example.org', 'ansys.mech', 'beta', 2200, 0, NULL, now())");
+            st.execute("INSERT INTO lm.checkouts (pool_id, username, host, product_feature, cluster_client_id, quantity, matched, slurm_job_ids, seen_at,"
+                    + " since) VALUES (" + mechPool + ", 'ana', 'n01', 'ansys.mech', 'alpha', 1000, 1000, '7', now(), now() - interval '3 hours'),"
+                    + " (" + mechPool + ", 'bob', 'ws17.example.org', 'ansys.mech', 'beta', 2200, 0, NULL, now(), now())");
             st.execute("INSERT INTO lm.denial_log (cluster_client_id, slurm_job_id, username, account, product_feature, requested, available,"
                     + " reason, first_at, last_at, count)"
                     + " SELECT CASE WHEN i % 2 = 0 THEN 'alpha' ELSE 'beta' END, (1000 + i)::text, 'user' || (i % 5), 'proj' || (i % 3),"
@@ -316,6 +317,10 @@ class UiTest {
         chrome.await(By.cssSelector("#checkouts tbody tr"));
         assertEquals(List.of(List.of("bob", "ws17.example.org", "2,200", "0", "", "beta"), List.of("ana", "n01", "1,000", "1,000", "7", "alpha")),
                 cells("checkouts").stream().map(r -> r.subList(0, 6)).collect(java.util.stream.Collectors.toList()));
+        // since: bob's checkout was first seen by the pass that saw it now, ana's three hours before
+        List<List<String>> held = cells("checkouts");
+        assertEquals(held.get(0).get(7), held.get(0).get(6), "bob: since = seen");
+        assertNotEquals(held.get(1).get(7), held.get(1).get(6), "ana: held for hours");
         chrome.await(By.cssSelector("#bookings tbody tr"));
         assertEquals(List.of("7", "alpha", "ana", "", "n01", "1,200"), cells("bookings").get(0).subList(0, 6));
         chrome.await(By.cssSelector("#pool-denials tbody tr"));
