@@ -568,6 +568,8 @@ class CliTest {
         lm.db.Sql.update(api.ds, "INSERT INTO lm.usage_rollups VALUES (940001, '2030-07-01 10:00Z', 'clirep.f', 60, 3600, 20, 7.5, 9, 0,"
                 + " 1, 2, 3, 4, 5, 6, 0, 1, 0, 0), (940001, '2030-07-01 11:00Z', 'clirep.f', 60, 3600, 20, 2.5, 3, 0, 1, 2, 3, 4, 5, 6, 0, 1, 0, 0)");
         lm.db.Sql.update(api.ds, "INSERT INTO lm.user_rollups VALUES (940001, '2030-07-01 10:00Z', 'zed', 'clirep.f', 5400)");
+        // the day's rollups, as an agent pass makes them from its hours (whole days are read from them)
+        lm.db.Sql.text(api.ds, "SELECT lm.roll_up_days('2030-07-01 00:00Z', '2030-07-01 23:00Z', ARRAY[940001]::bigint[])");
         lm.db.Sql.update(api.ds, "INSERT INTO lm.checkouts VALUES (940001, 'zed', 'ws1', 'clirep.f', 'c1', 3, 1, '77', '2030-07-01 11:00Z',"
                 + " '2030-07-01 09:30Z')");
 
