@@ -74,17 +74,22 @@ final class UsageCommands {
     }
 
     static CommandLine users(Main main, Clock clock) {
+        OptionSpec feature = ReportCommands.option("--feature", "PRODUCT.FEATURE", "Only this product.feature (default: all).");
+        OptionSpec user = ReportCommands.option("--user", "NAME", "Only this user (default: all).");
         OptionSpec since = ReportCommands.since("default 7 days before --until");
         OptionSpec until = ReportCommands.until();
         OptionSpec csv = ReportCommands.csv();
         Callable<Integer> body = () -> {
             Map<String, String> q = new LinkedHashMap<>();
+            q.put("product_feature", feature.getValue());
+            q.put("username", user.getValue());
             q.put("since", ReportCommands.when(since.getValue(), clock, "--since"));
             q.put("until", ReportCommands.when(until.getValue(), clock, "--until"));
             print(main, main.api().get("/reports/users", q), USERS, Boolean.TRUE.equals(csv.getValue()));
             return Main.EXIT_OK;
         };
-        return command("users", "License-hours each user had checked out, per feature, most first.", body, List.of(since, until, csv));
+        return command("users", "License-hours each user had checked out, per feature, most first.", body,
+                List.of(feature, user, since, until, csv));
     }
 
     private static CommandLine command(String name, String description, Callable<Integer> body, List<OptionSpec> options) {

@@ -44,7 +44,8 @@ public final class UsageReports {
         r.get("/reports/users", "feature", "read", c -> {
             Timestamp until = time(c, "until", clock.instant());
             Timestamp since = time(c, "since", until.toInstant().minus(DEFAULT_SPAN));
-            return Reply.ok(Sql.text(ds, "SELECT coalesce(json_agg(r), '[]') FROM lm.user_report(?, ?) r", since, until));
+            return Reply.ok(Sql.text(ds, "SELECT coalesce(json_agg(r), '[]') FROM lm.user_report(?, ?, ?, ?) r", since, until,
+                    c.param("product_feature"), c.param("username")));
         });
     }
 

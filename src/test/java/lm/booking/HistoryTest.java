@@ -133,6 +133,40 @@ class HistoryTest {
         assertEquals("12", text("SELECT count FROM lm.denial_log WHERE cluster_client_id = 'drace' AND slurm_job_id = '7'"));
     }
 
+    /**
+     * Releases of one job racing (an epilog retried, run twice) leave exactly one history row:
+     * lm.record_job_end fires only for the release that deletes the job.
+     */
+    @Test
+    void releasesOfOneJobRacingKeepOneHistoryRow() throws Exception {
+        long c = pools.config("hrace", "hrace", "flex-hrace", 27000, 600);
+        pools.feature(c, "hracep", "f", 100, 0, 0, at(0));
+        int sessions = 16;
+        ExecutorService pool = Executors.newFixedThreadPool(sessions);
+        for (int round = 0; round < 5; round++) {
+            String id = Integer.toString(900 + round);
+            book("hrace", id, "hracep.f", 3, at(1));
+            CountDownLatch go = new CountDownLatch(1);
+            List<Future<Integer>> results = new ArrayList<>();
+            for (int i = 0; i < sessions; i++) {
+                results.add(pool.submit(() -> {
+                    go.await();
+                    return (int) pools.one("SELECT lm.release_job('hrace', ?)::int", id);
+                }));
+            }
+            go.countDown();
+            int released = 0;
+            for (Future<Integer> r : results) {
+                released += r.get(60, TimeUnit.SECONDS);
+            }
+            assertEquals(1, released, "one release deletes the job");
+        }
+        pool.shutdown();
+        // one row per job, with its booking
+        assertEquals("900 epilog hracep.f:3|901 epilog hracep.f:3|902 epilog hracep.f:3|903 epilog hracep.f:3|904 epilog hracep.f:3",
+                history("hrace"));
+    }
+
     /** The job's history rows, oldest first: "reason booked_at..released_at bookings". */
     static String history(String cluster) {
         return text("SELECT string_agg(slurm_job_id || ' ' || reason || ' ' || coalesce(bookings, '-'), '|' ORDER BY released_at, slurm_job_id)"

@@ -1,6 +1,7 @@
 package lm.booking;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.gson.JsonArray;
@@ -8,12 +9,12 @@ import com.google.gson.JsonObject;
 import java.sql.SQLException;
 import java.sql.Timestamp;
 import java.time.Instant;
+import java.util.List;
 import lm.db.Sql;
 import lm.testing.Http.Res;
 import lm.testing.TestApi;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * Usage history (issue 12): every agent report stores a sample per pool with the right
@@ -22,21 +23,10 @@ import org.junit.jupiter.api.Test;
  * on a known data set; bad report input is a 4xx.
  */
 class UsageHistoryTest {
-    static TestApi api;
-    static Pools pools;
+    @RegisterExtension
+    static final TestApi api = new TestApi();
+    static final Pools pools = new Pools(api.ds);
     static final Instant T0 = Instant.parse("2030-03-01T10:00:00Z");
-
-    @BeforeAll
-    static void start() {
-        api = new TestApi();
-        pools = new Pools(api.ds);
-    }
-
-    @AfterAll
-    static void stop() {
-        api.close();
-        api.ds.close();
-    }
 
     static Timestamp at(String t) {
         return Timestamp.from(Instant.parse(t));
@@ -326,6 +316,23 @@ class UsageHistoryTest {
             assertTrue(usage != null && usage.contains("day.g"), "the data set is in the report: " + usage);
             assertEquals(usageFromHours(p[0], p[1]), usage, p[0] + " to " + p[1]);
         }
+        // narrowed to one feature or one user over HTTP: the same rows as the whole report has for them
+        String admin = api.admin();
+        for (String[] filter : List.of(new String[] {"product_feature=day.h", "day.h"}, new String[] {"username=d2", "d2 "},
+                new String[] {"product_feature=day.f&username=d1", "d1 day.f"})) {
+            String q = "/reports/users?since=2030-08-01T05:30:00Z&until=2030-08-04T17:10:00Z&" + filter[0];
+            Res r = api.http.get(q, admin);
+            assertEquals(200, r.status(), r::toString);
+            List<String> got = r.json().getAsJsonArray().asList().stream().map(e -> e.getAsJsonObject())
+                    .map(o -> o.get("username").getAsString() + " " + o.get("product_feature").getAsString() + " "
+                            + o.get("license_hours").getAsBigDecimal().toPlainString()).toList();
+            List<String> want = List.of(usersReport("2030-08-01T05:30:00Z", "2030-08-04T17:10:00Z").split(", ")).stream()
+                    .filter(row -> row.contains(filter[1])).toList();
+            assertFalse(want.isEmpty(), q);
+            assertEquals(want, got, q);
+        }
+        assertEquals(404, api.http.get("/reports/users?product_feature=no.such", admin).status());
+
         // and the whole days are read from the daily rows: one changed shows, in both reports
         String before = usersReport("2030-08-01T05:00:00Z", "2030-08-04T17:00:00Z");
         Sql.update(api.ds, "UPDATE lm.user_day_rollups SET license_seconds = license_seconds + 36000 WHERE pool_id = 940001 AND day = ?"

@@ -584,6 +584,9 @@ class CliTest {
                 .json().getAsJsonArray().size());
         String users = ok("report", "users", "--since", "2030-07-01", "--until", "2030-07-02").out();
         assertTrue(users.replaceAll(" +", " ").contains("\nzed clirep.f 1.50\n"), users);
+        assertTrue(ok("report", "users", "--feature", "clirep.f", "--user", "zed", "--since", "2030-07-01", "--until", "2030-07-02", "--csv")
+                .out().equals("user,feature,license_hours\r\nzed,clirep.f,1.50\r\n"));
+        fails(1, "report", "users", "--feature", "no.such");
         // relative times are the CLI's: the API takes instants
         assertEquals("[]", ok("report", "usage", "--feature", "clirep.f", "--since", "7d", "--json").out().strip());
         String checkouts = ok("checkouts", "--search", "clirep").out();
