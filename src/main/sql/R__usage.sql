@@ -368,12 +368,14 @@ END
 $$;
 
 -- GET /lm/reports/users: license-hours per user and product_feature over the hours that begin
--- from p_since's hour to before p_until, most first: whole UTC days from the daily rollups, the
--- hours at either end from the hourly ones (lm.report_span; the same sums). p_product_feature and
--- p_username (NULL: all) narrow it: a year of every user of every feature can be hundreds of
--- thousands of rows (make bench: 300,000 rows, 22 MB of JSON, 2-3 s), a year of one feature
--- (the (product_feature, day) index) or one user is a few thousand at most. An unknown
--- product_feature is LM002 (404), as in lm.usage_report.
+-- from p_since's hour to before p_until: whole UTC days from the daily rollups, the hours at either
+-- end from the hourly ones (lm.report_span; the same sums). In no order: the API sorts and pages
+-- (most first by default, lm.http.Listing's top-N sort), as psql users do with ORDER BY; sorting
+-- every row here would cost more than summing them when there are hundreds of thousands (make
+-- bench: a year of 300 users on each of 1,000 features, 300,000 rows). p_product_feature and
+-- p_username (NULL: all) narrow it: a year of one feature (the (product_feature, day) index) or
+-- one user is a few thousand rows at most. An unknown product_feature is LM002 (404), as in
+-- lm.usage_report.
 DROP FUNCTION IF EXISTS lm.user_report(timestamptz, timestamptz);
 DROP FUNCTION IF EXISTS lm.user_report(timestamptz, timestamptz, text, text);
 CREATE FUNCTION lm.user_report(p_since timestamptz, p_until timestamptz, p_product_feature text DEFAULT NULL,
@@ -407,8 +409,7 @@ BEGIN
           WHERE d.day >= v.day_lo AND d.day < v.day_hi
             AND (p_product_feature IS NULL OR d.product_feature = p_product_feature)
             AND (p_username IS NULL OR d.username = p_username)) u
-    GROUP BY 1, 2
-    ORDER BY 3 DESC, 1, 2;
+    GROUP BY 1, 2;
 END
 $$;
 

@@ -76,6 +76,8 @@ final class UsageCommands {
     static CommandLine users(Main main, Clock clock) {
         OptionSpec feature = ReportCommands.option("--feature", "PRODUCT.FEATURE", "Only this product.feature (default: all).");
         OptionSpec user = ReportCommands.option("--user", "NAME", "Only this user (default: all).");
+        OptionSpec limit = OptionSpec.builder("--limit").paramLabel("N").type(Long.class)
+                .description("Only the N rows with the most license-hours (1 to 10000; default: all).").build();
         OptionSpec since = ReportCommands.since("default 7 days before --until");
         OptionSpec until = ReportCommands.until();
         OptionSpec csv = ReportCommands.csv();
@@ -83,13 +85,14 @@ final class UsageCommands {
             Map<String, String> q = new LinkedHashMap<>();
             q.put("product_feature", feature.getValue());
             q.put("username", user.getValue());
+            q.put("limit", limit.getValue() == null ? null : limit.getValue().toString());
             q.put("since", ReportCommands.when(since.getValue(), clock, "--since"));
             q.put("until", ReportCommands.when(until.getValue(), clock, "--until"));
             print(main, main.api().get("/reports/users", q), USERS, Boolean.TRUE.equals(csv.getValue()));
             return Main.EXIT_OK;
         };
         return command("users", "License-hours each user had checked out, per feature, most first.", body,
-                List.of(feature, user, since, until, csv));
+                List.of(feature, user, limit, since, until, csv));
     }
 
     private static CommandLine command(String name, String description, Callable<Integer> body, List<OptionSpec> options) {

@@ -19,18 +19,37 @@ public final class Listing {
     private final List<String> searchColumns;
     private final Map<String, String> sortable;
     private final String resource;
+    private final String defaultField;
+    private final boolean defaultAscending;
+    private final String tiebreak;
+    // each row's JSON: the view's column j, or a report's whole row
+    private final String json;
 
-    /** {@code sortable}: API field name → column of the view; every view has an {@code id}. */
+    /** {@code sortable}: API field name → column of the view; every view has an {@code id}, the default order and the tiebreak. */
     public Listing(String resource, String view, List<String> searchColumns, Map<String, String> sortable) {
+        this(resource, view, searchColumns, sortable, "id", true, null);
+    }
+
+    /**
+     * A report's rows, which have no id and are their own JSON (each column a field): sorted by
+     * {@code defaultField} unless the caller asks otherwise, then always by {@code tiebreak} (SQL,
+     * ascending), so that pages do not overlap.
+     */
+    public Listing(String resource, String view, List<String> searchColumns, Map<String, String> sortable, String defaultField,
+                   boolean defaultAscending, String tiebreak) {
         this.resource = resource;
         this.view = view;
         this.searchColumns = searchColumns;
         this.sortable = sortable;
+        this.defaultField = defaultField;
+        this.defaultAscending = defaultAscending;
+        this.tiebreak = tiebreak;
+        this.json = tiebreak == null ? "p.j" : "p";
     }
 
     public record Query(String where, List<Object> params, String orderBy, Long limit, long offset) {}
 
-    Query query(Function<String, String> param) {
+    public Query query(Function<String, String> param) {
         List<Object> params = new ArrayList<>();
         StringBuilder where = new StringBuilder("true");
         String search = param.apply("search");
@@ -47,7 +66,7 @@ public final class Listing {
             where.append(" AND (").append(String.join(" OR ", ors)).append(")");
         }
         String field = param.apply("sort_field");
-        String column = "id";
+        String column = sortable.getOrDefault(defaultField, defaultField);
         if (field != null) {
             column = sortable.get(field);
             if (column == null) {
@@ -56,7 +75,7 @@ public final class Listing {
             }
         }
         String asc = param.apply("sort_ascending");
-        boolean ascending = true;
+        boolean ascending = field == null ? defaultAscending : true;
         if (asc != null) {
             if (!asc.equalsIgnoreCase("true") && !asc.equalsIgnoreCase("false")) {
                 throw ApiException.badRequest("sort_ascending must be true or false");
@@ -64,7 +83,7 @@ public final class Listing {
             ascending = Boolean.parseBoolean(asc);
         }
         String dir = ascending ? " ASC" : " DESC";
-        String orderBy = column + dir + " NULLS LAST" + (column.equals("id") ? "" : ", id" + dir);
+        String orderBy = column + dir + " NULLS LAST" + (tiebreak != null ? ", " + tiebreak : column.equals("id") ? "" : ", id" + dir);
         Long limit = number(param.apply("limit"), "limit", 1, MAX_LIMIT);
         Long offset = number(param.apply("offset"), "offset", 0, Long.MAX_VALUE);
         return new Query(where.toString(), params, orderBy, limit, offset == null ? 0 : offset);
@@ -86,15 +105,19 @@ public final class Listing {
         throw ApiException.badRequest(name + " must be an integer from " + min + " to " + max);
     }
 
-    /** The page as a JSON array and the count of all matches, in one statement. */
+    /**
+     * The page as a JSON array and the count of all matches, in one statement. The page is sorted
+     * with its LIMIT (a top-N sort: the first page of 300,000 report rows does not sort them all),
+     * then again, only its own rows, for json_agg. Parameters: the view's (a report function's
+     * arguments), then the scope's, in the SQL's order.
+     */
     public Reply list(DataSource ds, Query q, String scope, Object... scopeParams) throws SQLException {
-        List<Object> params = new ArrayList<>(List.of(scopeParams));
+        List<Object> params = new ArrayList<>(java.util.Arrays.asList(scopeParams)); // a report's NULL arguments too
         params.addAll(q.params());
         String sql = "WITH m AS (SELECT * FROM " + view + " WHERE (" + (scope == null ? "true" : scope) + ") AND " + q.where() + ")"
                 + " SELECT (SELECT count(*) FROM m),"
-                + " (SELECT coalesce(json_agg(p.j ORDER BY p.rn), '[]') FROM"
-                + "   (SELECT j, row_number() OVER (ORDER BY " + q.orderBy() + ") rn FROM m"
-                + "    ORDER BY " + q.orderBy() + (q.limit() == null ? "" : " LIMIT " + q.limit()) + " OFFSET " + q.offset() + ") p)";
+                + " (SELECT coalesce(json_agg(" + json + " ORDER BY " + q.orderBy() + "), '[]') FROM"
+                + "   (SELECT * FROM m ORDER BY " + q.orderBy() + (q.limit() == null ? "" : " LIMIT " + q.limit()) + " OFFSET " + q.offset() + ") p)";
         return Sql.query(ds, sql, rs -> {
             rs.next();
             return Reply.list(rs.getString(2), rs.getLong(1));

@@ -27,6 +27,10 @@ public final class UsageReports {
     private static final Listing CHECKOUTS = new Listing("checkout", "lm.api_checkouts", List.of("product_feature", "username", "host"),
             Map.of("id", "id", "product_feature", "lower(product_feature)", "username", "lower(username)", "host", "lower(host)",
                     "quantity", "quantity"));
+    // most first, as `lm-cli report users` shows it; the function's arguments are the first four parameters
+    private static final Listing USERS = new Listing("user report row", "lm.user_report(?, ?, ?, ?)", List.of("username", "product_feature"),
+            Map.of("username", "username", "product_feature", "product_feature", "license_hours", "license_hours"), "license_hours", false,
+            "username, product_feature");
     // without since: the week before until, what `lm-cli report` shows by default too
     private static final Duration DEFAULT_SPAN = Duration.ofDays(7);
 
@@ -44,9 +48,22 @@ public final class UsageReports {
         r.get("/reports/users", "feature", "read", c -> {
             Timestamp until = time(c, "until", clock.instant());
             Timestamp since = time(c, "since", until.toInstant().minus(DEFAULT_SPAN));
-            return Reply.ok(Sql.text(ds, "SELECT coalesce(json_agg(r), '[]') FROM lm.user_report(?, ?, ?, ?) r", since, until,
-                    c.param("product_feature"), c.param("username")));
+            return users(ds, usersQuery(c::param), since, until, c.param("product_feature"), c.param("username"));
         });
+    }
+
+    /**
+     * GET /lm/reports/users: a page of lm.user_report (search, sort and paging as the lists; make
+     * bench times the first page of a year of 300,000 rows and all of them).
+     */
+    public static Reply users(DataSource ds, Listing.Query q, Timestamp since, Timestamp until, String productFeature, String username)
+            throws java.sql.SQLException {
+        return USERS.list(ds, q, null, since, until, productFeature, username);
+    }
+
+    /** The users report's search, sort and page from query parameters (a 400 for a bad one). */
+    public static Listing.Query usersQuery(java.util.function.Function<String, String> param) {
+        return USERS.query(param);
     }
 
     /** An ISO 8601 instant (2026-11-27T10:00:00Z, with an offset) or a UTC day (2026-11-27); absent: {@code otherwise}. */

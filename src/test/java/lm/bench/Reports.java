@@ -9,8 +9,11 @@ import java.sql.Timestamp;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.Locale;
+import java.util.Map;
 import lm.db.Database;
+import lm.http.Reply;
 import lm.testing.TestDatabase;
+import lm.usage.UsageReports;
 
 /**
  * make bench BENCH_OPTS=-Dlm.bench.only=reports (issue 12): a generated usage history — a year of
@@ -53,15 +56,17 @@ final class Reports {
             Timestamp month = Timestamp.from(NOW.minus(30, ChronoUnit.DAYS));
             Timestamp day = Timestamp.from(NOW.minus(1, ChronoUnit.DAYS));
             String usage = "SELECT coalesce(json_agg(r), '[]') FROM lm.usage_report(?, ?, ?, ?) r";
-            String users = "SELECT coalesce(json_agg(r), '[]') FROM lm.user_report(?, ?) r";
             time(ds, "usage, one feature, a year by day", usage, "rb.f0500", year, now, "day");
             time(ds, "usage, one feature, a year by hour", usage, "rb.f0500", year, now, "hour");
             time(ds, "usage, one feature, 7 days by hour", usage, "rb.f0500", week, now, "hour");
             time(ds, "usage, all 1,000 features, 7 days by day", usage, null, week, now, "day");
             time(ds, "usage, all 1,000 features, 1 day by hour", usage, null, day, now, "hour");
-            time(ds, "users, 7 days", users, week, now);
-            time(ds, "users, 30 days", users, month, now);
-            time(ds, "users, a year", users, year, now);
+            users(ds, "users, 7 days, all rows", Map.of(), week, now);
+            users(ds, "users, 30 days, all rows", Map.of(), month, now);
+            users(ds, "users, a year, the first page of 100 (most first)", Map.of("limit", "100"), year, now);
+            users(ds, "users, a year, the first page of 1,000 by user", Map.of("limit", "1000", "sort_field", "username"), year, now);
+            users(ds, "users, a year, one user", Map.of("search", "user42"), year, now);
+            users(ds, "users, a year, all rows", Map.of(), year, now);
             agentReports(ds);
         }
     }
@@ -135,6 +140,20 @@ final class Reports {
         }
         System.out.printf(Locale.ROOT, "RESULT report %s: %.0f ms (median; min %.0f, max %.0f), %d kB of JSON, %s%n", what, Bench.median(ms),
                 java.util.Arrays.stream(ms).min().orElse(0), java.util.Arrays.stream(ms).max().orElse(0), kb, Bench.load());
+    }
+
+    /** GET /lm/reports/users as lm-server answers it (lm.usage.UsageReports.users), the JSON included. */
+    private static void users(HikariDataSource ds, String what, Map<String, String> params, Timestamp since, Timestamp until) throws Exception {
+        double[] ms = new double[ROUNDS];
+        Reply reply = null;
+        for (int r = 0; r < ROUNDS; r++) {
+            long t0 = System.nanoTime();
+            reply = UsageReports.users(ds, UsageReports.usersQuery(params::get), since, until, null, null);
+            ms[r] = (System.nanoTime() - t0) / 1e6;
+        }
+        System.out.printf(Locale.ROOT, "RESULT report %s: %.0f ms (median; min %.0f, max %.0f), %d kB of JSON, %d rows in all, %s%n", what,
+                Bench.median(ms), java.util.Arrays.stream(ms).min().orElse(0), java.util.Arrays.stream(ms).max().orElse(0),
+                reply.json().length() / 1024, reply.totalCount(), Bench.load());
     }
 
     /** lm.apply_agent_report of all 1,000 pools with two checkouts each, a minute apart, and lm.record_usage's share of it. */

@@ -348,6 +348,41 @@ class UsageHistoryTest {
         assertEquals(usageFromHours("2030-08-01T05:00:00Z", "2030-08-04T17:00:00Z"), usageReport("2030-08-01T05:00:00Z", "2030-08-04T17:00:00Z"));
     }
 
+    /** The users report's rows of one page, as "user feature hours". */
+    private static String usersPage(String query) {
+        Res r = api.http.get("/reports/users?since=2031-02-01T00:00:00Z&until=2031-02-01T20:00:00Z&" + query, api.admin());
+        assertEquals(200, r.status(), r::toString);
+        return String.join(", ", r.json().getAsJsonArray().asList().stream().map(e -> e.getAsJsonObject())
+                .map(o -> o.get("username").getAsString() + " " + o.get("product_feature").getAsString() + " "
+                        + o.get("license_hours").getAsBigDecimal().toPlainString()).toList());
+    }
+
+    @Test
+    void theUsersReportSortsAndPagesAsTheListsDo() throws Exception {
+        // six rows, three of them tied at one license-hour
+        Sql.update(api.ds, "INSERT INTO lm.user_rollups VALUES (950001, ?, 'pa', 'pg.f', 3600), (950001, ?, 'pb', 'pg.f', 3600),"
+                + " (950002, ?, 'pc', 'pg.f', 7200), (950003, ?, 'pa', 'pg.g', 1800), (950003, ?, 'pd', 'pg.g', 3600),"
+                + " (950001, ?, 'pe', 'pg.f', 900)", at("2031-02-01T10:00:00Z"), at("2031-02-01T10:00:00Z"), at("2031-02-01T11:00:00Z"),
+                at("2031-02-01T10:00:00Z"), at("2031-02-01T12:00:00Z"), at("2031-02-01T13:00:00Z"));
+        // most first, ties by user then feature
+        String all = "pc pg.f 2.00, pa pg.f 1.00, pb pg.f 1.00, pd pg.g 1.00, pa pg.g 0.50, pe pg.f 0.25";
+        assertEquals(all, usersPage(""));
+        Res first = api.http.get("/reports/users?since=2031-02-01T00:00:00Z&until=2031-02-01T20:00:00Z&limit=2", api.admin());
+        assertEquals("6", first.header("X-Total-Count"), first::toString);
+        // pages of two, the ties split across them, neither overlap nor leave a row out
+        assertEquals(all, usersPage("limit=2") + ", " + usersPage("limit=2&offset=2") + ", " + usersPage("limit=2&offset=4"));
+        assertEquals("", usersPage("limit=2&offset=6"));
+        assertEquals("pa pg.f 1.00, pa pg.g 0.50, pb pg.f 1.00, pc pg.f 2.00, pd pg.g 1.00, pe pg.f 0.25", usersPage("sort_field=username"));
+        assertEquals("pe pg.f 0.25, pa pg.g 0.50, pa pg.f 1.00, pb pg.f 1.00", usersPage("sort_field=license_hours&sort_ascending=true&limit=4"));
+        assertEquals("pa pg.f 1.00, pa pg.g 0.50", usersPage("search=PA"));
+        assertEquals("pd pg.g 1.00, pa pg.g 0.50", usersPage("search=pg.g"));
+        String admin = api.admin();
+        for (String bad : List.of("sort_field=hours", "sort_ascending=maybe", "limit=0", "limit=10001", "offset=-1", "limit=x")) {
+            Res r = api.http.get("/reports/users?" + bad, admin);
+            assertEquals(400, r.status(), bad + ": " + r);
+        }
+    }
+
     @Test
     void retentionDropsADayWithItsLastHour() throws Exception {
         long pool = 950001;

@@ -567,7 +567,8 @@ class CliTest {
     void reportsAndCheckoutsAsTablesCsvAndJson() throws Exception {
         lm.db.Sql.update(api.ds, "INSERT INTO lm.usage_rollups VALUES (940001, '2030-07-01 10:00Z', 'clirep.f', 60, 3600, 20, 7.5, 9, 0,"
                 + " 1, 2, 3, 4, 5, 6, 0, 1, 0, 0), (940001, '2030-07-01 11:00Z', 'clirep.f', 60, 3600, 20, 2.5, 3, 0, 1, 2, 3, 4, 5, 6, 0, 1, 0, 0)");
-        lm.db.Sql.update(api.ds, "INSERT INTO lm.user_rollups VALUES (940001, '2030-07-01 10:00Z', 'zed', 'clirep.f', 5400)");
+        lm.db.Sql.update(api.ds, "INSERT INTO lm.user_rollups VALUES (940001, '2030-07-01 10:00Z', 'zed', 'clirep.f', 5400),"
+                + " (940001, '2030-07-01 11:00Z', 'amy', 'clirep.f', 1800)");
         // the day's rollups, as an agent pass makes them from its hours (whole days are read from them)
         lm.db.Sql.text(api.ds, "SELECT lm.roll_up_days('2030-07-01 00:00Z', '2030-07-01 23:00Z', ARRAY[940001]::bigint[])");
         lm.db.Sql.update(api.ds, "INSERT INTO lm.checkouts VALUES (940001, 'zed', 'ws1', 'clirep.f', 'c1', 3, 1, '77', '2030-07-01 11:00Z',"
@@ -587,6 +588,12 @@ class CliTest {
         assertTrue(ok("report", "users", "--feature", "clirep.f", "--user", "zed", "--since", "2030-07-01", "--until", "2030-07-02", "--csv")
                 .out().equals("user,feature,license_hours\r\nzed,clirep.f,1.50\r\n"));
         fails(1, "report", "users", "--feature", "no.such");
+        // --limit: the biggest only
+        assertEquals("user,feature,license_hours\r\nzed,clirep.f,1.50\r\n",
+                ok("report", "users", "--feature", "clirep.f", "--limit", "1", "--since", "2030-07-01", "--until", "2030-07-02", "--csv").out());
+        assertTrue(ok("report", "users", "--feature", "clirep.f", "--since", "2030-07-01", "--until", "2030-07-02", "--csv").out()
+                .endsWith("\r\namy,clirep.f,0.50\r\n"));
+        fails(1, "report", "users", "--limit", "0");
         // relative times are the CLI's: the API takes instants
         assertEquals("[]", ok("report", "usage", "--feature", "clirep.f", "--since", "7d", "--json").out().strip());
         String checkouts = ok("checkouts", "--search", "clirep").out();

@@ -338,10 +338,10 @@ class OpenApiTest {
             }
             Set<String> listParams = Set.of("search", "sort_field", "sort_ascending", "limit", "offset");
             if (list) {
-                // history lists (denials, job history) also take a time window, /jobs a pool
+                // history lists (denials, job history) also take a time window, /jobs a pool, the users report its filters
                 Set<String> extra = new TreeSet<>(query);
                 extra.removeAll(listParams);
-                assertTrue(query.containsAll(listParams) && Set.of("since", "until", "pool_id").containsAll(extra),
+                assertTrue(query.containsAll(listParams) && Set.of("since", "until", "pool_id", "product_feature", "username").containsAll(extra),
                         e.getKey() + ": list query parameters " + query);
             } else {
                 assertTrue(query.stream().noneMatch(listParams::contains), e.getKey() + ": list parameters on a non-list");
