@@ -1,11 +1,8 @@
 package lm.history;
 
-import java.time.OffsetDateTime;
-import java.time.format.DateTimeParseException;
 import java.util.List;
 import java.util.Map;
 import javax.sql.DataSource;
-import lm.http.ApiException;
 import lm.http.Call;
 import lm.http.Listing;
 import lm.http.Routes;
@@ -42,16 +39,9 @@ public final class History {
         r.get("/job_history/{id}", "job", "read", c -> JOBS.one(ds, c.id("id", "job history")));
     }
 
-    /** A time query parameter: ISO-8601 with an offset (2026-11-27T10:00:00Z); absent is {@code absent}. */
+    /** A time query parameter (Call#time) as SQL's timestamptz text; absent is {@code absent}, an unbounded end. */
     private static String time(Call c, String name, String absent) {
-        String v = c.param(name);
-        if (v == null || v.isEmpty()) {
-            return absent;
-        }
-        try {
-            return OffsetDateTime.parse(v).toString();
-        } catch (DateTimeParseException e) {
-            throw ApiException.badRequest("query parameter " + name + " must be a time like 2026-11-27T10:00:00Z");
-        }
+        java.time.Instant t = c.time(name);
+        return t == null ? absent : t.toString();
     }
 }

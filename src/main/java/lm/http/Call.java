@@ -65,6 +65,25 @@ public final class Call {
         throw ApiException.badRequest("query parameter " + name + " must be true or false");
     }
 
+    /**
+     * A time query parameter: an ISO 8601 instant with an offset (2026-11-27T10:00:00Z) or a UTC
+     * day (2026-11-27, its midnight); absent or empty is null, anything else a 400. The one rule
+     * for every route that takes since and until.
+     */
+    public java.time.Instant time(String name) {
+        String v = param(name);
+        if (v == null || v.isEmpty()) {
+            return null;
+        }
+        try {
+            return v.length() == 10 ? java.time.LocalDate.parse(v).atStartOfDay(java.time.ZoneOffset.UTC).toInstant()
+                    : java.time.OffsetDateTime.parse(v).toInstant();
+        } catch (java.time.format.DateTimeParseException e) {
+            throw ApiException.badRequest("query parameter " + name + " must be an ISO 8601 time such as 2026-11-27T10:00:00Z,"
+                    + " or a day such as 2026-11-27");
+        }
+    }
+
     /** An optional id in the query (e.g. a filter): absent is null, anything but a positive integer a 400. */
     public Long queryId(String name) {
         return Listing.number(param(name), name, 1, Long.MAX_VALUE);

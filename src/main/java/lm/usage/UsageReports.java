@@ -4,15 +4,10 @@ import java.sql.Timestamp;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
-import java.time.LocalDate;
-import java.time.OffsetDateTime;
-import java.time.ZoneOffset;
-import java.time.format.DateTimeParseException;
 import java.util.List;
 import java.util.Map;
 import javax.sql.DataSource;
 import lm.db.Sql;
-import lm.http.ApiException;
 import lm.http.Call;
 import lm.http.Listing;
 import lm.http.Reply;
@@ -66,17 +61,9 @@ public final class UsageReports {
         return USERS.query(param);
     }
 
-    /** An ISO 8601 instant (2026-11-27T10:00:00Z, with an offset) or a UTC day (2026-11-27); absent: {@code otherwise}. */
+    /** A time query parameter (Call#time); absent: {@code otherwise}. */
     static Timestamp time(Call c, String name, Instant otherwise) {
-        String v = c.param(name);
-        if (v == null || v.isEmpty()) {
-            return Timestamp.from(otherwise);
-        }
-        try {
-            return Timestamp.from(v.length() == 10 ? LocalDate.parse(v).atStartOfDay(ZoneOffset.UTC).toInstant()
-                    : OffsetDateTime.parse(v).toInstant());
-        } catch (DateTimeParseException e) {
-            throw ApiException.badRequest(name + " must be an ISO 8601 time such as 2026-11-27T10:00:00Z, or a day such as 2026-11-27");
-        }
+        Instant t = c.time(name);
+        return Timestamp.from(t == null ? otherwise : t);
     }
 }

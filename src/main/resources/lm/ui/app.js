@@ -632,24 +632,32 @@
    * A table over a list route of the API: its search, sort (sort_field, sort_ascending) and
    * paging (limit, offset) happen on the server, and their state is in the address
    * (#/denials?search=…&sort=…&asc=…&page=…), so the back button and bookmarks keep it.
-   * columns: [{key, label, num, sort: the API's sort_field or none, cell(row)}]
+   * columns: [{key, label, num, sort: the API's sort_field or none, cell(row)}]. A From and a
+   * To day (from=, to= in the address, days of the browser's time zone, To included) become the
+   * route's since and until; left empty, the route's own default period applies.
    */
   function pagedTable(pageName, route, params, columns, defaultSort) {
     var size = 25;
     var search = params.get('search') || '';
+    var from = day(params.get('from'));
+    var to = day(params.get('to'));
     var sort = params.get('sort') || defaultSort.key;
     var ascending = params.has('asc') ? params.get('asc') === 'true' : defaultSort.ascending;
     var page = Math.max(1, parseInt(params.get('page'), 10) || 1);
     function link(changes) {
-      var q = { search: search, sort: sort, asc: String(ascending), page: String(page) };
+      var q = { search: search, from: from, to: to, sort: sort, asc: String(ascending), page: String(page) };
       Object.keys(changes).forEach(function (k) { q[k] = changes[k]; });
-      if (!q.search) {
-        delete q.search;
-      }
+      ['search', 'from', 'to'].forEach(function (k) {
+        if (!q[k]) {
+          delete q[k];
+        }
+      });
       return '#/' + pageName + '?' + new URLSearchParams(q).toString();
     }
     var query = '?limit=' + size + '&offset=' + (page - 1) * size + '&sort_field=' + encodeURIComponent(sort)
-      + '&sort_ascending=' + ascending + (search ? '&search=' + encodeURIComponent(search) : '');
+      + '&sort_ascending=' + ascending + (search ? '&search=' + encodeURIComponent(search) : '')
+      + (from ? '&since=' + encodeURIComponent(new Date(from + 'T00:00').toISOString()) : '')
+      + (to ? '&until=' + encodeURIComponent(new Date(new Date(to + 'T00:00').getTime() + 86400e3).toISOString()) : '');
     return api(route + query).then(function (r) {
       var total = r.total;
       var pages = Math.max(1, Math.ceil(total / size));
@@ -668,6 +676,8 @@
         }));
       });
       var input = el('input', { type: 'search', id: pageName + '-search', value: search, placeholder: 'Search', 'aria-label': 'Search' });
+      var fromInput = el('input', { type: 'date', id: pageName + '-from', value: from, 'aria-label': 'From (day)' });
+      var toInput = el('input', { type: 'date', id: pageName + '-to', value: to, 'aria-label': 'To (day, included)' });
       var first = total ? (page - 1) * size + 1 : 0;
       var position = el('span', { className: 'muted', id: pageName + '-position', 'aria-live': 'polite',
         text: (total ? 'Rows ' + number(first) + '–' + number(first + r.body.length - 1) + ' of ' + number(total) : 'No rows')
@@ -686,11 +696,19 @@
       return [el('form', { className: 'toolbar', role: 'search', onsubmit: function (e) {
         e.preventDefault();
         search = input.value.trim();
+        from = day(fromInput.value);
+        to = day(toInput.value);
         location.hash = link({ page: '1' });
-      } }, input, el('button', { type: 'submit', id: pageName + '-search-button', text: 'Search' })),
+      } }, input, el('label', null, 'From ', fromInput), el('label', null, 'To ', toInput),
+      el('button', { type: 'submit', id: pageName + '-search-button', text: 'Search' })),
       el('div', { className: 'scroll' }, el('table', { id: pageName }, el('thead', null, el('tr', null, heads)), el('tbody', null, rows))),
       pager];
     });
+  }
+
+  // a YYYY-MM-DD day, or '' for anything else (an address edited by hand)
+  function day(v) {
+    return v && /^\d{4}-\d{2}-\d{2}$/.test(v) && !isNaN(new Date(v + 'T00:00')) ? v : '';
   }
 
   // a paged table's column in the client-side table()
@@ -749,11 +767,24 @@
     });
   }
 
+  function usersPage(arg, params) {
+    return pagedTable('users', '/reports/users', params, [
+      { key: 'username', label: 'User', sort: 'username' },
+      { key: 'product_feature', label: 'License', sort: 'product_feature' },
+      { key: 'license_hours', label: 'License-hours', num: true, sort: 'license_hours' }
+    ], { key: 'license_hours', ascending: false }).then(function (t) {
+      nav('users');
+      show(el('h1', { text: 'Usage by user' }),
+        el('p', { className: 'muted', text: 'License-hours each user had checked out per license, as the license servers reported them (in jobs or not), most first. Without From and To: the last 7 days. Search covers user and license.' }),
+        t);
+    });
+  }
+
   // ------------------------------------------------------------------ routing
 
   // #/name[/arg][?query]
   var pages = { pools: function (arg, params) { return arg ? poolPage(arg, params) : poolsPage(); },
-    clusters: clustersPage, denials: denialsPage, jobs: jobHistoryPage };
+    clusters: clustersPage, denials: denialsPage, jobs: jobHistoryPage, users: usersPage };
   var wanted = null;
 
   function nav(page) {

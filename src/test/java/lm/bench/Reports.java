@@ -61,12 +61,13 @@ final class Reports {
             time(ds, "usage, one feature, 7 days by hour", usage, "rb.f0500", week, now, "hour");
             time(ds, "usage, all 1,000 features, 7 days by day", usage, null, week, now, "day");
             time(ds, "usage, all 1,000 features, 1 day by hour", usage, null, day, now, "hour");
-            users(ds, "users, 7 days, all rows", Map.of(), week, now);
-            users(ds, "users, 30 days, all rows", Map.of(), month, now);
-            users(ds, "users, a year, the first page of 100 (most first)", Map.of("limit", "100"), year, now);
-            users(ds, "users, a year, the first page of 1,000 by user", Map.of("limit", "1000", "sort_field", "username"), year, now);
-            users(ds, "users, a year, one user", Map.of("search", "user42"), year, now);
-            users(ds, "users, a year, all rows", Map.of(), year, now);
+            users(ds, "users, 7 days, all rows", Map.of(), week, now, null, null);
+            users(ds, "users, 30 days, all rows", Map.of(), month, now, null, null);
+            users(ds, "users, a year, the first page of 100 (most first)", Map.of("limit", "100"), year, now, null, null);
+            users(ds, "users, a year, the first page of 1,000 by user", Map.of("limit", "1000", "sort_field", "username"), year, now, null, null);
+            users(ds, "users, a year, one feature (product_feature=)", Map.of(), year, now, "rb.f0500", null);
+            users(ds, "users, a year, one user (username=)", Map.of(), year, now, null, "user42");
+            users(ds, "users, a year, all rows", Map.of(), year, now, null, null);
             agentReports(ds);
         }
     }
@@ -143,12 +144,13 @@ final class Reports {
     }
 
     /** GET /lm/reports/users as lm-server answers it (lm.usage.UsageReports.users), the JSON included. */
-    private static void users(HikariDataSource ds, String what, Map<String, String> params, Timestamp since, Timestamp until) throws Exception {
+    private static void users(HikariDataSource ds, String what, Map<String, String> params, Timestamp since, Timestamp until,
+                              String productFeature, String username) throws Exception {
         double[] ms = new double[ROUNDS];
         Reply reply = null;
         for (int r = 0; r < ROUNDS; r++) {
             long t0 = System.nanoTime();
-            reply = UsageReports.users(ds, UsageReports.usersQuery(params::get), since, until, null, null);
+            reply = UsageReports.users(ds, UsageReports.usersQuery(params::get), since, until, productFeature, username);
             ms[r] = (System.nanoTime() - t0) / 1e6;
         }
         System.out.printf(Locale.ROOT, "RESULT report %s: %.0f ms (median; min %.0f, max %.0f), %d kB of JSON, %d rows in all, %s%n", what,

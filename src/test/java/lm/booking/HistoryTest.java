@@ -263,6 +263,7 @@ class HistoryTest {
         assertEquals(404, api.http.get("/denials/999999", prolog).status());
         assertEquals(0, api.http.get("/denials?search=hapip&since=2999-01-01T00:00:00Z", prolog).json().getAsJsonArray().size());
         assertEquals(3, api.http.get("/denials?search=hapip&until=2999-01-01T00:00:00%2B01:00", prolog).json().getAsJsonArray().size());
+        assertEquals(0, api.http.get("/denials?search=hapip&since=2999-01-01", prolog).json().getAsJsonArray().size(), "a UTC day as in the reports");
         assertEquals(400, api.http.get("/denials?since=yesterday", prolog).status());
         assertEquals(400, api.http.get("/denials?sort_field=nope", prolog).status());
         assertEquals(403, api.http.get("/denials", api.token("hapi", "license-manager:job:create")).status());

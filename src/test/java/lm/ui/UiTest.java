@@ -87,6 +87,13 @@ class UiTest {
                     + "   'expires_at', now() - interval '23 hours', 'released_at', NULL, 'released_reason', NULL, 'offline', false)),"
                     + " now() - make_interval(hours => 24 + i), now() - make_interval(hours => i), (ARRAY['epilog', 'ended', 'requeue'])[i]"
                     + " FROM generate_series(1, 3) i");
+            // who used ansys.mech: ana 2 h and bob 1 h in the last hours, ana 10 h more ten days ago
+            st.execute("INSERT INTO lm.user_rollups (pool_id, hour, username, product_feature, license_seconds) VALUES"
+                    + " (" + mechPool + ", date_trunc('hour', now()) - interval '2 hours', 'ana', 'ansys.mech', 7200),"
+                    + " (" + mechPool + ", date_trunc('hour', now()) - interval '3 hours', 'bob', 'ansys.mech', 3600),"
+                    + " (" + mechPool + ", date_trunc('hour', now()) - interval '10 days', 'ana', 'ansys.mech', 36000)");
+            // whole days are read from the daily rollups, which agent passes make
+            st.execute("SELECT lm.roll_up_days(now() - interval '12 days', now(), ARRAY[" + mechPool + "]::bigint[])");
         }
         chrome = new Chrome(1280, 800);
     }
@@ -413,6 +420,34 @@ class UiTest {
         assertEquals("epilog", rows.get(0).get(9));
         assertEquals("Rows 1–3 of 3 · page 1 of 1", chrome.driver.findElement(By.id("jobs-position")).getText());
         chrome.screenshot("job-history");
+        assertEquals(List.of(), chrome.consoleErrors(), "no error, no CSP violation");
+    }
+
+    @Test
+    void theUsersPageRanksLicenseHoursOverThePeriodChosen() throws Exception {
+        open("#token=" + reader() + "&page=users");
+        chrome.await(By.cssSelector("#users tbody tr"));
+        // the last 7 days by default, most first
+        assertEquals(List.of(List.of("ana", "ansys.mech", "2"), List.of("bob", "ansys.mech", "1")), cells("users"));
+        assertEquals("Rows 1–2 of 2 · page 1 of 1", chrome.driver.findElement(By.id("users-position")).getText());
+        assertEquals("page", chrome.driver.findElement(By.cssSelector("#nav a[data-page=users]")).getAttribute("aria-current"));
+        // from twelve days ago (a day of the browser's calendar) to today: ana's ten hours then count too
+        chrome.script("var d = new Date(Date.now() - 12 * 86400e3), t = new Date();"
+                + " function f(x) { return x.getFullYear() + '-' + String(x.getMonth() + 1).padStart(2, '0') + '-' + String(x.getDate()).padStart(2, '0'); }"
+                + " document.getElementById('users-from').value = f(d); document.getElementById('users-to').value = f(t);");
+        chrome.driver.findElement(By.id("users-search-button")).click();
+        chrome.waiting().until(d -> d.findElement(By.cssSelector("#users tbody tr td.num")).getText().equals("12"));
+        assertEquals(List.of("12", "1"), column("users", 2));
+        assertTrue(chrome.script("return location.hash").toString().contains("from="), "the period is in the address");
+        chrome.screenshot("users");
+        // a period that ends before the data: nothing
+        chrome.script("document.getElementById('users-to').value = document.getElementById('users-from').value;");
+        chrome.driver.findElement(By.id("users-search-button")).click();
+        chrome.waiting().until(d -> d.findElement(By.id("users-position")).getText().startsWith("No rows"));
+        // the denials page takes the same period: none of its 30 denials is from tomorrow on
+        chrome.script("var x = new Date(Date.now() + 86400e3); location.hash = '#/denials?from=' + x.getFullYear() + '-'"
+                + " + String(x.getMonth() + 1).padStart(2, '0') + '-' + String(x.getDate()).padStart(2, '0')");
+        chrome.waiting().until(d -> d.findElement(By.id("denials-position")).getText().startsWith("No rows"));
         assertEquals(List.of(), chrome.consoleErrors(), "no error, no CSP violation");
     }
 
