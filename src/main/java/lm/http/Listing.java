@@ -9,8 +9,9 @@ import javax.sql.DataSource;
 import lm.db.Sql;
 
 /**
- * List and get-one over an API view whose column {@code j} is the resource's JSON. The view does
- * the shaping in SQL; this class only adds search, a whitelisted sort, paging and the count.
+ * List and get-one over an API view whose column {@code j} is the resource's JSON, or a list of
+ * a report function's rows ({@link #report}). The view does the shaping in SQL; this class only
+ * adds search, a whitelisted sort, paging and the count.
  */
 public final class Listing {
     private static final int MAX_LIMIT = 10_000;
@@ -27,16 +28,11 @@ public final class Listing {
 
     /** {@code sortable}: API field name → column of the view; every view has an {@code id}, the default order and the tiebreak. */
     public Listing(String resource, String view, List<String> searchColumns, Map<String, String> sortable) {
-        this(resource, view, searchColumns, sortable, "id", true, null);
+        this(resource, view, searchColumns, sortable, "id", true, null, "p.j");
     }
 
-    /**
-     * A report's rows, which have no id and are their own JSON (each column a field): sorted by
-     * {@code defaultField} unless the caller asks otherwise, then always by {@code tiebreak} (SQL,
-     * ascending), so that pages do not overlap.
-     */
-    public Listing(String resource, String view, List<String> searchColumns, Map<String, String> sortable, String defaultField,
-                   boolean defaultAscending, String tiebreak) {
+    private Listing(String resource, String view, List<String> searchColumns, Map<String, String> sortable, String defaultField,
+                    boolean defaultAscending, String tiebreak, String json) {
         this.resource = resource;
         this.view = view;
         this.searchColumns = searchColumns;
@@ -44,7 +40,18 @@ public final class Listing {
         this.defaultField = defaultField;
         this.defaultAscending = defaultAscending;
         this.tiebreak = tiebreak;
-        this.json = tiebreak == null ? "p.j" : "p";
+        this.json = json;
+    }
+
+    /**
+     * A report's rows ({@code source}: a set-returning function, its arguments the first
+     * parameters of {@link #list}), which have no id and are their own JSON, each column a field:
+     * sorted by {@code defaultField} unless the caller asks otherwise, then always by
+     * {@code tiebreak} (SQL, ascending), so that pages neither overlap nor leave a row out.
+     */
+    public static Listing report(String resource, String source, List<String> searchColumns, Map<String, String> sortable,
+                                 String defaultField, boolean defaultAscending, String tiebreak) {
+        return new Listing(resource, source, searchColumns, sortable, defaultField, defaultAscending, tiebreak, "p");
     }
 
     public record Query(String where, List<Object> params, String orderBy, Long limit, long offset) {}

@@ -23,7 +23,7 @@ public final class UsageReports {
             Map.of("id", "id", "product_feature", "lower(product_feature)", "username", "lower(username)", "host", "lower(host)",
                     "quantity", "quantity"));
     // most first, as `lm-cli report users` shows it; the function's arguments are the first four parameters
-    private static final Listing USERS = new Listing("user report row", "lm.user_report(?, ?, ?, ?)", List.of("username", "product_feature"),
+    private static final Listing USERS = Listing.report("user report row", "lm.user_report(?, ?, ?, ?)", List.of("username", "product_feature"),
             Map.of("username", "username", "product_feature", "product_feature", "license_hours", "license_hours"), "license_hours", false,
             "username, product_feature");
     // without since: the week before until, what `lm-cli report` shows by default too
