@@ -489,7 +489,7 @@
         chart(pf, p),
         section('checkouts', 'Checked out now', function () {
           return api('/checkouts?limit=10000&search=' + encodeURIComponent(pf)).then(function (c) {
-            return table('checkouts', [
+            return [table('checkouts', [
               { key: 'username', label: 'User', search: true },
               { key: 'host', label: 'Host', search: true },
               { key: 'quantity', label: 'Quantity', num: true },
@@ -501,7 +501,8 @@
             ], c.body.filter(function (k) { return k.pool_id === pool.id; }).map(function (k) {
               k.jobs = k.slurm_job_ids.join(', ');
               return k;
-            }), { key: 'quantity', ascending: false });
+            }), { key: 'quantity', ascending: false }),
+            el('p', null, el('a', { href: '#/users?search=' + encodeURIComponent(pf), text: 'License-hours per user of ' + pf + ' →' }))];
           });
         }),
         section('bookings', 'Active bookings', function () {

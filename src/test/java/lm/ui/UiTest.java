@@ -360,6 +360,11 @@ class UiTest {
         assertEquals(48, custom, "two days of hours");
         assertEquals((long) custom, chrome.script("return document.getElementById('usage-chart').uplot.data[0].length"));
         chrome.screenshot("pool-custom-range");
+        // who used it: from the checkouts to the Users page of this license
+        chrome.driver.findElement(By.linkText("License-hours per user of ansys.mech →")).click();
+        chrome.waiting().until(d -> d.findElements(By.cssSelector("#users tbody tr")).size() == 2);
+        assertEquals(List.of("ana", "bob"), column("users", 0));
+        assertEquals("ansys.mech", chrome.driver.findElement(By.id("users-search")).getAttribute("value"));
         assertEquals(List.of(), chrome.consoleErrors(), "no error, no CSP violation");
     }
 
