@@ -255,15 +255,24 @@ LANGUAGE sql STABLE AS $$
     GROUP BY 1, 2
 $$;
 
--- Checks a report's period: p_by hour or day, p_since before p_until (LM003, 422).
-CREATE OR REPLACE FUNCTION lm.check_report_period(p_since timestamptz, p_until timestamptz, p_by text DEFAULT 'hour')
-RETURNS void LANGUAGE plpgsql IMMUTABLE AS $$
+-- Checks a report's arguments: p_by hour or day, p_since before p_until (LM003, 422), and
+-- p_product_feature (NULL: all) a feature the inventory or the history knows (LM002, 404).
+DROP FUNCTION IF EXISTS lm.check_report_period(timestamptz, timestamptz, text);
+CREATE OR REPLACE FUNCTION lm.check_report(p_since timestamptz, p_until timestamptz, p_by text, p_product_feature text)
+RETURNS void LANGUAGE plpgsql STABLE AS $$
 BEGIN
     IF p_by IS NULL OR p_by NOT IN ('hour', 'day') THEN
         RAISE EXCEPTION 'Invalid report period.' USING ERRCODE = 'LM003', DETAIL = 'by must be hour or day';
     END IF;
     IF p_since IS NULL OR p_until IS NULL OR p_since >= p_until THEN
         RAISE EXCEPTION 'Invalid report period.' USING ERRCODE = 'LM003', DETAIL = 'since must be before until';
+    END IF;
+    IF p_product_feature IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM lm.usage_rollups r WHERE r.product_feature = p_product_feature)
+       AND NOT EXISTS (SELECT 1 FROM lm.user_day_rollups d WHERE d.product_feature = p_product_feature)
+       AND NOT EXISTS (SELECT 1 FROM lm.features f JOIN lm.products p ON p.id = f.product_id
+                       WHERE p.name || '.' || f.name = p_product_feature) THEN
+        RAISE EXCEPTION 'Feature not found.' USING ERRCODE = 'LM002', DETAIL = 'no feature ' || p_product_feature;
     END IF;
 END
 $$;
@@ -317,13 +326,7 @@ AS $$
 DECLARE
     v record;
 BEGIN
-    PERFORM lm.check_report_period(p_since, p_until, p_by);
-    IF p_product_feature IS NOT NULL
-       AND NOT EXISTS (SELECT 1 FROM lm.usage_rollups r WHERE r.product_feature = p_product_feature)
-       AND NOT EXISTS (SELECT 1 FROM lm.features f JOIN lm.products p ON p.id = f.product_id
-                       WHERE p.name || '.' || f.name = p_product_feature) THEN
-        RAISE EXCEPTION 'Feature not found.' USING ERRCODE = 'LM002', DETAIL = 'no feature ' || p_product_feature;
-    END IF;
+    PERFORM lm.check_report(p_since, p_until, p_by, p_product_feature);
     SELECT * INTO v FROM lm.report_span(p_since, p_until, p_by);
     RETURN QUERY
     WITH rollups AS (
@@ -389,14 +392,7 @@ AS $$
 DECLARE
     v record;
 BEGIN
-    PERFORM lm.check_report_period(p_since, p_until);
-    IF p_product_feature IS NOT NULL
-       AND NOT EXISTS (SELECT 1 FROM lm.usage_rollups r WHERE r.product_feature = p_product_feature)
-       AND NOT EXISTS (SELECT 1 FROM lm.user_day_rollups d WHERE d.product_feature = p_product_feature)
-       AND NOT EXISTS (SELECT 1 FROM lm.features f JOIN lm.products p ON p.id = f.product_id
-                       WHERE p.name || '.' || f.name = p_product_feature) THEN
-        RAISE EXCEPTION 'Feature not found.' USING ERRCODE = 'LM002', DETAIL = 'no feature ' || p_product_feature;
-    END IF;
+    PERFORM lm.check_report(p_since, p_until, 'hour', p_product_feature);
     SELECT * INTO v FROM lm.report_span(p_since, p_until);
     RETURN QUERY
     WITH days AS (
