@@ -86,7 +86,12 @@ public final class Call {
 
     /** An optional id in the query (e.g. a filter): absent is null, anything but a positive integer a 400. */
     public Long queryId(String name) {
-        return Listing.number(param(name), name, 1, Long.MAX_VALUE);
+        return number(name, 1, Long.MAX_VALUE);
+    }
+
+    /** An optional integer query parameter in [min, max]: absent is null, anything else a 400 (as limit and offset). */
+    public Long number(String name, long min, long max) {
+        return Listing.number(param(name), name, min, max);
     }
 
     /** A numeric path id; anything else names no resource, hence 404. */

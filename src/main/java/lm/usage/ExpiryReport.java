@@ -4,7 +4,6 @@ import java.sql.Timestamp;
 import java.time.Clock;
 import javax.sql.DataSource;
 import lm.db.Sql;
-import lm.http.ApiException;
 import lm.http.Call;
 import lm.http.Reply;
 import lm.http.Routes;
@@ -25,20 +24,10 @@ public final class ExpiryReport {
                 Timestamp.from(clock.instant()), withinDays(c))));
     }
 
-    /** within_days: 0 to 36,500 (default: all); past expiries (days_left < 0) are always shown. */
+    /** within_days: 0 to 36,500 (absent or empty: all); past expiries (days_left < 0) are always shown. */
     static int withinDays(Call c) {
         String v = c.param("within_days");
-        if (v == null || v.isEmpty()) {
-            return MAX_DAYS;
-        }
-        try {
-            int n = Integer.parseInt(v);
-            if (n >= 0 && n <= MAX_DAYS) {
-                return n;
-            }
-        } catch (NumberFormatException e) {
-            // the message below says what is wanted
-        }
-        throw ApiException.badRequest("within_days must be a whole number of days from 0 to " + MAX_DAYS);
+        Long n = v == null || v.isEmpty() ? null : c.number("within_days", 0, MAX_DAYS);
+        return n == null ? MAX_DAYS : n.intValue();
     }
 }
