@@ -99,6 +99,16 @@ final class ReportCommands {
         return OptionSpec.builder("--csv").description("Print CSV (a header line, then one line per row) instead of a table.").build();
     }
 
+    /** --limit N of a list or report; {@code description} says what the N are. */
+    static OptionSpec limit(String description) {
+        return OptionSpec.builder("--limit").paramLabel("N").type(Long.class).description(description).build();
+    }
+
+    /** An option's value as a query parameter: its text, or null (left out) when not given. */
+    static String value(OptionSpec o) {
+        return o.getValue() == null ? null : o.getValue().toString();
+    }
+
     static OptionSpec option(String name, String label, String description) {
         return OptionSpec.builder(name).paramLabel(label).type(String.class).description(description).build();
     }

@@ -40,11 +40,11 @@ final class UsageCommands {
 
     static CommandLine checkouts(Main main) {
         OptionSpec search = ReportCommands.option("--search", "TEXT", "Only checkouts whose feature, user or host matches any of the blank-separated words.");
-        OptionSpec limit = OptionSpec.builder("--limit").paramLabel("N").type(Long.class).description("Show at most N checkouts.").build();
+        OptionSpec limit = ReportCommands.limit("Show at most N checkouts.");
         Callable<Integer> body = () -> {
             Map<String, String> q = new LinkedHashMap<>();
             q.put("search", search.getValue());
-            q.put("limit", limit.getValue() == null ? null : limit.getValue().toString());
+            q.put("limit", ReportCommands.value(limit));
             Api.Answer a = main.api().get("/checkouts", q);
             print(main, a, CHECKOUTS, false);
             return Main.EXIT_OK;
@@ -76,8 +76,7 @@ final class UsageCommands {
     static CommandLine users(Main main, Clock clock) {
         OptionSpec feature = ReportCommands.option("--feature", "PRODUCT.FEATURE", "Only this product.feature (default: all).");
         OptionSpec user = ReportCommands.option("--user", "NAME", "Only this user (default: all).");
-        OptionSpec limit = OptionSpec.builder("--limit").paramLabel("N").type(Long.class)
-                .description("Only the N rows with the most license-hours (1 to 10000; default: all).").build();
+        OptionSpec limit = ReportCommands.limit("Only the N rows with the most license-hours (1 to 10000; default: all).");
         OptionSpec since = ReportCommands.since("default 7 days before --until");
         OptionSpec until = ReportCommands.until();
         OptionSpec csv = ReportCommands.csv();
@@ -85,7 +84,7 @@ final class UsageCommands {
             Map<String, String> q = new LinkedHashMap<>();
             q.put("product_feature", feature.getValue());
             q.put("username", user.getValue());
-            q.put("limit", limit.getValue() == null ? null : limit.getValue().toString());
+            q.put("limit", ReportCommands.value(limit));
             q.put("since", ReportCommands.when(since.getValue(), clock, "--since"));
             q.put("until", ReportCommands.when(until.getValue(), clock, "--until"));
             print(main, main.api().get("/reports/users", q), USERS, Boolean.TRUE.equals(csv.getValue()));
@@ -108,7 +107,7 @@ final class UsageCommands {
         OptionSpec csv = ReportCommands.csv();
         Callable<Integer> body = () -> {
             Map<String, String> q = new LinkedHashMap<>();
-            q.put("within_days", within.getValue() == null ? null : within.getValue().toString());
+            q.put("within_days", ReportCommands.value(within));
             print(main, main.api().get("/reports/expiry", q), EXPIRY, Boolean.TRUE.equals(csv.getValue()));
             return Main.EXIT_OK;
         };
