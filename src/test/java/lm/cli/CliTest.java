@@ -594,8 +594,13 @@ class CliTest {
         assertTrue(ok("report", "users", "--feature", "clirep.f", "--since", "2030-07-01", "--until", "2030-07-02", "--csv").out()
                 .endsWith("\r\namy,clirep.f,0.50\r\n"));
         fails(1, "report", "users", "--limit", "0");
-        // relative times are the CLI's: the API takes instants
-        assertEquals("[]", ok("report", "usage", "--feature", "clirep.f", "--since", "7d", "--json").out().strip());
+        // relative times are the CLI's (the API takes instants), counted back from the real clock:
+        // an hour three days ago is in the last 7 days, one ten days ago is not
+        lm.db.Sql.update(api.ds, "INSERT INTO lm.usage_rollups SELECT 940001, date_trunc('hour', now()) - d * interval '1 day', 'clirep.f',"
+                + " 60, 3600, 20, 1, 1, 0, 1, 2, 3, 4, 5, 6, 0, 1, 0, 0 FROM unnest(ARRAY[3, 10]) d");
+        JsonArray recent = ok("report", "usage", "--feature", "clirep.f", "--since", "7d", "--json").json().getAsJsonArray();
+        assertEquals(List.of(lm.db.Sql.text(api.ds, "SELECT to_char((date_trunc('hour', now()) - interval '3 days') AT TIME ZONE 'UTC',"
+                + " 'YYYY-MM-DD\"T\"HH24:MI:SS+00:00')")), recent.asList().stream().map(e -> e.getAsJsonObject().get("period_start").getAsString()).toList());
         String checkouts = ok("checkouts", "--search", "clirep").out();
         assertTrue(checkouts.replaceAll(" +", " ").contains("\nclirep.f zed ws1 3 1 77 2030-07-01T09:30:00+00:00 2030-07-01T11:00:00+00:00\n"), checkouts);
 
