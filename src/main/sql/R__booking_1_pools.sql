@@ -12,6 +12,8 @@
 --   2. pool rows, each with its lm.pool_counts row, in ascending pool id (lm.lock_pools); an
 --      inventory change takes them all;
 --   3. then features, jobs and bookings rows.
+--   (Before all of these, lm.book_job may lock its own rows of lm.untracked_licenses through
+--   lm.count_untracked; nothing else locks those rows, so they take no part in a cycle.)
 -- What only decreases what is booked (a release, an expiry, a job's end) takes just the
 -- pool_counts rows of step 2, in the same ascending order (lm.lock_pools(…, true)): admission's
 -- decision is made under both locks, so it sees the release either committed or not started,

@@ -76,3 +76,21 @@ LANGUAGE sql STABLE AS $$
     FROM lm.license_server_states() st
     ORDER BY 1, 3
 $$;
+
+-- Counters kept in the database (the same on every instance, and kept across restarts), in the
+-- shape of lm.metric_gauges; Prometheus' text format gives each a _total suffix.
+DROP FUNCTION IF EXISTS lm.metric_counters(timestamptz);
+
+CREATE FUNCTION lm.metric_counters(p_now timestamptz)
+RETURNS TABLE (metric text, help text, labels jsonb, value double precision)
+LANGUAGE sql STABLE AS $$
+    -- issue 19, case 8: jobs that named a license lm-server does not manage (V22), so a typo in
+    -- Slurm's Licenses= or a license nobody configured here shows
+    SELECT 'lm_untracked_licenses',
+           'Admission calls (POST /lm/jobs) that named a license lm-server does not manage for the cluster: counted, never booked.',
+           jsonb_build_object('cluster_client_id', u.cluster_client_id, 'license', u.license),
+           sum(u.jobs)::double precision
+    FROM lm.untracked_licenses u
+    GROUP BY u.cluster_client_id, u.license
+    ORDER BY 1, 3
+$$;
