@@ -107,6 +107,9 @@ class LmOfflineTest {
         assertTrue(Math.abs(e.get("time").getAsLong() - Instant.now().getEpochSecond()) < 60, e::toString);
         assertEquals("[{\"license\":\"abaqus.abaqus@flexlm\",\"product_feature\":\"abaqus.abaqus\",\"quantity\":3}]",
                 e.getAsJsonArray("bookings").toString());
+        // run right after time; account (Slurm's "(null)" here: none) only when the job has one
+        assertEquals(List.of("op", "id", "time", "run", "bookings", "slurm_job_id", "username", "lead_host"), List.copyOf(e.keySet()));
+        assertEquals(0, e.get("run").getAsInt());
 
         // 2 of abaqus are left and 1 of ansys: a job wanting 2 + 2 gets neither
         r = prolog("2", "abaqus.abaqus@flexlm:2,ansys.ansys@flexlm:2");
@@ -197,6 +200,22 @@ class LmOfflineTest {
     }
 
     @Test
+    void ledgerEntriesCarryTheRunAndTheAccount() throws Exception {
+        budget(60, Map.of("abaqus.abaqus@flexlm", 5));
+        run.env("SLURM_JOB_RESTART_COUNT", "3").env("SLURM_JOB_ACCOUNT", "proj\"x");
+        assertEquals(0, prolog("30", "abaqus.abaqus@flexlm:1").exit());
+        JsonObject e = ledger().get(0);
+        assertEquals(List.of("op", "id", "time", "run", "bookings", "slurm_job_id", "username", "lead_host", "account"),
+                List.copyOf(e.keySet()));
+        assertEquals(3, e.get("run").getAsInt());
+        assertEquals("proj\"x", e.get("account").getAsString());
+        run.env("SLURM_JOB_RESTART_COUNT", null);
+        assertEquals(0, run.epilog().exit());
+        JsonObject rel = ledger().get(1);
+        assertEquals(List.of("op", "id", "time", "slurm_job_id"), List.copyOf(rel.keySet()), "no run when Slurm sets none");
+    }
+
+    @Test
     void theEpilogAppendsTheReleaseAndItsLicensesCanBeBookedAgain() throws Exception {
         budget(0, Map.of("abaqus.abaqus@flexlm", 2));
         assertEquals(0, prolog("20", "abaqus.abaqus@flexlm:2").exit());
@@ -208,7 +227,10 @@ class LmOfflineTest {
         JsonObject rel = ledger().get(1);
         assertEquals("release", rel.get("op").getAsString());
         assertEquals("20", rel.get("slurm_job_id").getAsString());
-        assertEquals(4, rel.keySet().size(), rel::toString);
+        assertEquals(5, rel.keySet().size(), rel::toString);
+        // the run right after the time, for the replay to end only that run (issue 19, case 4)
+        assertEquals(List.of("op", "id", "time", "run", "slurm_job_id"), List.copyOf(rel.keySet()));
+        assertEquals(0, rel.get("run").getAsInt());
         // job 20 is over: its two licenses are the budget's again
         run.env("SLURM_SCRIPT_CONTEXT", "prolog_slurmctld");
         assertEquals(0, prolog("21", "abaqus.abaqus@flexlm:2").exit());
