@@ -241,10 +241,12 @@ $$;
 
 -- The epilog's call: the job and its bookings go. Releasing only decreases what is booked, so
 -- it locks just the counters of the job's pools, ascending (lm.lock_pools(…, true)): an epilog
--- does not queue behind the admissions waiting for a hot pool. p_run: the run the epilog ends
--- (SLURM_JOB_RESTART_COUNT): another run booked under the same job id is not this release's
--- to end (false: nothing ended); NULL here or in lm.jobs.run (a caller that did not say) ends
--- whatever run is booked.
+-- does not queue behind the admissions waiting for a hot pool. p_run: the epilog's
+-- SLURM_JOB_RESTART_COUNT. It ends run p_run, or run p_run - 1: when Slurm requeues a job it
+-- counts the restart before it runs the epilog, so the epilog of run 0 ends with the count at 1
+-- (seen on Slurm 22.05, LocalSlurmTest); any other run booked under the same job id, e.g. run 1
+-- when a late release of run 0 arrives, is not this release's to end (false: nothing ended).
+-- NULL here or in lm.jobs.run (a caller that did not say) ends whatever run is booked.
 DROP FUNCTION IF EXISTS lm.release_job(text, text);
 CREATE OR REPLACE FUNCTION lm.release_job(p_cluster text, p_slurm_job_id text, p_run integer DEFAULT NULL)
 RETURNS boolean LANGUAGE plpgsql
@@ -255,7 +257,7 @@ DECLARE
     v_job bigint;
 BEGIN
     SELECT id INTO v_job FROM lm.jobs WHERE cluster_client_id = p_cluster AND slurm_job_id = p_slurm_job_id
-                                        AND (p_run IS NULL OR run IS NULL OR run = p_run);
+                                        AND (p_run IS NULL OR run IS NULL OR run IN (p_run, p_run - 1));
     -- the end of a job, not an audit event
     RETURN lm.delete_job(p_cluster, v_job, false);
 END

@@ -114,6 +114,16 @@ class RunsTest {
     }
 
     @Test
+    void theEpilogOfARequeueCarriesTheNextCountAndEndsTheRunBooked() throws Exception {
+        // Slurm counts the restart before the epilog of the requeued run: run 0 ends with count 1
+        long f = feature("requeue");
+        book("requeue", "11", "requeuep.solver", 2, 0, 0);
+        assertEquals(0, pools.one("SELECT lm.release_job('requeue', '11', 2)::int"), "two runs on: not this one");
+        assertEquals(1, pools.one("SELECT lm.release_job('requeue', '11', 1)::int"));
+        assertEquals(0, booked(f, 1));
+    }
+
+    @Test
     void aRetriedPrologOfTheSameRunGetsTheSameJobRenewed() throws Exception {
         long f = feature("retry");
         Booked first = book("retry", "8", "retryp.solver", 3, 2, 0);

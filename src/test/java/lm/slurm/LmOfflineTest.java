@@ -215,6 +215,31 @@ class LmOfflineTest {
         assertEquals(List.of("op", "id", "time", "slurm_job_id"), List.copyOf(rel.keySet()), "no run when Slurm sets none");
     }
 
+    /**
+     * Slurm counts a requeue's restart before the epilog of the requeued run (22.05: run 0's
+     * epilog sees SLURM_JOB_RESTART_COUNT=1): a release written with the count would, replayed,
+     * end the run the requeued job books next. The entry names the run it ends.
+     */
+    @Test
+    void aReleaseNamesTheRunItEnds() throws Exception {
+        budget(60, Map.of("abaqus.abaqus@flexlm", 5));
+        // run 1 booked offline, then ended: the ledger shows run 1's booking, the release is run 1's
+        run.env("SLURM_JOB_RESTART_COUNT", "1");
+        assertEquals(0, prolog("40", "abaqus.abaqus@flexlm:1").exit());
+        assertEquals(0, run.epilog().exit());
+        assertEquals(1, ledger().get(1).get("run").getAsInt(), ledger().toString());
+        // the epilog of a requeue: count 2, no booking of run 2 anywhere: it ends run 1
+        run.env("SLURM_JOB_RESTART_COUNT", "2");
+        assertEquals(0, run.epilog().exit());
+        assertEquals(1, ledger().get(2).get("run").getAsInt(), ledger().toString());
+        // job 41, run 0 booked online (nothing in the ledger), requeued while lm-server is away
+        run.env("SLURM_JOB_ID", "41").env("SLURM_JOBID", "41").env("SLURM_JOB_RESTART_COUNT", "1");
+        assertEquals(0, run.epilog().exit());
+        JsonObject rel = ledger().get(3);
+        assertEquals("41", rel.get("slurm_job_id").getAsString());
+        assertEquals(0, rel.get("run").getAsInt(), "run 0's release, never run 1's");
+    }
+
     @Test
     void theEpilogAppendsTheReleaseAndItsLicensesCanBeBookedAgain() throws Exception {
         budget(0, Map.of("abaqus.abaqus@flexlm", 2));
