@@ -30,6 +30,10 @@ public final class Jobs {
     private static final long MAX_RUN = 1_000_000_000L;
     /** lm.untracked_licenses.license's CHECK (V22). */
     private static final int MAX_LICENSE_NAME = 200;
+    /** More names than a job asks licenses of: each is a label value of lm_untracked_licenses_total. */
+    private static final int MAX_UNTRACKED = 100;
+    /** lm.book_job's 404: no license of the request is one the cluster has. */
+    private static final String UNKNOWN = "LM002";
     private static final Logger LOG = Logger.getLogger("lm.booking");
 
     private Jobs() {}
@@ -137,9 +141,6 @@ public final class Jobs {
         }
     }
 
-    /** lm.book_job's 404: no license of the request is one the cluster has. */
-    private static final String UNKNOWN = "LM002";
-
     /** "untracked": Slurm license names the prolog found lm-server cannot book, to be counted. */
     private static JsonArray untracked(Body b) {
         JsonArray out = new JsonArray();
@@ -149,6 +150,9 @@ public final class Jobs {
         com.google.gson.JsonElement e = b.raw().get("untracked");
         if (!e.isJsonArray()) {
             throw ApiException.badRequest("job: 'untracked' must be an array of license names");
+        }
+        if (e.getAsJsonArray().size() > MAX_UNTRACKED) {
+            throw ApiException.unprocessable("job: 'untracked' names at most " + MAX_UNTRACKED + " licenses");
         }
         for (com.google.gson.JsonElement x : e.getAsJsonArray()) {
             if (!x.isJsonPrimitive() || !x.getAsJsonPrimitive().isString()) {

@@ -83,6 +83,8 @@ class UntrackedTest {
         assertEquals(422, api.http.post("/jobs", prolog, job("42", item("ubp.f", 1), "[\"\"]")).status());
         assertEquals(422, api.http.post("/jobs", prolog, job("42", item("ubp.f", 1), "[\"" + "x".repeat(201) + "\"]")).status());
         assertEquals(422, api.http.post("/jobs", prolog, job("42", "", "[]")).status(), "no license at all");
+        String many = "[" + String.join(",", java.util.Collections.nCopies(101, "\"m\"")) + "]";
+        assertEquals(422, api.http.post("/jobs", prolog, job("42", item("ubp.f", 1), many)).status(), "101 names");
         assertEquals(0, pools.one("SELECT count(*) FROM lm.jobs WHERE cluster_client_id = 'untr-bad'"));
     }
 }
