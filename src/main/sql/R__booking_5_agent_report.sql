@@ -52,7 +52,8 @@ RETURNS void LANGUAGE sql AS $$
 $$;
 
 -- One lm-agent pass, applied in one transaction (see POST /lm/agent/report in lm-server(8)):
---   {"interval": s, "features": [usage items, see apply_usage], "failed": ["product.feature"],
+--   {"interval": s, "features": [usage items, see apply_usage; each may carry "queued": n, the
+--    licenses the server's queue waits for], "failed": ["product.feature"],
 --    "slurm": {"licenses": [{license, total, used}], "job_ids": [n, ...], "nodes": ["node01", ...], "squeue_age_ms": n,
 --              "pending": [{job_id, account, license, quantity}]}}
 -- (pending: the licenses pending jobs ask for, their owners' demand, see lm.apply_pending)
@@ -63,8 +64,14 @@ $$;
 -- and returns the plan: {"reservations": [{license, count, held}], "stale": [...], "held": [...],
 --   "released_checkouts": n, "expired": n, "ended_jobs": n}.
 -- Jobs of the cluster that squeue no longer lists have ended (their epilog may have been lost)
--- and are released — but only those booked before squeue ran, with 5 s to spare: a prolog that
--- booked after the agent read squeue must not lose its booking to this pass.
+-- and are released — but only those booked before squeue ran: a prolog that booked after the
+-- agent read squeue must not lose its booking to this pass. squeue_age_ms (with 5 s to spare)
+-- is measured by the agent before it gzips, uploads and waits for lm-server, so it is not
+-- trusted alone: only jobs booked before the cluster's previous report was applied can end
+-- (lm.report_fences; the agent's next squeue runs after that on the database's clock). A job
+-- booked since waits one more pass. The first report of a cluster has only the age to go by.
+-- (Two agents of one cluster running at once could still move the fence past a pass's squeue;
+-- lm-agent's systemd timer runs one pass at a time.)
 CREATE OR REPLACE FUNCTION lm.apply_agent_report(p_cluster text, p_report jsonb, p_now timestamptz DEFAULT now())
 RETURNS json LANGUAGE plpgsql AS $$
 DECLARE
@@ -116,10 +123,16 @@ BEGIN
             DELETE FROM lm.jobs j
             WHERE j.cluster_client_id = p_cluster
               AND j.created_at < p_now - make_interval(secs => 5 + coalesce((p_report->'slurm'->>'squeue_age_ms')::numeric, 0) / 1000)
+              AND j.created_at < coalesce((SELECT r.applied_at FROM lm.report_fences r WHERE r.cluster_client_id = p_cluster), 'infinity')
               AND NOT EXISTS (SELECT FROM jsonb_array_elements_text(p_report->'slurm'->'job_ids') AS listed(id)
                               WHERE listed.id = j.slurm_job_id)
             RETURNING 1)
         SELECT count(*) INTO v_ended FROM d;
+    END IF;
+
+    IF p_report ? 'slurm' THEN
+        INSERT INTO lm.report_fences AS r (cluster_client_id, applied_at) VALUES (p_cluster, p_now)
+        ON CONFLICT (cluster_client_id) DO UPDATE SET applied_at = greatest(r.applied_at, excluded.applied_at);
     END IF;
 
     IF p_report ? 'slurm' AND jsonb_typeof(p_report->'slurm'->'pending') = 'array' THEN
