@@ -67,7 +67,9 @@ DECLARE
     v_items jsonb;
     v_unknown text;
     v_released integer := 0;
-    v_room bigint;
+    v_orphan bigint;
+    v_keys text[];
+    v_usable bigint[];
     v_left bigint;
     v_take bigint;
     v_b record;
@@ -115,42 +117,15 @@ BEGIN
             fresh_at = CASE WHEN excluded.quantity > k.quantity THEN excluded.seen_at ELSE k.fresh_at END,
             seen_at = excluded.seen_at;
 
-    -- A job whose booking a checkout released may, while it runs, check in and out again under
-    -- another handle: the new checkout is the job's, not another booking's. So what jobs still
-    -- running have had released by checkouts counts as covered, whether or not the checkout that
-    -- released them is still shown; the newest checkouts of the user on the host take it first.
-    -- (The checkout memory lives as long as the checkout, this one as long as the job: covered
-    -- is the larger of the two.)
-    WITH grp AS (
-        SELECT k.pool_id, k.username, k.host, sum(k.covered) AS covered
-        FROM lm.checkout_covers k
-        WHERE k.pool_id IN (SELECT (x->>'pool_id')::bigint FROM jsonb_array_elements(v_items) x WHERE (x->>'newest')::boolean)
-        GROUP BY 1, 2, 3
-        HAVING sum(k.quantity - k.covered) > 0
-    ), orphan AS (
-        SELECT g.pool_id, g.username, g.host, r.released - g.covered AS n
-        FROM grp g
-        CROSS JOIN LATERAL (SELECT coalesce(sum(bk.quantity), 0) AS released
-                            FROM lm.features f
-                            JOIN lm.bookings bk ON bk.feature_id = f.id AND bk.released_reason = 'checkout'
-                            JOIN lm.jobs j ON j.id = bk.job_id
-                            WHERE f.pool_id = g.pool_id AND lower(j.username) = g.username
-                              AND lower(split_part(j.lead_host, '.', 1)) = g.host) r
-        WHERE r.released > g.covered
-    ), take AS (
-        SELECT k.pool_id, k.username, k.host, k.key,
-               least(k.quantity - k.covered, greatest(o.n - coalesce(sum(k.quantity - k.covered) OVER (
-                   PARTITION BY k.pool_id, k.username, k.host ORDER BY k.first_seen DESC, k.key
-                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0), 0)) AS n
-        FROM lm.checkout_covers k JOIN orphan o ON o.pool_id = k.pool_id AND o.username = k.username AND o.host = k.host
-    )
-    UPDATE lm.checkout_covers k SET covered = k.covered + t.n, fresh = k.fresh - least(k.fresh, t.n)
-    FROM take t
-    WHERE k.pool_id = t.pool_id AND k.username = t.username AND k.host = t.host AND k.key = t.key AND t.n > 0;
-
     -- Row by row: only bookings whose user has a checkout with licenses left to cover on the
     -- same host come here (a handful per pass), and each takes its licenses from particular
     -- checkouts, which a set-based running sum cannot tell apart.
+    -- A job whose booking a checkout released may, while it runs, check in and out again under
+    -- another handle: the new checkout is the job's, not another booking's. So what jobs still
+    -- running have had released by checkouts no longer shown (orphans: released bookings of the
+    -- user on the host beyond what the shown checkouts have covered) takes the newest checkouts'
+    -- free licenses first. Recomputed every pass, never stored: once such a job has ended
+    -- (epilog, or the sweep, which lm.apply_agent_report runs first) its claim is gone.
     FOR v_b IN
         SELECT bk.id, bk.quantity, bk.created_at, g.pool_id, lower(j.username) AS usr, lower(split_part(j.lead_host, '.', 1)) AS host
         FROM lm.bookings bk
@@ -164,17 +139,34 @@ BEGIN
                         AND c.host = lower(split_part(j.lead_host, '.', 1)) AND c.covered < c.quantity)
         ORDER BY g.pool_id, bk.created_at, bk.id
     LOOP
-        SELECT coalesce(sum(lm.checkout_room(c, v_b.created_at)), 0) INTO v_room
-        FROM lm.checkout_covers c WHERE c.pool_id = v_b.pool_id AND c.username = v_b.usr AND c.host = v_b.host;
-        CONTINUE WHEN v_room < v_b.quantity;
+        SELECT greatest(0, coalesce(sum(bk.quantity), 0)
+                           - (SELECT coalesce(sum(c.covered), 0) FROM lm.checkout_covers c
+                              WHERE c.pool_id = v_b.pool_id AND c.username = v_b.usr AND c.host = v_b.host))
+        INTO v_orphan
+        FROM lm.features f
+        JOIN lm.bookings bk ON bk.feature_id = f.id AND bk.released_reason = 'checkout'
+        JOIN lm.jobs j ON j.id = bk.job_id
+        WHERE f.pool_id = v_b.pool_id AND lower(j.username) = v_b.usr AND lower(split_part(j.lead_host, '.', 1)) = v_b.host;
+        -- each checkout's licenses usable for this booking: the orphans take the newest first
+        v_keys := '{}';
+        v_usable := '{}';
+        FOR v_co IN SELECT c.key, c.quantity - c.covered AS free, lm.checkout_room(c, v_b.created_at) AS room
+                    FROM lm.checkout_covers c
+                    WHERE c.pool_id = v_b.pool_id AND c.username = v_b.usr AND c.host = v_b.host
+                    ORDER BY c.first_seen DESC, c.key DESC LOOP
+            v_take := least(v_co.free, v_orphan);
+            v_orphan := v_orphan - v_take;
+            v_keys := v_co.key || v_keys;
+            v_usable := least(v_co.room, v_co.free - v_take) || v_usable;
+        END LOOP;
+        CONTINUE WHEN (SELECT coalesce(sum(u), 0) FROM unnest(v_usable) u) < v_b.quantity;
+        -- taken from the oldest checkouts first
         v_left := v_b.quantity;
-        FOR v_co IN SELECT c.key, lm.checkout_room(c, v_b.created_at) AS room FROM lm.checkout_covers c
-                 WHERE c.pool_id = v_b.pool_id AND c.username = v_b.usr AND c.host = v_b.host
-                 ORDER BY c.first_seen, c.key LOOP
-            v_take := least(v_left, v_co.room);
+        FOR i IN 1 .. coalesce(array_length(v_keys, 1), 0) LOOP
+            v_take := least(v_left, v_usable[i]);
             CONTINUE WHEN v_take <= 0;
             UPDATE lm.checkout_covers c SET covered = c.covered + v_take, fresh = c.fresh - least(c.fresh, v_take)
-            WHERE c.pool_id = v_b.pool_id AND c.username = v_b.usr AND c.host = v_b.host AND c.key = v_co.key;
+            WHERE c.pool_id = v_b.pool_id AND c.username = v_b.usr AND c.host = v_b.host AND c.key = v_keys[i];
             v_left := v_left - v_take;
             EXIT WHEN v_left = 0;
         END LOOP;

@@ -97,21 +97,7 @@ BEGIN
     IF jsonb_typeof(p_report->'slurm'->'nodes') = 'array' THEN
         v_nodes := ARRAY(SELECT lower(split_part(x, '.', 1)) FROM jsonb_array_elements_text(p_report->'slurm'->'nodes') x);
     END IF;
-    v_released := lm.apply_usage(p_cluster, coalesce(p_report->'features', '[]'), p_now, v_nodes);
-    PERFORM lm.apply_expiry(p_cluster, coalesce(p_report->'features', '[]'));
-
-    SELECT array_agg(lm.find_feature(p_cluster, x)), string_agg(x, ', ') FILTER (WHERE lm.find_feature(p_cluster, x) IS NULL)
-    INTO v_failed, v_unknown
-    FROM jsonb_array_elements_text(coalesce(p_report->'failed', '[]')) x;
-    IF v_unknown IS NOT NULL THEN
-        RAISE EXCEPTION 'Feature not found.' USING ERRCODE = 'LM002',
-            DETAIL = 'not features of cluster ' || p_cluster || ': ' || v_unknown;
-    END IF;
-    -- last good total/used stay; only the failure is recorded
-    UPDATE lm.features SET failed_at = p_now WHERE id = ANY (v_failed);
-
-    v_expired := lm.expire_bookings(p_now, v_pooled);
-
+    -- the sweep first: a job that has ended no longer claims the checkouts it had (lm.apply_usage)
     IF p_report ? 'slurm' AND p_report->'slurm' ? 'job_ids' THEN
         -- An anti-join over the bare ids, run as a Hash Anti Join (it spills to batches past
         -- work_mem): 0.18-0.22 s for 150,000 listed ids and 2,000-50,000 booked jobs on PG 15,
@@ -129,6 +115,22 @@ BEGIN
             RETURNING 1)
         SELECT count(*) INTO v_ended FROM d;
     END IF;
+
+    v_released := lm.apply_usage(p_cluster, coalesce(p_report->'features', '[]'), p_now, v_nodes);
+    PERFORM lm.apply_expiry(p_cluster, coalesce(p_report->'features', '[]'));
+
+    SELECT array_agg(lm.find_feature(p_cluster, x)), string_agg(x, ', ') FILTER (WHERE lm.find_feature(p_cluster, x) IS NULL)
+    INTO v_failed, v_unknown
+    FROM jsonb_array_elements_text(coalesce(p_report->'failed', '[]')) x;
+    IF v_unknown IS NOT NULL THEN
+        RAISE EXCEPTION 'Feature not found.' USING ERRCODE = 'LM002',
+            DETAIL = 'not features of cluster ' || p_cluster || ': ' || v_unknown;
+    END IF;
+    -- last good total/used stay; only the failure is recorded
+    UPDATE lm.features SET failed_at = p_now WHERE id = ANY (v_failed);
+
+    v_expired := lm.expire_bookings(p_now, v_pooled);
+
 
     IF p_report ? 'slurm' THEN
         INSERT INTO lm.report_fences AS r (cluster_client_id, applied_at) VALUES (p_cluster, p_now)
