@@ -96,8 +96,9 @@ $$;
 
 -- Recomputes which pool every feature belongs to: features of one product.feature are in one
 -- pool when their configurations name one license server (lm.server_links), transitively (so
--- lic9 links lic9.a.org and lic9.b.org when all three are configured: one pool too many is safe,
--- one too few overbooks); the pool's id is its smallest feature id. Then recounts every pool's
+-- lic9 links lic9.a.org and lic9.b.org when all three are configured: a site whose short names
+-- repeat across domains turns the short-name rule off, lm.conf(5)); the pool's id is its
+-- smallest feature id. Then recounts every pool's
 -- booked. Runs from statement triggers on features, license servers and lm.settings: inventory
 -- changes are rare, so recomputing everything keeps it simple and always right. Takes the
 -- inventory lock (all pools and counters; normally held already by the BEFORE trigger): the

@@ -125,6 +125,24 @@ class PoolIdentityTest {
     }
 
     @Test
+    void lmServerWritesTheSettingOfLmConfAtStartup(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        long a = configured("pid-8", "lic6", "k");
+        long b = configured("pid-9", "lic6.example.org", "k");
+        assertEquals(1, pools(a, b));
+        java.nio.file.Path conf = dir.resolve("lm.conf");
+        java.nio.file.Files.writeString(conf, "state_dir = " + dir + "\nhttp_port = 0\ndatabase_url = " + api.ds.getJdbcUrl()
+                + "\ndatabase_user = " + lm.testing.TestDatabase.user() + "\ndatabase_password = " + lm.testing.TestDatabase.password()
+                + "\ndatabase_pool_size = 1\nlicense_server_short_names = false\n");
+        try (lm.server.LmServer started = lm.server.LmServer.start(lm.config.ServerSettings.load(conf, java.util.Map.of()))) {
+            assertEquals("false", Sql.text(api.ds, "SELECT license_server_short_names::text FROM lm.settings"));
+            assertEquals(2, pools(a, b));
+        } finally {
+            Sql.update(api.ds, "UPDATE lm.settings SET license_server_short_names = true");
+        }
+        assertEquals(1, pools(a, b));
+    }
+
+    @Test
     void aClusterCannotJoinAnotherClustersPoolWithoutAdmin() throws Exception {
         long theirs = configured("pid-own", "lic7", "h");
         String other = api.token("pid-join", INVENTORY);
