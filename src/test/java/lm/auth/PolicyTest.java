@@ -76,6 +76,12 @@ class PolicyTest {
                 "{\"product_name\":\"pol\",\"feature_name\":\"f\",\"total\":10,\"used\":0,\"max_use\":0}").status());
         assertEquals(400, api.http.post("/agent/report", agent,
                 "{\"features\":[{\"product_feature\":\"pol.f\",\"total\":10,\"used\":0,\"reserved\":10}]}").status());
+        // nor can it create a feature or configuration carrying policy: those need permissions it lacks
+        long config = Long.parseLong(Sql.text(api.ds, "SELECT config_id FROM lm.features WHERE id = ?", f));
+        assertEquals(403, api.http.post("/features", agent, "{\"name\":\"g\",\"product_id\":" + product + ",\"config_id\":" + config
+                + ",\"reserved\":5}").status());
+        assertEquals(403, api.http.post("/configurations", agent, "{\"name\":\"r\",\"cluster_client_id\":\"pol-a\",\"grace_time\":60,"
+                + "\"type\":\"flexlm\",\"features\":[{\"name\":\"g\",\"product_id\":" + product + ",\"share\":5}]}").status());
         // project shares are a permission of their own, which the agent role never carries
         assertEquals(403, api.http.post("/project_shares", agent, "{\"feature_id\":" + f + ",\"account\":\"a\",\"share\":3}").status());
         assertEquals(before, policy(f));
