@@ -16,16 +16,18 @@ CREATE TABLE lm.checkout_covers (
     -- licenses held, as the newest reading shows them
     quantity   bigint NOT NULL CHECK (quantity > 0),
     -- how many of them released a booking (once each)
-    covered    bigint NOT NULL DEFAULT 0 CHECK (covered BETWEEN 0 AND quantity),
+    covered    bigint NOT NULL DEFAULT 0,
     -- when the checkout was first seen (the read time of that reading): a booking made at or after
     -- it cannot be what this checkout holds (the job books before it checks out)
     first_seen timestamptz NOT NULL,
     -- the licenses that appeared at fresh_at (the last growth of quantity; at first sight, all of
     -- them): only they may cover a booking made between first_seen and fresh_at
-    fresh      bigint NOT NULL CHECK (fresh BETWEEN 0 AND quantity),
+    fresh      bigint NOT NULL,
     fresh_at   timestamptz NOT NULL,
     seen_at    timestamptz NOT NULL,
-    PRIMARY KEY (pool_id, username, host, key)
+    PRIMARY KEY (pool_id, username, host, key),
+    CONSTRAINT checkout_covers_covered_check CHECK (covered BETWEEN 0 AND quantity),
+    CONSTRAINT checkout_covers_fresh_check CHECK (fresh BETWEEN 0 AND quantity)
 );
 
 -- The jobs a cluster's agent may end: those booked before the cluster's previous agent report
