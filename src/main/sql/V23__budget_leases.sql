@@ -28,7 +28,7 @@ CREATE TABLE lm.budget_leases (
     -- the cluster's last contact (agent report, ledger replay, budget) + 3 of its agent intervals:
     -- from then on online admission leaves the lease free (lm.pool_state)
     silent_at         timestamptz NOT NULL,
-    CHECK (made_at <= expires_at AND expires_at <= held_until),
+    CONSTRAINT budget_leases_times_check CHECK (made_at <= expires_at AND expires_at <= held_until),
     PRIMARY KEY (cluster_client_id, pool_id)
 );
 -- what lm.pool_state reads under the pool lock, on every admission: a pool's few leases
