@@ -66,27 +66,65 @@ DROP TRIGGER IF EXISTS configurations_lock ON lm.configurations;
 CREATE TRIGGER configurations_lock BEFORE INSERT OR DELETE OR UPDATE ON lm.configurations
     FOR EACH STATEMENT EXECUTE FUNCTION lm.inventory_changing();
 
+-- Who is changing the inventory, as lm.db.Actor set it for this transaction: the caller's cluster
+-- when the caller is not license-manager:admin, NULL for an admin. NULL too where no API caller
+-- is named (psql, migrations, lm-server's own settings at startup): whoever writes to the
+-- database directly is its administrator already. Read by lm.assign_pools (joining another
+-- cluster's pool) and lm.check_policy (R__inventory_functions.sql).
+CREATE OR REPLACE FUNCTION lm.caller_cluster()
+RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN current_setting('lm.admin', true) = 'false' THEN coalesce(current_setting('lm.cluster', true), '') END
+$$;
+
+-- Pairs of configurations (a, b) that name one license server, both ways round (a = b included).
+-- Without DNS: host names are equal after lower case and without trailing dots; and, unless
+-- lm.settings.license_server_short_names is off, a name without a dot is the server whose first
+-- label it is (lic9 and lic9.example.org; not for a numeric address: 10 is no short name of
+-- 10.0.0.9). On the same port. Two equi-joins rather than one join on an OR, so each is a hash join.
+CREATE OR REPLACE FUNCTION lm.server_links()
+RETURNS TABLE (a bigint, b bigint) LANGUAGE sql STABLE AS $$
+    WITH s AS (
+        SELECT config_id, port, lower(rtrim(host, '.')) AS name FROM lm.license_servers
+    ), short AS (
+        SELECT s1.config_id AS short, s2.config_id AS long
+        FROM s s1 JOIN s s2 ON s2.port = s1.port AND split_part(s2.name, '.', 2) <> ''
+                           AND s1.name = split_part(s2.name, '.', 1)
+        WHERE coalesce((SELECT license_server_short_names FROM lm.settings), true) AND s2.name !~ '^[0-9.]+$'
+    )
+    SELECT s1.config_id, s2.config_id FROM s s1 JOIN s s2 ON s2.port = s1.port AND s2.name = s1.name
+    UNION SELECT short, long FROM short
+    UNION SELECT long, short FROM short
+$$;
+
 -- Recomputes which pool every feature belongs to: features of one product.feature are in one
--- pool when their configurations share a license server (host:port, host case-insensitive),
--- transitively; the pool's id is its smallest feature id. Then recounts every pool's booked.
--- Runs from statement triggers on features and license_servers: inventory changes are rare,
--- so recomputing everything keeps it simple and always right. Takes the inventory lock (all
--- pools and counters; normally held already by the BEFORE trigger): the recount must not run
--- while a release that holds a counter is still uncommitted, or it would count that booking.
+-- pool when their configurations name one license server (lm.server_links), transitively (so
+-- lic9 links lic9.a.org and lic9.b.org when all three are configured: a site whose short names
+-- repeat across domains turns the short-name rule off, lm.conf(5)); the pool's id is its
+-- smallest feature id. Then recounts every pool's
+-- booked. Runs from statement triggers on features, license servers and lm.settings: inventory
+-- changes are rare, so recomputing everything keeps it simple and always right. Takes the
+-- inventory lock (all pools and counters; normally held already by the BEFORE trigger): the
+-- recount must not run while a release that holds a counter is still uncommitted, or it would
+-- count that booking.
+-- A caller short of admin (lm.caller_cluster) may not bring a feature of its cluster into a
+-- pool with another cluster's features it was not in before (LM004, 403, naming the pool and
+-- the clusters): the pool's readings and bookings would then be both clusters', and one
+-- cluster's configuration would decide what the other may book. Only an admin joins clusters.
 CREATE OR REPLACE FUNCTION lm.assign_pools()
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     v_ids bigint[];
     v_labels bigint[];
+    v_caller text := lm.caller_cluster();
+    v_joined record;
 BEGIN
     PERFORM lm.lock_inventory();
 
     WITH RECURSIVE edges AS (
         SELECT DISTINCT f.id AS a, g.id AS b
-        FROM lm.features f
-        JOIN lm.license_servers s1 ON s1.config_id = f.config_id
-        JOIN lm.license_servers s2 ON lower(s2.host) = lower(s1.host) AND s2.port = s1.port
-        JOIN lm.features g ON g.config_id = s2.config_id AND g.product_id = f.product_id AND g.name = f.name
+        FROM lm.server_links() l
+        JOIN lm.features f ON f.config_id = l.a
+        JOIN lm.features g ON g.config_id = l.b AND g.product_id = f.product_id AND g.name = f.name
     ), reach (a, b) AS (
         SELECT id, id FROM lm.features
         UNION
@@ -94,6 +132,34 @@ BEGIN
     )
     SELECT array_agg(a), array_agg(label) INTO v_ids, v_labels
     FROM (SELECT a, min(b) AS label FROM reach GROUP BY a) l;
+
+    IF v_caller IS NOT NULL THEN
+        -- pool_id is still the pool before this change (NULL for a new feature)
+        SELECT g.pool_id, p.name || '.' || g.name AS product_feature, f.id AS feature_id,
+               (SELECT jsonb_agg(DISTINCT oc.cluster_client_id ORDER BY oc.cluster_client_id)
+                FROM lm.features o JOIN lm.configurations oc ON oc.id = o.config_id
+                WHERE o.pool_id = g.pool_id AND oc.cluster_client_id IS DISTINCT FROM v_caller) AS clusters
+        INTO v_joined
+        FROM unnest(v_ids, v_labels) nf(id, label)
+        JOIN unnest(v_ids, v_labels) ng(id, label) ON ng.label = nf.label
+        JOIN lm.features f ON f.id = nf.id
+        JOIN lm.configurations cf ON cf.id = f.config_id
+        JOIN lm.features g ON g.id = ng.id
+        JOIN lm.configurations cg ON cg.id = g.config_id
+        JOIN lm.products p ON p.id = g.product_id
+        WHERE cf.cluster_client_id = v_caller AND cg.cluster_client_id IS DISTINCT FROM v_caller
+          AND f.pool_id IS DISTINCT FROM g.pool_id
+        ORDER BY g.pool_id, f.id
+        LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'pool % (%) is used by cluster %: joining it needs license-manager:admin',
+                v_joined.pool_id, v_joined.product_feature,
+                (SELECT string_agg(x, ', ') FROM jsonb_array_elements_text(v_joined.clusters) x)
+                USING ERRCODE = 'LM004',
+                      DETAIL = jsonb_build_object('pool_id', v_joined.pool_id, 'product_feature', v_joined.product_feature,
+                                                  'clusters', v_joined.clusters, 'feature_id', v_joined.feature_id)::text;
+        END IF;
+    END IF;
 
     INSERT INTO lm.pools (id)
     SELECT DISTINCT x FROM unnest(coalesce(v_labels, '{}')) x
@@ -130,6 +196,12 @@ CREATE TRIGGER features_pools AFTER INSERT OR DELETE OR UPDATE OF name, product_
 DROP TRIGGER IF EXISTS license_servers_pools ON lm.license_servers;
 CREATE TRIGGER license_servers_pools AFTER INSERT OR DELETE OR UPDATE ON lm.license_servers
     FOR EACH STATEMENT EXECUTE FUNCTION lm.inventory_changed();
+-- the short-name rule decides which hosts are one server: turning it on or off re-forms the pools
+-- (lm-server writes lm.settings at every start; an unchanged value recomputes nothing)
+DROP TRIGGER IF EXISTS settings_pools ON lm.settings;
+CREATE TRIGGER settings_pools AFTER UPDATE OF license_server_short_names ON lm.settings
+    FOR EACH ROW WHEN (OLD.license_server_short_names IS DISTINCT FROM NEW.license_server_short_names)
+    EXECUTE FUNCTION lm.inventory_changed();
 
 -- Keeps lm.pool_counts.booked equal to the pool's unreleased bookings, and lm.owner_counts.held
 -- equal to what each owner (feature, job account) holds: its unreleased bookings and those
@@ -189,6 +261,11 @@ $$;
 -- failure was reported — an agent that died or lost its token reports nothing, and silence must
 -- not be trusted forever; nothing is known to be free, so available is then at most 0 and the
 -- plan holds the whole license. stale: the last poll failed, or the pool is held.
+-- available also leaves free the offline budgets of the clusters that have been silent for three
+-- of their agent intervals (lm.budget_leases, R__booking_6_offline.sql), until the budget has
+-- expired and grace_time passed: their prologs may be booking against them unseen. Not in
+-- booked: nothing is booked yet, and the replay of the ledger records what was. One index scan
+-- over the pool's few leases (a row per cluster of the pool), no write.
 CREATE OR REPLACE FUNCTION lm.pool_state(p_feature bigint, p_now timestamptz DEFAULT now())
 RETURNS TABLE (pool_id bigint, total bigint, used bigint, reserved bigint, booked bigint, available bigint,
                stale boolean, held boolean)
@@ -214,12 +291,14 @@ BEGIN
                (SELECT max(f.reserved) FROM lm.features f WHERE f.pool_id = v_pool) AS reserved,
                p.booked - (SELECT coalesce(sum(b.quantity), 0) FROM lm.bookings b JOIN lm.features f ON f.id = b.feature_id
                            WHERE b.released_at IS NULL AND b.expires_at <= p_now AND f.pool_id = v_pool)::bigint AS booked,
-               coalesce(l.reported_at, '-infinity') < p_now - make_interval(secs => l.outage_grace) AS held
+               coalesce(l.reported_at, '-infinity') < p_now - make_interval(secs => l.outage_grace) AS held,
+               (SELECT coalesce(sum(greatest(o.budget, o.prior_budget)), 0) FROM lm.budget_leases o
+                WHERE o.pool_id = v_pool AND o.silent_at <= p_now AND o.held_until > p_now)::bigint AS leased
         FROM latest l JOIN lm.pool_counts p ON p.pool_id = v_pool
     )
     SELECT v_pool, s.total, s.used, s.reserved, s.booked,
-           CASE WHEN s.held THEN least(0, s.total - s.reserved - s.used - s.booked)
-                ELSE s.total - s.reserved - s.used - s.booked END,
+           CASE WHEN s.held THEN least(0, s.total - s.reserved - s.used - s.booked - s.leased)
+                ELSE s.total - s.reserved - s.used - s.booked - s.leased END,
            s.held OR (s.failed_at IS NOT NULL AND s.failed_at >= coalesce(s.reported_at, '-infinity')), s.held
     FROM s;
 END

@@ -52,7 +52,8 @@ RETURNS void LANGUAGE sql AS $$
 $$;
 
 -- One lm-agent pass, applied in one transaction (see POST /lm/agent/report in lm-server(8)):
---   {"interval": s, "features": [usage items, see apply_usage], "failed": ["product.feature"],
+--   {"interval": s, "features": [usage items, see apply_usage; each may carry "queued": n, the
+--    licenses the server's queue waits for], "failed": ["product.feature"],
 --    "slurm": {"licenses": [{license, total, used}], "job_ids": [n, ...], "nodes": ["node01", ...], "squeue_age_ms": n,
 --              "pending": [{job_id, account, license, quantity}]}}
 -- (pending: the licenses pending jobs ask for, their owners' demand, see lm.apply_pending)
@@ -63,8 +64,14 @@ $$;
 -- and returns the plan: {"reservations": [{license, count, held}], "stale": [...], "held": [...],
 --   "released_checkouts": n, "expired": n, "ended_jobs": n}.
 -- Jobs of the cluster that squeue no longer lists have ended (their epilog may have been lost)
--- and are released — but only those booked before squeue ran, with 5 s to spare: a prolog that
--- booked after the agent read squeue must not lose its booking to this pass.
+-- and are released — but only those booked before squeue ran: a prolog that booked after the
+-- agent read squeue must not lose its booking to this pass. squeue_age_ms (with 5 s to spare)
+-- is measured by the agent before it gzips, uploads and waits for lm-server, so it is not
+-- trusted alone: only jobs booked before the cluster's previous report was applied can end
+-- (lm.report_fences; the agent's next squeue runs after that on the database's clock). A job
+-- booked since waits one more pass. The first report of a cluster has only the age to go by.
+-- (Two agents of one cluster running at once could still move the fence past a pass's squeue;
+-- lm-agent's systemd timer runs one pass at a time.)
 CREATE OR REPLACE FUNCTION lm.apply_agent_report(p_cluster text, p_report jsonb, p_now timestamptz DEFAULT now())
 RETURNS json LANGUAGE plpgsql AS $$
 DECLARE
@@ -90,6 +97,25 @@ BEGIN
     IF jsonb_typeof(p_report->'slurm'->'nodes') = 'array' THEN
         v_nodes := ARRAY(SELECT lower(split_part(x, '.', 1)) FROM jsonb_array_elements_text(p_report->'slurm'->'nodes') x);
     END IF;
+    -- the sweep first: a job that has ended no longer claims the checkouts it had (lm.apply_usage)
+    IF p_report ? 'slurm' AND p_report->'slurm' ? 'job_ids' THEN
+        -- An anti-join over the bare ids, run as a Hash Anti Join (it spills to batches past
+        -- work_mem): 0.18-0.22 s for 150,000 listed ids and 2,000-50,000 booked jobs on PG 15,
+        -- where NOT IN over jsonb_array_elements of {slurm_job_id, state} objects took 0.85-1.0 s
+        -- (a hashed SubPlan, held in memory whatever work_mem says). NOT EXISTS also cannot be
+        -- turned into "end nothing" by a null in the list, as NOT IN would be.
+        PERFORM lm.ending_jobs('ended', p_now);
+        WITH d AS (
+            DELETE FROM lm.jobs j
+            WHERE j.cluster_client_id = p_cluster
+              AND j.created_at < p_now - make_interval(secs => 5 + coalesce((p_report->'slurm'->>'squeue_age_ms')::numeric, 0) / 1000)
+              AND j.created_at < coalesce((SELECT r.applied_at FROM lm.report_fences r WHERE r.cluster_client_id = p_cluster), 'infinity')
+              AND NOT EXISTS (SELECT FROM jsonb_array_elements_text(p_report->'slurm'->'job_ids') AS listed(id)
+                              WHERE listed.id = j.slurm_job_id)
+            RETURNING 1)
+        SELECT count(*) INTO v_ended FROM d;
+    END IF;
+
     v_released := lm.apply_usage(p_cluster, coalesce(p_report->'features', '[]'), p_now, v_nodes);
     PERFORM lm.apply_expiry(p_cluster, coalesce(p_report->'features', '[]'));
 
@@ -105,21 +131,10 @@ BEGIN
 
     v_expired := lm.expire_bookings(p_now, v_pooled);
 
-    IF p_report ? 'slurm' AND p_report->'slurm' ? 'job_ids' THEN
-        -- An anti-join over the bare ids, run as a Hash Anti Join (it spills to batches past
-        -- work_mem): 0.18-0.22 s for 150,000 listed ids and 2,000-50,000 booked jobs on PG 15,
-        -- where NOT IN over jsonb_array_elements of {slurm_job_id, state} objects took 0.85-1.0 s
-        -- (a hashed SubPlan, held in memory whatever work_mem says). NOT EXISTS also cannot be
-        -- turned into "end nothing" by a null in the list, as NOT IN would be.
-        PERFORM lm.ending_jobs('ended', p_now);
-        WITH d AS (
-            DELETE FROM lm.jobs j
-            WHERE j.cluster_client_id = p_cluster
-              AND j.created_at < p_now - make_interval(secs => 5 + coalesce((p_report->'slurm'->>'squeue_age_ms')::numeric, 0) / 1000)
-              AND NOT EXISTS (SELECT FROM jsonb_array_elements_text(p_report->'slurm'->'job_ids') AS listed(id)
-                              WHERE listed.id = j.slurm_job_id)
-            RETURNING 1)
-        SELECT count(*) INTO v_ended FROM d;
+
+    IF p_report ? 'slurm' THEN
+        INSERT INTO lm.report_fences AS r (cluster_client_id, applied_at) VALUES (p_cluster, p_now)
+        ON CONFLICT (cluster_client_id) DO UPDATE SET applied_at = greatest(r.applied_at, excluded.applied_at);
     END IF;
 
     IF p_report ? 'slurm' AND jsonb_typeof(p_report->'slurm'->'pending') = 'array' THEN

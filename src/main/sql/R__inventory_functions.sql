@@ -175,3 +175,36 @@ BEGIN
     RETURN true;
 END
 $$;
+
+-- Policy is an admin's (issue 19, case 7): a feature's share, max_use and reserved decide what
+-- every cluster of its pool may book (reserved is the largest over the pool's members, so one
+-- cluster's value cuts the others'). A caller short of license-manager:admin (lm.caller_cluster;
+-- the agent role's feature:update is for readings) may write them only as they are: unchanged
+-- on an update, the column defaults on an insert. Otherwise LM004 (403) naming the fields, the
+-- whole statement undone: a field the API accepted is never dropped in silence. Checked on the
+-- row, where the value is written, so every route (PUT /features/{id}, POST /features, POST
+-- /configurations) and any later one is covered.
+CREATE OR REPLACE FUNCTION lm.check_policy()
+RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    v_fields text[];
+BEGIN
+    IF lm.caller_cluster() IS NULL THEN
+        RETURN NEW;
+    END IF;
+    v_fields := ARRAY(SELECT x.field FROM (VALUES
+        ('share', NEW.share IS DISTINCT FROM CASE WHEN TG_OP = 'UPDATE' THEN OLD.share ELSE 1 END),
+        ('max_use', NEW.max_use IS DISTINCT FROM CASE WHEN TG_OP = 'UPDATE' THEN OLD.max_use END),
+        ('reserved', NEW.reserved IS DISTINCT FROM CASE WHEN TG_OP = 'UPDATE' THEN OLD.reserved ELSE 0 END)) x(field, changed)
+        WHERE x.changed);
+    IF cardinality(v_fields) > 0 THEN
+        RAISE EXCEPTION '% of a feature is policy: setting it needs license-manager:admin', array_to_string(v_fields, ', ')
+            USING ERRCODE = 'LM004', DETAIL = jsonb_build_object('fields', to_jsonb(v_fields), 'feature_id', NEW.id)::text;
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+DROP TRIGGER IF EXISTS features_policy ON lm.features;
+CREATE TRIGGER features_policy BEFORE INSERT OR UPDATE OF share, max_use, reserved ON lm.features
+    FOR EACH ROW EXECUTE FUNCTION lm.check_policy();

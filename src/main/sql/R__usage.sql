@@ -51,6 +51,9 @@ BEGIN
                        FROM jsonb_to_recordset(coalesce(x->'checkouts', '[]')) AS c("user" text, host text, quantity bigint)
                        WHERE c."user" IS NOT NULL AND c.quantity > 0
                        GROUP BY 1, 2) co ON true
+    -- a reading older than the pool's newest (another cluster's agent read the server later)
+    -- replaces neither its checkouts nor its queue (lm.apply_usage has stored the newest)
+    WHERE lm.read_at(x, p_now) >= (SELECT max(g.reported_at) FROM lm.features g WHERE g.pool_id = f.pool_id)
     GROUP BY f.pool_id, 4, 5;
 
     -- the pool's checkouts are replaced; one this pass sees again keeps its since (V17)

@@ -7,6 +7,7 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.net.http.HttpClient;
 import java.util.ArrayList;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -65,8 +66,9 @@ final class Pass {
         List<Poller.Outcome> outcomes = new Poller(settings, log).pollAll(configs);
         long pollNanos = System.nanoTime() - pollStart;
         JsonArray features = new JsonArray();
+        Map<JsonObject, Long> readAt = new IdentityHashMap<>();
         Set<String> failed = new LinkedHashSet<>();
-        collect(outcomes, features, failed);
+        collect(outcomes, features, readAt, failed);
 
         Slurm slurm = new Slurm(settings, log, out);
         List<Slurm.License> licenses = null;
@@ -125,6 +127,10 @@ final class Pass {
             s.addProperty("squeue_age_ms", (System.nanoTime() - squeueDone) / 1_000_000);
             report.add("slurm", s);
         }
+        // each reading's age as late as the report allows: lm-server orders the readings of one
+        // license server by it (two clusters' agents may read it in one order and report in the other)
+        long built = System.nanoTime();
+        readAt.forEach((item, nanos) -> item.addProperty("read_age_ms", Math.max(0, (built - nanos) / 1_000_000)));
         String json = LmApi.GSON.toJson(report);
         if (settings.dryRun()) {
             print("# dry run: the report lm-agent would send (POST " + settings.apiUrl() + "/agent/report), one line of JSON;"
@@ -148,7 +154,13 @@ final class Pass {
             print("# dry run: the plan lm-server computed (in a transaction it rolled back: nothing was stored)", LmApi.GSON.toJson(plan));
         }
         boolean stale = !failed.isEmpty() | logPlan(plan);
-        boolean offlineFailed = replayed == null | !writeBudget(ledger, api, token, replayed);
+        // A new budget only once the ledger is replayed: lm-server checks the entries against the
+        // cluster's last two budgets, and those booked on an older one would be rejected.
+        boolean offlineFailed = replayed == null || !writeBudget(ledger, api, token, replayed);
+        if (replayed == null) {
+            log.line("budget_file " + settings.budgetFile() + " not renewed: the offline ledger was not replayed; offline bookings"
+                    + " use the old one until it expires");
+        }
 
         if (!slurmFailed) {
             if (settings.dryRun()) {
@@ -189,7 +201,7 @@ final class Pass {
     }
 
     /** Reported features and failed ones, matched to the configuration by name, case-insensitively. */
-    private void collect(List<Poller.Outcome> outcomes, JsonArray features, Set<String> failed) {
+    private void collect(List<Poller.Outcome> outcomes, JsonArray features, Map<JsonObject, Long> readAt, Set<String> failed) {
         for (Poller.Outcome o : outcomes) {
             Configuration c = o.config();
             if (o.failed()) {
@@ -226,10 +238,14 @@ final class Pass {
                     x.addProperty("user", k.user());
                     x.addProperty("host", k.host());
                     x.addProperty("quantity", k.quantity());
+                    if (!k.key().isEmpty()) {
+                        x.addProperty("key", k.key());
+                    }
                     checkouts.add(x);
                 }
                 j.add("checkouts", checkouts);
                 features.add(j);
+                readAt.put(j, o.readNanos());
             }
         }
     }
@@ -298,11 +314,8 @@ final class Pass {
             ledger.writeBudget(api, token, out);
         } catch (LmServerException | IOException | RuntimeException e) {
             log.line("budget_file " + settings.budgetFile() + " not written: " + e.getMessage()
-                    + "; offline bookings use the old one until it is older than the prolog's offline_max_age");
+                    + "; offline bookings use what it holds, if anything, until it expires");
             return false;
-        }
-        if (replayed == null) {
-            return true;
         }
         try {
             ledger.remove(replayed);

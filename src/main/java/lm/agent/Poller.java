@@ -21,8 +21,16 @@ final class Poller {
     // site with many configurations well inside one interval without a fork storm.
     private static final int MAX_PARALLEL = 16;
 
-    /** What one configuration's poll gave: {@code report} null when every server failed. */
-    record Outcome(Configuration config, ServerReport report, Configuration.LicenseServer server) {
+    /**
+     * What one configuration's poll gave: {@code report} null when every server failed;
+     * {@code readNanos} the System.nanoTime() when the server's output was read (the report
+     * sends its age, so lm-server orders readings by when they were taken, not by arrival).
+     */
+    record Outcome(Configuration config, ServerReport report, Configuration.LicenseServer server, long readNanos) {
+        Outcome(Configuration config) {
+            this(config, null, null, 0);
+        }
+
         boolean failed() {
             return report == null;
         }
@@ -57,10 +65,10 @@ final class Poller {
                 } catch (ExecutionException e) {
                     // a bug, not a server failure; still never report zeros for it
                     log.line("configuration " + configs.get(i).name() + ": poll failed: " + e.getCause());
-                    outcomes.add(new Outcome(configs.get(i), null, null));
+                    outcomes.add(new Outcome(configs.get(i)));
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
-                    outcomes.add(new Outcome(configs.get(i), null, null));
+                    outcomes.add(new Outcome(configs.get(i)));
                 }
             }
             return outcomes;
@@ -73,7 +81,7 @@ final class Poller {
     Outcome poll(Configuration c) {
         if (c.licenseServers().isEmpty()) {
             log.line("configuration " + c.name() + ": no license server configured");
-            return new Outcome(c, null, null);
+            return new Outcome(c);
         }
         for (Configuration.LicenseServer s : c.licenseServers()) {
             String where = "configuration " + c.name() + ": " + c.type() + " server " + s;
@@ -94,7 +102,8 @@ final class Poller {
                 log.line(where + ": cannot run " + argv.get(0) + ": " + e.getMessage());
                 continue;
             }
-            long ms = (System.nanoTime() - start) / 1_000_000;
+            long read = System.nanoTime();
+            long ms = (read - start) / 1_000_000;
             if (r.timedOut()) {
                 log.line(where + ": no answer within command_timeout " + settings.commandTimeout().toSeconds() + "s, killed");
                 continue;
@@ -105,13 +114,13 @@ final class Poller {
                 ServerReport report = Parsers.forType(c.type()).parse(Parsers.decode(r.stdout()));
                 log.line(where + ": ok, " + report.features().size() + " features in " + ms + " ms"
                         + (r.exitCode() == 0 ? "" : " (exit " + r.exitCode() + ")"));
-                return new Outcome(c, report, s);
+                return new Outcome(c, report, s, read);
             } catch (BadServerOutputException e) {
                 log.line(where + ": failed (exit " + r.exitCode() + "): " + e.getMessage()
                         + (r.stderr().isBlank() ? "" : "; stderr: " + r.firstLine()));
             }
         }
         log.line("configuration " + c.name() + ": every license server failed; its features are reported as failed");
-        return new Outcome(c, null, null);
+        return new Outcome(c);
     }
 }

@@ -19,7 +19,9 @@ public final class Roles {
     private static final Map<String, List<String>> ROLES = new TreeMap<>(Map.of(
             ADMIN, List.of(Permissions.ADMIN),
             // what one cluster's lm-agent calls: its configurations, the report (feature:update)
-            // and the prolog's token; the report's own SQL acts on the caller's cluster only
+            // and the prolog's token; the report's own SQL acts on the caller's cluster only.
+            // feature:update writes readings, never policy: share, max_use and reserved change
+            // only for license-manager:admin (lm.check_policy, R__inventory_functions.sql)
             AGENT, List.of(Permissions.of("config", "read"), Permissions.of("feature", "update"),
                            Permissions.of("prolog-token", "create")),
             // PrologSlurmctld books (POST /jobs), EpilogSlurmctld releases (DELETE by slurm_job_id)

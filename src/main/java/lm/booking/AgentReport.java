@@ -30,6 +30,8 @@ public final class AgentReport {
     // checkout matching compares these names as they are.
     private static final Pattern NODE = Pattern.compile("[a-z0-9][a-z0-9_-]{0,62}");
     private static final String APPLY = "SELECT lm.apply_agent_report(?, ?::jsonb)";
+    // a reading older than a day orders nothing: the outage grace has long held the pool by then
+    private static final long MAX_READ_AGE_MS = 86_400_000L;
 
     private AgentReport() {}
 
@@ -61,20 +63,40 @@ public final class AgentReport {
         JsonArray features = new JsonArray();
         List<Body> items = b.optObjects("features");
         for (Body f : items == null ? List.<Body>of() : items) {
-            f.allow("product_feature", "total", "used", "queued", "checkouts", Expiry.EXPIRES_AT, Expiry.EXPIRING);
+            f.allow("product_feature", "total", "used", "queued", "read_age_ms", "checkouts", Expiry.EXPIRES_AT, Expiry.EXPIRING);
             JsonObject o = new JsonObject();
             o.addProperty("product_feature", f.string("product_feature"));
             o.addProperty("total", nonNegative(f, "total"));
             o.addProperty("used", nonNegative(f, "used"));
+            if (f.has("queued")) {
+                // the license server's queue (lm_license_queued, the reports' queued columns)
+                o.addProperty("queued", nonNegative(f, "queued"));
+            }
+            if (f.has("read_age_ms")) {
+                // how long before the report the server was read: orders readings (lm.read_at)
+                long age = nonNegative(f, "read_age_ms");
+                if (age > MAX_READ_AGE_MS) {
+                    throw ApiException.unprocessable("'read_age_ms' must be at most " + MAX_READ_AGE_MS + " (a day)");
+                }
+                o.addProperty("read_age_ms", age);
+            }
             Expiry.copy(f, o);
             JsonArray checkouts = new JsonArray();
             List<Body> cos = f.optObjects("checkouts");
             for (Body co : cos == null ? List.<Body>of() : cos) {
-                co.allow("user", "host", "quantity");
+                co.allow("user", "host", "quantity", "key");
                 JsonObject x = new JsonObject();
                 x.addProperty("user", co.string("user"));
                 x.addProperty("host", co.string("host"));
                 x.addProperty("quantity", nonNegative(co, "quantity"));
+                String key = co.optString("key");
+                if (key != null) {
+                    // what tells two checkouts of one user on one host apart (lm.checkout_covers)
+                    if (key.length() > 255) {
+                        throw ApiException.unprocessable("a checkout's 'key' is at most 255 characters");
+                    }
+                    x.addProperty("key", key);
+                }
                 checkouts.add(x);
             }
             o.add("checkouts", checkouts);

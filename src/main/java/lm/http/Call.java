@@ -40,12 +40,14 @@ public final class Call {
 
     /**
      * The caller and this request, for a write that is an audit event (lm.db.Sql#tx(DataSource,
-     * Actor, Work)): the token's sub and cluster, and method, path and query as sent.
+     * Actor, Work)): the token's sub and cluster, whether it is admin, and method, path and query
+     * as sent.
      */
     public Actor actor() {
         String query = exchange.getQueryString();
         String route = exchange.getRequestMethod() + " " + exchange.getRequestPath() + (query == null || query.isEmpty() ? "" : "?" + query);
-        return new Actor(principal == null ? null : principal.subject(), principal == null ? null : principal.clientId(), route);
+        return new Actor(principal == null ? null : principal.subject(), principal == null ? null : principal.clientId(),
+                principal != null && principal.isAdmin(), route);
     }
 
     public String param(String name) {

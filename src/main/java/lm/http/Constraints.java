@@ -69,6 +69,7 @@ public final class Constraints {
             rule("jobs_username_check", "job", "username", NAME_RULE),
             rule("jobs_lead_host_check", "job", "lead_host", NAME_RULE),
             rule("jobs_account_check", "job", "account", NAME_RULE),
+            rule("jobs_run_check", "job", "run", "must be the run of the job (SLURM_JOB_RESTART_COUNT): 0 to 1000000000"),
             rule("jobs_cluster_client_id_slurm_job_id_key", "job", "slurm_job_id", "is already a job of this cluster"),
             // bookings
             rule("bookings_pkey", "booking", "id", "is already taken"),
@@ -107,6 +108,7 @@ public final class Constraints {
             rule("settings_distribution_log_days_check", "settings", "distribution_log_days", "must be a number of days greater than 0"),
             rule("settings_history_raw_days_check", "settings", "history_raw_days", "must be a number of days greater than 0"),
             rule("settings_history_hourly_days_check", "settings", "history_hourly_days", "must be a number of days, 0 for forever"),
+            rule("settings_offline_max_age_check", "settings", "offline_max_age", "must be a number of seconds greater than 0"),
             // usage history (written by lm.record_usage only, R__usage.sql)
             rule("usage_samples_pkey", "usage sample", "at", "was already recorded for this pool"),
             rule("user_samples_pkey", "user sample", "at", "was already recorded for this pool and user"),
@@ -127,6 +129,22 @@ public final class Constraints {
             // offline_entries (written by lm.replay_offline only, from entries it checked)
             rule("offline_entries_pkey", "offline entry", "id", "was already applied for this job"),
             rule("offline_entries_op_check", "offline entry", "op", "must be book or release"),
+            // checkout_covers, report_fences (written by lm.apply_usage and lm.apply_agent_report only)
+            rule("checkout_covers_pkey", "checkout", "key", "was already recorded for this pool, user and host"),
+            rule("checkout_covers_pool_id_fkey", "checkout", "pool_id", "must be the id of an existing pool"),
+            rule("checkout_covers_quantity_check", "checkout", "quantity", "must be greater than 0"),
+            rule("checkout_covers_covered_check", "checkout", "covered", "must be between 0 and the checkout's quantity"),
+            rule("checkout_covers_fresh_check", "checkout", "fresh", "must be between 0 and the checkout's quantity"),
+            rule("report_fences_pkey", "agent report", "cluster_client_id", "already has a fence"),
+            // budget_leases, offline_rejections (written by lm.budget_json and lm.replay_offline only)
+            rule("budget_leases_pkey", "budget lease", "pool_id", "is already leased to this cluster"),
+            rule("budget_leases_pool_id_fkey", "budget lease", "pool_id", "must be the id of an existing pool"),
+            rule("budget_leases_budget_check", "budget lease", "budget", "must not be negative"),
+            rule("budget_leases_prior_budget_check", "budget lease", "prior_budget", "must not be negative"),
+            rule("budget_leases_times_check", "budget lease", "expires_at", "must be between made_at and held_until"),
+            rule("offline_rejections_pkey", "offline rejection", "reason", "is already counted for this cluster"),
+            rule("offline_rejections_reason_check", "offline rejection", "reason", "must be invalid, time or quantity"),
+            rule("offline_rejections_entries_check", "offline rejection", "entries", "must be greater than 0"),
             // denial_log, ended_jobs (written by SQL only: R__history.sql)
             rule("denial_log_pkey", "denial", "id", "is already taken"),
             rule("denial_log_reason_check", "denial", "reason", "must be pool, share or max_use"),

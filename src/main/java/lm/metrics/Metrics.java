@@ -32,12 +32,15 @@ import lm.http.Routes;
 import lm.http.SqlErrors;
 
 /**
- * GET /lm/metrics in Prometheus' text format. Gauges and the counters kept in the database come
- * from it at scrape time (lm.metric_gauges, lm.metric_counters), so every instance answers the same; the counters and the histogram are
- * this instance's admissions since it started (Prometheus sums them over instances).
+ * GET /lm/metrics in Prometheus' text format. Gauges come from the database at scrape time
+ * (lm.metric_gauges), so every instance answers the same, and so do the counters kept there
+ * (lm_offline_entries_rejected_total); the other counters and the histogram are this instance's
+ * admissions since it started (Prometheus sums them over instances).
  */
 public final class Metrics {
     private static final PrometheusTextFormatWriter TEXT = PrometheusTextFormatWriter.create();
+    // lm.metric_gauges' rows whose metric ends so are counters (Prometheus' naming rule)
+    private static final String COUNTER = "_total";
 
     private final PrometheusRegistry registry = new PrometheusRegistry();
     private final Counter admissions = Counter.builder().name("lm_admissions_total")
@@ -100,38 +103,33 @@ public final class Metrics {
     }
 
     String scrape(DataSource ds) throws Exception {
-        Timestamp now = Timestamp.from(clock.instant());
-        List<MetricSnapshot> all = new ArrayList<>();
         Map<String, GaugeSnapshot.Builder> gauges = new LinkedHashMap<>();
-        rows(ds, "lm.metric_gauges", now, (metric, help, labels, value) -> gauges.computeIfAbsent(metric,
-                m -> GaugeSnapshot.builder().name(m).help(help)).dataPoint(
-                GaugeSnapshot.GaugeDataPointSnapshot.builder().labels(labels).value(value).build()));
-        gauges.values().forEach(g -> all.add(g.build()));
         Map<String, CounterSnapshot.Builder> counters = new LinkedHashMap<>();
-        rows(ds, "lm.metric_counters", now, (metric, help, labels, value) -> counters.computeIfAbsent(metric,
-                m -> CounterSnapshot.builder().name(m).help(help)).dataPoint(
-                CounterSnapshot.CounterDataPointSnapshot.builder().labels(labels).value(value).build()));
-        counters.values().forEach(c -> all.add(c.build()));
+        Sql.query(ds, "SELECT metric, help, labels::text, value FROM lm.metric_gauges(?)", rs -> {
+            while (rs.next()) {
+                String metric = rs.getString(1);
+                String help = rs.getString(2);
+                JsonObject labels = JsonParser.parseString(rs.getString(3)).getAsJsonObject();
+                Labels.Builder lb = Labels.builder();
+                labels.entrySet().forEach(e -> lb.label(e.getKey(), e.getValue().getAsString()));
+                if (metric.endsWith(COUNTER)) {
+                    // a counter the database keeps; the text format adds the suffix back
+                    counters.computeIfAbsent(metric, m -> CounterSnapshot.builder()
+                            .name(m.substring(0, m.length() - COUNTER.length())).help(help)).dataPoint(
+                            CounterSnapshot.CounterDataPointSnapshot.builder().labels(lb.build()).value(rs.getDouble(4)).build());
+                } else {
+                    gauges.computeIfAbsent(metric, m -> GaugeSnapshot.builder().name(m).help(help)).dataPoint(
+                            GaugeSnapshot.GaugeDataPointSnapshot.builder().labels(lb.build()).value(rs.getDouble(4)).build());
+                }
+            }
+            return null;
+        }, Timestamp.from(clock.instant()));
+        List<MetricSnapshot> all = new ArrayList<>();
+        gauges.values().forEach(g -> all.add(g.build()));
+        counters.values().forEach(g -> all.add(g.build()));
         registry.scrape().forEach(all::add);
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         TEXT.write(out, new MetricSnapshots(all), EscapingScheme.UNDERSCORE_ESCAPING);
         return out.toString(StandardCharsets.UTF_8);
-    }
-
-    private interface Sample {
-        void add(String metric, String help, Labels labels, double value);
-    }
-
-    /** The rows of a metric function of R__metrics.sql: (metric, help, labels, value), one a sample. */
-    private static void rows(DataSource ds, String function, Timestamp now, Sample sample) throws SQLException {
-        Sql.query(ds, "SELECT metric, help, labels::text, value FROM " + function + "(?)", rs -> {
-            while (rs.next()) {
-                JsonObject labels = JsonParser.parseString(rs.getString(3)).getAsJsonObject();
-                Labels.Builder lb = Labels.builder();
-                labels.entrySet().forEach(e -> lb.label(e.getKey(), e.getValue().getAsString()));
-                sample.add(rs.getString(1), rs.getString(2), lb.build(), rs.getDouble(4));
-            }
-            return null;
-        }, now);
     }
 }

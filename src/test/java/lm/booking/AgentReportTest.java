@@ -106,4 +106,37 @@ class AgentReportTest {
         assertEquals("0", Sql.text(api.ds, "SELECT used FROM lm.features f JOIN lm.products p ON p.id = f.product_id WHERE p.name = 'arep3p'"));
         assertEquals(null, Sql.text(api.ds, "SELECT 1 FROM lm.cluster_statuses WHERE cluster_client_id = 'arep3'"));
     }
+
+    @Test
+    void queuedReachesTheSamplesAndTheMetric() throws Exception {
+        // issue 19 case 9: the report was rebuilt without "queued", so lm_license_queued and the
+        // reports' queued_max were always 0
+        Cluster k = Cluster.of("arep4");
+        Res r = api.http.post("/agent/report", k.agent(), "{\"interval\":60,\"features\":[{\"product_feature\":\"arep4p.f\","
+                + "\"total\":100,\"used\":100,\"queued\":7,\"read_age_ms\":0,\"checkouts\":[{\"user\":\"alice\","
+                + "\"host\":\"node01\",\"quantity\":100,\"key\":\"lic9/27000 1234 Mon 12/7 9:15\"}]}]}");
+        assertEquals(200, r.status(), r::toString);
+        assertEquals("7", Sql.text(api.ds, "SELECT s.queued::text FROM lm.usage_samples s JOIN lm.features f ON f.pool_id = s.pool_id"
+                + " JOIN lm.products p ON p.id = f.product_id WHERE p.name = 'arep4p' ORDER BY s.at DESC LIMIT 1"));
+        Res m = api.http.get("/metrics", api.token("arep4-prom", lm.auth.Roles.permissions(lm.auth.Roles.READER).toArray(String[]::new)));
+        assertTrue(m.body().lines().anyMatch(l -> l.startsWith("lm_license_queued{") && l.contains("arep4p.f") && l.endsWith(" 7.0")),
+                m::body);
+        // the checkout's identity is kept with its key
+        assertEquals("lic9/27000 1234 Mon 12/7 9:15", Sql.text(api.ds, "SELECT k.key FROM lm.checkout_covers k WHERE k.username = 'alice'"
+                + " AND k.pool_id = (SELECT f.pool_id FROM lm.features f JOIN lm.products p ON p.id = f.product_id WHERE p.name = 'arep4p')"));
+        // bad values of the new fields are 4xx that write nothing
+        String[][] cases = {
+            {"\"queued\":-1", "422"}, {"\"queued\":\"7\"", "400"}, {"\"read_age_ms\":-5", "422"},
+            {"\"read_age_ms\":86400001", "422"}, {"\"read_age_ms\":1.5", "400"},
+        };
+        for (String[] c : cases) {
+            Res bad = api.http.post("/agent/report", k.agent(), "{\"features\":[{\"product_feature\":\"arep4p.f\",\"total\":1,\"used\":1,"
+                    + c[0] + "}]}");
+            assertEquals(Integer.parseInt(c[1]), bad.status(), () -> c[0] + " -> " + bad);
+        }
+        Res longKey = api.http.post("/agent/report", k.agent(), "{\"features\":[{\"product_feature\":\"arep4p.f\",\"total\":1,\"used\":1,"
+                + "\"checkouts\":[{\"user\":\"a\",\"host\":\"h\",\"quantity\":1,\"key\":\"" + "k".repeat(256) + "\"}]}]}");
+        assertEquals(422, longKey.status(), longKey::toString);
+        assertEquals("100", Sql.text(api.ds, "SELECT f.total::text FROM lm.features f JOIN lm.products p ON p.id = f.product_id WHERE p.name = 'arep4p'"));
+    }
 }

@@ -73,6 +73,15 @@ class ServerSettingsTest {
     }
 
     @Test
+    void licenseServerShortNamesIsOnByDefaultAndTrueOrFalse() throws IOException {
+        assertTrue(ServerSettings.load(null, Map.of()).licenseServerShortNames());
+        assertEquals(false, ServerSettings.load(conf("license_server_short_names = false\n"), Map.of()).licenseServerShortNames());
+        assertEquals(false, ServerSettings.load(null, Map.of("LM_LICENSE_SERVER_SHORT_NAMES", "false")).licenseServerShortNames());
+        var e = assertThrows(Config.ConfigException.class, () -> ServerSettings.load(conf("license_server_short_names = no\n"), Map.of()));
+        assertTrue(e.getMessage().contains("license_server_short_names"), e.getMessage());
+    }
+
+    @Test
     void parseDurationAcceptsTheDocumentedForms() {
         assertEquals(Duration.ofSeconds(30), Config.parseDuration("30s"));
         assertEquals(Duration.ofMinutes(15), Config.parseDuration("15m"));

@@ -145,6 +145,22 @@ class LmOfflineTest {
     }
 
     @Test
+    void aBudgetPastTheLeaseLmServerSetIsFailClosed() throws Exception {
+        // made 100 s ago, a lease of 60 s (lm-server's offline_max_age), the prolog's own 3600 s
+        budget(100, Map.of("abaqus.abaqus@flexlm", 3));
+        long made = Instant.now().getEpochSecond() - 100;
+        Files.writeString(run.budget, Files.readString(run.budget).replace("\"licenses\"", "\"expires_at_epoch\": " + (made + 60) + ",\n  \"licenses\""));
+        ScriptRun.Result r = prolog("9", "abaqus.abaqus@flexlm:1");
+        assertEquals(2, r.exit(), r.toString());
+        assertTrue(r.last().contains("expired") && r.last().contains("as fail-closed"), r.last());
+        assertEquals(0, ledger().size());
+        // within the lease it books
+        Files.writeString(run.budget, Files.readString(run.budget).replace(String.valueOf(made + 60), String.valueOf(made + 3600)));
+        assertEquals(0, prolog("9", "abaqus.abaqus@flexlm:1").exit());
+        assertEquals(1, ledger().size());
+    }
+
+    @Test
     void noBudgetOrAnOldOneIsFailClosed() throws Exception {
         ScriptRun.Result r = prolog("7", "abaqus.abaqus@flexlm:1");
         assertEquals(2, r.exit(), r.toString());

@@ -40,7 +40,7 @@ final class FlexLmParser implements LicenseServerParser {
     // The "(vVERSION)" group marks a usage line; such a line must then parse whole.
     private static final Pattern USAGE_MARK = Pattern.compile("\\(v[^()\\s]*\\)");
     private static final Pattern USAGE = Pattern.compile(
-            "^\\s+(\\S.*?)\\s+\\(v[^()\\s]*\\)\\s+\\([^()]*\\)(.*)$");
+            "^\\s+(\\S.*?)\\s+\\(v[^()\\s]*\\)\\s+\\(([^()]*)\\)(.*)$");
     // What follows the handle: the start time, then an optional ", N licenses" (none means 1) and
     // an optional "(linger: …)"; or "queued for N licenses". A line cut anywhere in the time or
     // the count no longer matches; one cut just before ", 29 licenses" does, and reads as 1: the
@@ -48,6 +48,7 @@ final class FlexLmParser implements LicenseServerParser {
     private static final Pattern TAIL = Pattern.compile(
             "^(?:,\\s+start\\s+\\w{3}\\s+\\d{1,2}/\\d{1,2}\\s+\\d{1,2}:\\d{2}(?:,\\s+(\\d+) licenses?)?"
                     + "(?:\\s+\\(linger:\\s+\\d+(?:\\s*/\\s*\\d+)?\\))?|\\s+queued for (\\d+) licenses?)\\s*$");
+    private static final Pattern START = Pattern.compile("start\\s+(\\w{3}\\s+\\d{1,2}/\\d{1,2}\\s+\\d{1,2}:\\d{2})");
     private static final Pattern EXPIRY_MARK = Pattern.compile("^\\s*\"[^\"]*\"\\s+v\\S*,.*\\bexpiry:");
     private static final Pattern EXPIRY = Pattern.compile("\\bexpiry:\\s*([^,\\s(]+)");
     private static final Pattern RESERVATION_MARK = Pattern.compile("^\\s+\\d+ RESERVATION");
@@ -140,7 +141,7 @@ final class FlexLmParser implements LicenseServerParser {
                 return; // the feature's version/vendor line, its license type, blank lines
             }
             Matcher usage = USAGE.matcher(line);
-            Matcher tail = usage.find() ? TAIL.matcher(usage.group(2)) : null;
+            Matcher tail = usage.find() ? TAIL.matcher(usage.group(3)) : null;
             if (tail == null || !tail.find()) {
                 throw ServerOutput.partialLine(line);
             }
@@ -161,7 +162,11 @@ final class FlexLmParser implements LicenseServerParser {
             // No ", N licenses" suffix means one license; "(linger: N / M)" lines are ordinary
             // checkouts here because a lingering license is still held.
             long quantity = tail.group(1) != null ? ServerOutput.number(tail.group(1)) : 1;
-            checkouts.add(new Checkout(user, words[hostAt], quantity));
+            // "(server/port handle), start Thu 10/29 8:09": the handle and the start time tell two
+            // checkouts of one user on one host apart (lmutil prints no year: the key only compares)
+            Matcher start = START.matcher(usage.group(3));
+            String key = usage.group(2).trim().replaceAll("\\s+", " ") + (start.find() ? " " + start.group(1) : "");
+            checkouts.add(new Checkout(user, words[hostAt], quantity, key));
             checkedOut = ServerOutput.add(checkedOut, quantity);
         }
     }

@@ -25,7 +25,7 @@ final class RlmParser implements LicenseServerParser {
     private static final Pattern USAGE_MARK = Pattern.compile("^\\s*\\S+\\s+v\\S+:\\s");
     // The user may contain '@' or spaces; the host is what follows the last '@'.
     private static final Pattern USAGE = Pattern.compile(
-            "^\\s*(\\S+)\\s+v\\S+:\\s+(\\S.*)@(\\S+)\\s+(\\d+)/\\d+\\s+at\\s+\\d+/\\d+\\s+\\d+:\\d+\\s+\\(handle:\\s*\\w+\\)\\s*$");
+            "^\\s*(\\S+)\\s+v\\S+:\\s+(\\S.*)@(\\S+)\\s+(\\d+)/\\d+\\s+at\\s+\\d+/\\d+\\s+\\d+:\\d+\\s+\\(handle:\\s*(\\w+)\\)\\s*$");
 
     private record Use(String feature, Checkout checkout) {}
 
@@ -59,7 +59,8 @@ final class RlmParser implements LicenseServerParser {
                     throw ServerOutput.partialLine(line);
                 }
                 uses.add(new Use(usage.group(1),
-                        new Checkout(usage.group(2), usage.group(3), ServerOutput.number(usage.group(4)))));
+                        // the handle tells two checkouts of one user on one host apart
+                        new Checkout(usage.group(2), usage.group(3), ServerOutput.number(usage.group(4)), "handle " + usage.group(5))));
             }
             if (!line.isBlank()) {
                 previous = line;

@@ -91,8 +91,11 @@ class FlexLmParserTest {
         assertEquals(Set.of("cdxfdn", "jxezha", "jbemfv"),
                 f.checkouts().stream().map(Checkout::user).collect(Collectors.toSet()));
         assertTrue(f.checkouts().stream().allMatch(c -> c.host().equals("myserver.example.com")));
-        assertEquals(new Checkout("cdxfdn", "myserver.example.com", 27), f.checkouts().get(0));
-        assertEquals(new Checkout("jxezha", "myserver.example.com", 38), f.checkouts().get(37));
+        // the key is the "(server/port handle)" and the start time: a checkout's identity (issue 19)
+        assertEquals(new Checkout("cdxfdn", "myserver.example.com", 27, "myserver.example.com/24200 12507 Thu 10/29 8:09"),
+                f.checkouts().get(0));
+        assertEquals("myserver.example.com/24200 12507 Thu 10/29 8:09", f.checkouts().get(37).key());
+        assertEquals(38, f.checkouts().get(37).quantity());
     }
 
     @Test

@@ -95,6 +95,8 @@ class RlmParserTest {
         ServerReport report = Parsers.forType("rlm").parse(text);
         assertEquals(List.of("powercase"), names(report));
         assertUses(feature(report, "powercase"), "bob@n2 1");
+        // the handle tells two checkouts of one user on one host apart (issue 19)
+        assertEquals("handle 183", feature(report, "powercase").checkouts().get(0).key());
     }
 
     @Test

@@ -1,0 +1,40 @@
+-- Issue 19: one accounting of readings and checkouts (DESIGN.md, "Accounting across sources").
+
+-- A checkout has an identity: the pool (one license server's feature), the user, the short host
+-- and what the license server prints that tells two checkouts of one user on one host apart
+-- (key: FlexLM's handle and start time, RLM's handle; '' where the tool prints nothing of the
+-- kind). What a checkout has covered — how many booked licenses it released — is remembered
+-- here by that identity, not by the job whose booking it released, for as long as the license
+-- server shows the checkout: a reading taken before the job ended (or a FlexLM linger) that
+-- shows it again releases nothing more, though the job is gone. Written only under the pool's
+-- lock (lm.apply_usage), by the reading that is the pool's newest.
+CREATE TABLE lm.checkout_covers (
+    pool_id    bigint NOT NULL REFERENCES lm.pools (id) ON DELETE CASCADE,
+    username   text NOT NULL,
+    host       text NOT NULL,
+    key        text NOT NULL,
+    -- licenses held, as the newest reading shows them
+    quantity   bigint NOT NULL CHECK (quantity > 0),
+    -- how many of them released a booking (once each)
+    covered    bigint NOT NULL DEFAULT 0,
+    -- when the checkout was first seen (the read time of that reading): a booking made at or after
+    -- it cannot be what this checkout holds (the job books before it checks out)
+    first_seen timestamptz NOT NULL,
+    -- the licenses that appeared at fresh_at (the last growth of quantity; at first sight, all of
+    -- them): only they may cover a booking made between first_seen and fresh_at
+    fresh      bigint NOT NULL,
+    fresh_at   timestamptz NOT NULL,
+    seen_at    timestamptz NOT NULL,
+    PRIMARY KEY (pool_id, username, host, key),
+    CONSTRAINT checkout_covers_covered_check CHECK (covered BETWEEN 0 AND quantity),
+    CONSTRAINT checkout_covers_fresh_check CHECK (fresh BETWEEN 0 AND quantity)
+);
+
+-- The jobs a cluster's agent may end: those booked before the cluster's previous agent report
+-- was applied (its p_now, on the database's clock). The next pass's squeue runs after that
+-- report, so a job booked later may be missing from its list without having ended (issue 19,
+-- case 10: squeue_age_ms alone misses the time spent gzipping, uploading and waiting).
+CREATE TABLE lm.report_fences (
+    cluster_client_id text PRIMARY KEY,
+    applied_at        timestamptz NOT NULL
+);

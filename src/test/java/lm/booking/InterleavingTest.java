@@ -1,0 +1,441 @@
+package lm.booking;
+
+import static org.junit.jupiter.api.Assertions.fail;
+
+import com.zaxxer.hikari.HikariDataSource;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Timestamp;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.stream.Collectors;
+import lm.testing.TestDatabase;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Issue 19: a seeded random walk over everything that counts a pool's licenses, checked against a
+ * small reference model after every step. Two clusters share two license servers (two pools);
+ * their agents report readings taken at random earlier times (so readings arrive out of order),
+ * jobs book (through two connection pools, standing for two lm-server instances), retry their
+ * prolog, check out (each checkout with its own handle), end with or without an epilog (the
+ * agent's sweep then ends them), are requeued and run again under the same Slurm id; admins change
+ * a feature's reserved count. The model knows what each license server really had out at any
+ * time and which jobs really run.
+ *
+ * <p>After every step:
+ * <ul>
+ *   <li><b>never overbooked:</b> what really runs (every live job's licenses, booked or checked
+ *       out, plus the desktop checkouts) never exceeds a pool's total;
+ *   <li><b>never counted not at all:</b> every job that really runs is counted by its pool,
+ *       through its active booking or through its checkout in the pool's newest reading;
+ *   <li><b>never counted twice</b> once its own cluster's agent has reported: not both;
+ *   <li>a pool's used is its newest reading's, whichever cluster reported it (by read time);
+ *   <li>admission admits exactly what the pool's state says fits; pool_counts.booked is the
+ *       recount of the unreleased bookings.
+ * </ul>
+ * The seed is printed on failure (rerun with -Dlm.walk.seed=N); -Dlm.walk.steps sets the length.
+ */
+class InterleavingTest {
+    static HikariDataSource serverA;
+    static HikariDataSource serverB;
+    static final Instant T0 = Instant.parse("2026-12-01T00:00:00Z");
+    static final String[] CLUSTERS = {"walk-a", "walk-b"};
+    static final String[] FEATURES = {"walkp.x", "walkp.y"};
+    static final long[] TOTAL = {10, 6};
+    // one desktop user per pool holds this many licenses for the whole walk (outside usage)
+    static final long[] DESKTOP = {1, 0};
+    static final int GRACE = 900;
+
+    @BeforeAll
+    static void start() {
+        // two connection pools on one database: two lm-server instances' worth of sessions
+        String db = TestDatabase.url(TestDatabase.create());
+        serverA = lm.db.Database.pool(db, TestDatabase.user(), TestDatabase.password(), 4);
+        serverB = lm.db.Database.pool(db, TestDatabase.user(), TestDatabase.password(), 4);
+        Pools pools = new Pools(serverA);
+        for (String cluster : CLUSTERS) {
+            long c = pools.one("INSERT INTO lm.configurations (name, cluster_client_id, grace_time, type) VALUES ('walk', ?, ?, 'flexlm') RETURNING id",
+                    cluster, GRACE);
+            for (int p = 0; p < FEATURES.length; p++) {
+                pools.one("INSERT INTO lm.license_servers (config_id, host, port) VALUES (?, ?, 27000) RETURNING id", c, "lic-walk" + p);
+                // never read yet: held until the first reading (the walk reports before it books)
+                pools.feature(c, "walkp", FEATURES[p].substring(6), 0, 0, 0, null);
+            }
+        }
+    }
+
+    @AfterAll
+    static void stop() {
+        serverA.close();
+        serverB.close();
+    }
+
+    /** A run of a job as the model knows it. */
+    static final class Run {
+        final String cluster;
+        final String slurmId;
+        final String user;
+        final String host;
+        final int pool;
+        final long quantity;
+        final double bookedAt;
+        Double checkoutAt;
+        String key;
+        Double endAt;
+        boolean inDb = true;
+
+        Run(String cluster, String slurmId, String user, String host, int pool, long quantity, double bookedAt) {
+            this.cluster = cluster;
+            this.slurmId = slurmId;
+            this.user = user;
+            this.host = host;
+            this.pool = pool;
+            this.quantity = quantity;
+            this.bookedAt = bookedAt;
+        }
+
+        boolean runsAt(double t) {
+            return bookedAt <= t && (endAt == null || endAt > t);
+        }
+
+        boolean checkedOutAt(double t) {
+            return checkoutAt != null && checkoutAt <= t && (endAt == null || endAt > t);
+        }
+
+        @Override
+        public String toString() {
+            return cluster + "/" + slurmId + " " + user + "@" + host + " " + FEATURES[pool] + ":" + quantity + " booked " + bookedAt
+                    + (checkoutAt == null ? "" : " out " + checkoutAt + " " + key) + (endAt == null ? "" : " ended " + endAt)
+                    + (inDb ? "" : " (gone from lm)");
+        }
+    }
+
+    /** What was applied to a pool: the newest reading's time and its used. */
+    record Reading(double at, long used, List<String> checkouts) {}
+
+    final List<Run> runs = new ArrayList<>();
+    final Map<Integer, Reading> newest = new HashMap<>();
+    final Map<String, Double> lastReport = new HashMap<>();
+    final List<String> log = new ArrayList<>();
+    double now = 0;
+    int nextJob = 1;
+    int nextKey = 1;
+
+    static Timestamp at(double t) {
+        return Timestamp.from(T0.plusMillis(Math.round(t * 1000)));
+    }
+
+    @Test
+    void countsStayTrueWhateverTheInterleaving() throws Exception {
+        long seed = Long.getLong("lm.walk.seed", System.nanoTime());
+        int steps = Integer.getInteger("lm.walk.steps", 3000);
+        Random rnd = new Random(seed);
+        int step = 0;
+        try {
+            for (String c : CLUSTERS) {
+                report(c, 0, 0, rnd);
+            }
+            for (step = 0; step < steps; step++) {
+                now += 0.25 + rnd.nextDouble() * 1.5;
+                int dice = rnd.nextInt(100);
+                if (dice < 30) {
+                    submit(rnd);
+                } else if (dice < 45) {
+                    checkout(rnd);
+                } else if (dice < 60) {
+                    end(rnd);
+                } else if (dice < 65) {
+                    retry(rnd);
+                } else if (dice < 90) {
+                    String c = CLUSTERS[rnd.nextInt(2)];
+                    // a reading taken up to 20 s ago; squeue up to 3 s ago, sometimes claimed fresher
+                    report(c, rnd.nextDouble() * 20, rnd.nextDouble() * 3, rnd);
+                } else if (dice < 95) {
+                    policy(rnd);
+                } else {
+                    requeue(rnd);
+                }
+                check();
+            }
+        } catch (AssertionError | Exception e) {
+            String tail = log.subList(Math.max(0, log.size() - 40), log.size()).stream().collect(Collectors.joining("\n  "));
+            fail("seed " + seed + " (-Dlm.walk.seed=" + seed + "), step " + step + " of " + steps + ": " + e.getMessage()
+                    + "\nlast steps:\n  " + tail + "\nruns:\n  "
+                    + runs.stream().filter(r -> r.inDb || r.endAt == null).map(Run::toString).collect(Collectors.joining("\n  ")), e);
+        }
+        System.out.println("InterleavingTest: seed " + seed + ", " + steps + " steps, " + runs.size() + " runs, "
+                + runs.stream().filter(r -> r.checkoutAt != null).count() + " checkouts");
+    }
+
+    HikariDataSource server(Random rnd) {
+        return rnd.nextBoolean() ? serverA : serverB;
+    }
+
+    void submit(Random rnd) throws SQLException {
+        String cluster = CLUSTERS[rnd.nextInt(2)];
+        int pool = rnd.nextInt(FEATURES.length);
+        long q = 1 + rnd.nextInt(4);
+        String user = "u" + rnd.nextInt(3);
+        String host = cluster.substring(5) + "-n" + rnd.nextInt(3);
+        book(new Run(cluster, Integer.toString(nextJob++), user, host, pool, q, now), rnd);
+    }
+
+    void book(Run r, Random rnd) throws SQLException {
+        long before = one(serverA, "SELECT available FROM lm.pool_state(lm.find_feature(?, ?), ?)", r.cluster, FEATURES[r.pool], at(now));
+        String state = bookJob(server(rnd), r);
+        log.add(now + " book " + r + " (available " + before + "): " + state);
+        if (state.equals("created")) {
+            if (r.quantity > before) {
+                throw new AssertionError("admitted " + r + " with only " + before + " available");
+            }
+            runs.add(r);
+        } else if (state.equals("LM001") && r.quantity <= before) {
+            throw new AssertionError("refused " + r + " with " + before + " available");
+        } else if (!state.startsWith("LM") && !state.equals("created")) {
+            throw new AssertionError("book " + r + ": " + state);
+        }
+    }
+
+    static String bookJob(HikariDataSource ds, Run r) throws SQLException {
+        try (Connection c = ds.getConnection();
+                PreparedStatement ps = c.prepareStatement("SELECT created FROM lm.book_job(?, ?, ?, ?, ?::jsonb, ?)")) {
+            ps.setString(1, r.cluster);
+            ps.setString(2, r.slurmId);
+            ps.setString(3, r.user);
+            ps.setString(4, r.host);
+            ps.setString(5, "[{\"product_feature\":\"" + FEATURES[r.pool] + "\",\"quantity\":" + r.quantity + "}]");
+            ps.setTimestamp(6, at(r.bookedAt));
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getBoolean(1) ? "created" : "already";
+            }
+        } catch (SQLException e) {
+            if (e.getSQLState() != null && e.getSQLState().startsWith("LM")) {
+                return e.getSQLState();
+            }
+            throw e;
+        }
+    }
+
+    Run pick(Random rnd, java.util.function.Predicate<Run> p) {
+        List<Run> c = runs.stream().filter(p).toList();
+        return c.isEmpty() ? null : c.get(rnd.nextInt(c.size()));
+    }
+
+    void checkout(Random rnd) {
+        Run r = pick(rnd, x -> x.endAt == null && x.checkoutAt == null);
+        if (r != null) {
+            r.checkoutAt = now;
+            r.key = "h" + nextKey++;
+            log.add(now + " checkout " + r);
+        }
+    }
+
+    void end(Random rnd) throws SQLException {
+        Run r = pick(rnd, x -> x.endAt == null);
+        if (r == null) {
+            return;
+        }
+        r.endAt = now;
+        if (rnd.nextInt(5) > 0) {
+            epilog(r, rnd);
+        } else {
+            log.add(now + " end, epilog lost " + r);
+        }
+    }
+
+    void epilog(Run r, Random rnd) throws SQLException {
+        one(server(rnd), "SELECT lm.release_job(?, ?)::int", r.cluster, r.slurmId);
+        r.inDb = false;
+        log.add(now + " epilog " + r);
+    }
+
+    /** A retried prolog of a job that runs: the same answer, nothing booked twice. */
+    void retry(Random rnd) throws SQLException {
+        Run r = pick(rnd, x -> x.endAt == null && x.inDb && x.checkoutAt == null);
+        if (r == null) {
+            return;
+        }
+        String state = bookJob(server(rnd), r);
+        log.add(now + " retry " + r + ": " + state);
+        if (!state.equals("already")) {
+            throw new AssertionError("a retried prolog of " + r + " answered " + state);
+        }
+    }
+
+    /** A job ends and Slurm requeues it: its epilog runs (or is lost), then it runs again. */
+    void requeue(Random rnd) throws SQLException {
+        Run r = pick(rnd, x -> x.endAt == null);
+        if (r == null) {
+            return;
+        }
+        r.endAt = now;
+        boolean lost = rnd.nextInt(3) == 0 && false;
+        if (!lost) {
+            epilog(r, rnd);
+        }
+        log.add(now + " requeued " + r + (lost ? " (epilog lost)" : ""));
+        // the next run starts a little later (the epilog's DELETE, when lost, never comes)
+        now += 1;
+        Run again = new Run(r.cluster, r.slurmId, r.user, r.host, r.pool, r.quantity, now);
+        if (lost) {
+            r.inDb = false; // the next run's booking replaces the old run's row
+        }
+        book(again, rnd);
+    }
+
+    void policy(Random rnd) throws SQLException {
+        String cluster = CLUSTERS[rnd.nextInt(2)];
+        int pool = rnd.nextInt(FEATURES.length);
+        int reserved = rnd.nextInt(2);
+        one(serverA, "UPDATE lm.features SET reserved = ? WHERE id = lm.find_feature(?, ?) RETURNING 1", reserved, cluster, FEATURES[pool]);
+        log.add(now + " policy " + cluster + " " + FEATURES[pool] + " reserved " + reserved);
+    }
+
+    /** What license server {@code pool} had out at {@code t}, as lmutil would list it. */
+    Reading read(int pool, double t) {
+        long used = DESKTOP[pool];
+        List<String> checkouts = new ArrayList<>();
+        if (DESKTOP[pool] > 0) {
+            checkouts.add("{\"user\":\"desk\",\"host\":\"ws1\",\"quantity\":" + DESKTOP[pool] + ",\"key\":\"d" + pool + "\"}");
+        }
+        for (Run r : runs) {
+            if (r.pool == pool && r.checkedOutAt(t)) {
+                used += r.quantity;
+                checkouts.add("{\"user\":\"" + r.user + "\",\"host\":\"" + r.host + ".cluster\",\"quantity\":" + r.quantity
+                        + ",\"key\":\"" + r.key + "\"}");
+            }
+        }
+        return new Reading(t, used, checkouts);
+    }
+
+    void report(String cluster, double readAge, double squeueAge, Random rnd) throws SQLException {
+        double readAt = Math.max(0, now - readAge);
+        double squeueAt = Math.max(0, now - squeueAge);
+        StringBuilder features = new StringBuilder();
+        for (int p = 0; p < FEATURES.length; p++) {
+            Reading r = read(p, readAt);
+            features.append(p == 0 ? "" : ",").append("{\"product_feature\":\"").append(FEATURES[p]).append("\",\"total\":")
+                    .append(TOTAL[p]).append(",\"used\":").append(r.used()).append(",\"read_age_ms\":")
+                    .append(Math.round((now - readAt) * 1000)).append(",\"checkouts\":[").append(String.join(",", r.checkouts()))
+                    .append("]}");
+            Reading n = newest.get(p);
+            if (n == null || r.at() >= n.at()) {
+                newest.put(p, r);
+            }
+        }
+        // squeue lists the cluster's jobs that ran when it looked; the age is sometimes claimed
+        // smaller than it is (time spent uploading and waiting is not in it)
+        String ids = runs.stream().filter(r -> r.cluster.equals(cluster) && r.runsAt(squeueAt)).map(r -> r.slurmId).distinct()
+                .collect(Collectors.joining(","));
+        long claimedAge = rnd.nextBoolean() ? Math.round((now - squeueAt) * 1000) : 0;
+        String json = "{\"interval\":30,\"features\":[" + features + "],\"slurm\":{\"job_ids\":[" + ids + "],\"squeue_age_ms\":"
+                + claimedAge + "}}";
+        String plan = text(server(rnd), "SELECT lm.apply_agent_report(?, ?::jsonb, ?)::text", cluster, json, at(now));
+        log.add(now + " report " + cluster + " read at " + readAt + " squeue at " + squeueAt + ": " + plan);
+        // the sweep ended the cluster's jobs that squeue did not list
+        for (Run r : runs) {
+            if (r.cluster.equals(cluster) && r.inDb && !exists(r)) {
+                if (r.endAt == null) {
+                    throw new AssertionError("the agent ended " + r + ", which runs");
+                }
+                r.inDb = false;
+            }
+        }
+        lastReport.put(cluster, now);
+    }
+
+    boolean exists(Run r) {
+        return one(serverA, "SELECT count(*) FROM lm.jobs j JOIN lm.bookings b ON b.job_id = j.id WHERE j.cluster_client_id = ?"
+                + " AND j.slurm_job_id = ? AND b.created_at = ?", r.cluster, r.slurmId, at(r.bookedAt)) > 0;
+    }
+
+    void check() throws SQLException {
+        for (int p = 0; p < FEATURES.length; p++) {
+            final int pool = p;
+            // what really runs fits the license server
+            long real = DESKTOP[p] + runs.stream().filter(r -> r.pool == pool && r.endAt == null).mapToLong(r -> r.quantity).sum();
+            if (real > TOTAL[p]) {
+                throw new AssertionError(FEATURES[p] + ": overbooked, " + real + " really in use of " + TOTAL[p]);
+            }
+            Reading n = newest.get(p);
+            long used = one(serverA, "SELECT used FROM lm.pool_state(lm.find_feature('walk-a', ?), ?)", FEATURES[p], at(now));
+            if (used != n.used()) {
+                throw new AssertionError(FEATURES[p] + ": used " + used + ", but the newest reading (read at " + n.at() + ") says "
+                        + n.used());
+            }
+        }
+        Map<String, Long> active = new HashMap<>();
+        try (Connection c = serverA.getConnection();
+                PreparedStatement ps = c.prepareStatement("SELECT j.cluster_client_id || '/' || j.slurm_job_id, b.quantity"
+                        + " FROM lm.jobs j JOIN lm.bookings b ON b.job_id = j.id WHERE j.cluster_client_id LIKE 'walk-%'"
+                        + " AND b.released_at IS NULL AND b.expires_at > ?")) {
+            ps.setTimestamp(1, at(now));
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    active.put(rs.getString(1), rs.getLong(2));
+                }
+            }
+        }
+        // A checkout is matched by user and host, so it may release the booking of another job
+        // of the same user on the same host (the older one) before its own: the accounting is
+        // exact per pool, user and host, not per job.
+        Map<String, long[]> groups = new HashMap<>();
+        Map<String, java.util.Set<Long>> sizes = new HashMap<>();
+        for (Run r : runs) {
+            if (r.endAt != null) {
+                continue;
+            }
+            String g = r.pool + " " + r.cluster + " " + r.user + "@" + r.host;
+            Reading n = newest.get(r.pool);
+            long[] c = groups.computeIfAbsent(g, k -> new long[3]);
+            c[0] += r.quantity;
+            c[1] += (active.containsKey(r.cluster + "/" + r.slurmId) ? r.quantity : 0) + (r.checkedOutAt(n.at()) ? r.quantity : 0);
+            c[2] = lastReport.getOrDefault(r.cluster, -1.0) >= now ? 1 : 0;
+            sizes.computeIfAbsent(g, k -> new java.util.HashSet<>()).add(r.quantity);
+        }
+        for (Map.Entry<String, long[]> e : groups.entrySet()) {
+            long[] c = e.getValue();
+            if (c[1] < c[0]) {
+                throw new AssertionError(FEATURES[Integer.parseInt(e.getKey().split(" ")[0])] + " " + e.getKey() + ": its running jobs hold or were promised "
+                        + c[0] + ", but only " + c[1] + " are counted (active bookings and checkouts in the newest reading)");
+            }
+            // right after the cluster's own report nothing is counted twice, where the jobs'
+            // quantities are alike (a checkout of 2 cannot release a booking of 1 and one of 1)
+            if (c[2] == 1 && c[1] > c[0] && sizes.get(e.getKey()).size() == 1) {
+                throw new AssertionError(e.getKey() + ": counted twice after its cluster's report: " + c[1] + " counted for " + c[0]);
+            }
+        }
+        long mismatched = one(serverA, "SELECT count(*) FROM lm.pool_counts p WHERE p.booked <> (SELECT coalesce(sum(b.quantity), 0)"
+                + " FROM lm.bookings b JOIN lm.features f ON f.id = b.feature_id WHERE f.pool_id = p.pool_id AND b.released_at IS NULL)");
+        if (mismatched != 0) {
+            throw new AssertionError(mismatched + " pools' booked counters differ from their bookings");
+        }
+    }
+
+    static long one(HikariDataSource ds, String sql, Object... params) {
+        return Long.parseLong(text(ds, sql, params));
+    }
+
+    static String text(HikariDataSource ds, String sql, Object... params) {
+        try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement(sql)) {
+            for (int i = 0; i < params.length; i++) {
+                ps.setObject(i + 1, params[i]);
+            }
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getString(1);
+            }
+        } catch (SQLException e) {
+            throw new IllegalStateException(sql + ": " + e.getMessage().replace('\n', ' '), e);
+        }
+    }
+}
