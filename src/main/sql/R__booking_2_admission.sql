@@ -125,11 +125,16 @@ BEGIN
 
     SELECT id, run INTO v_job, v_job_run FROM lm.jobs WHERE cluster_client_id = p_cluster AND slurm_job_id = p_slurm_job_id;
     IF v_job IS NOT NULL THEN
+        -- what the job holds: its active bookings, and for a retry that names its run, also
+        -- those its checkouts released (the run still holds them: a retried prolog after the
+        -- job's checkout is seen must not be admitted afresh — InterleavingTest found it)
         IF (p_run IS NULL OR v_job_run IS NULL OR v_job_run = p_run)
-           AND NOT EXISTS (SELECT b.feature_id, b.quantity FROM lm.bookings b WHERE b.job_id = v_job AND b.released_at IS NULL AND b.expires_at > p_now
+           AND NOT EXISTS (SELECT b.feature_id, b.quantity FROM lm.bookings b WHERE b.job_id = v_job
+                             AND (b.released_at IS NULL AND b.expires_at > p_now OR v_job_run = p_run AND b.released_reason = 'checkout')
                            EXCEPT SELECT * FROM unnest(v_features, v_quantities))
            AND NOT EXISTS (SELECT * FROM unnest(v_features, v_quantities)
-                           EXCEPT SELECT b.feature_id, b.quantity FROM lm.bookings b WHERE b.job_id = v_job AND b.released_at IS NULL AND b.expires_at > p_now) THEN
+                           EXCEPT SELECT b.feature_id, b.quantity FROM lm.bookings b WHERE b.job_id = v_job
+                             AND (b.released_at IS NULL AND b.expires_at > p_now OR v_job_run = p_run AND b.released_reason = 'checkout')) THEN
             -- the same run again: renewed, so a run never lives on another run's grace, and the
             -- agent's sweep sees it as just admitted (R__booking_5_agent_report.sql)
             UPDATE lm.jobs SET created_at = p_now, run = coalesce(p_run, run) WHERE id = v_job;

@@ -145,6 +145,11 @@ public final class Constraints {
             rule("offline_rejections_pkey", "offline rejection", "reason", "is already counted for this cluster"),
             rule("offline_rejections_reason_check", "offline rejection", "reason", "must be invalid, time or quantity"),
             rule("offline_rejections_entries_check", "offline rejection", "entries", "must be greater than 0"),
+            // untracked_licenses (written by lm.count_untracked only)
+            rule("untracked_licenses_pkey", "untracked license", "license", "is already counted for this cluster"),
+            rule("untracked_licenses_license_check", "untracked license", "license", "must be 1 to 200 characters"),
+            rule("untracked_licenses_stripe_check", "untracked license", "stripe", "must be 0 to 15"),
+            rule("untracked_licenses_jobs_check", "untracked license", "jobs", "must not be negative"),
             // denial_log, ended_jobs (written by SQL only: R__history.sql)
             rule("denial_log_pkey", "denial", "id", "is already taken"),
             rule("denial_log_reason_check", "denial", "reason", "must be pool, share or max_use"),
