@@ -253,7 +253,9 @@ $$;
 -- when a late release of run 0 arrives, is not this release's to end (false: nothing ended).
 -- NULL here or in lm.jobs.run (a caller that did not say) ends whatever run is booked.
 DROP FUNCTION IF EXISTS lm.release_job(text, text);
-CREATE OR REPLACE FUNCTION lm.release_job(p_cluster text, p_slurm_job_id text, p_run integer DEFAULT NULL)
+DROP FUNCTION IF EXISTS lm.release_job(text, text, integer);
+CREATE OR REPLACE FUNCTION lm.release_job(p_cluster text, p_slurm_job_id text, p_run integer DEFAULT NULL,
+                                          p_now timestamptz DEFAULT now())
 RETURNS boolean LANGUAGE plpgsql
 -- generic plans: see lm.lock_pools
 SET plan_cache_mode = force_generic_plan
@@ -264,7 +266,7 @@ BEGIN
     SELECT id INTO v_job FROM lm.jobs WHERE cluster_client_id = p_cluster AND slurm_job_id = p_slurm_job_id
                                         AND (p_run IS NULL OR run IS NULL OR run IN (p_run, p_run - 1));
     -- the end of a job, not an audit event
-    RETURN lm.delete_job(p_cluster, v_job, false);
+    RETURN lm.delete_job(p_cluster, v_job, false, p_now);
 END
 $$;
 
@@ -273,7 +275,9 @@ $$;
 -- called in psql), recorded in lm.audit_log with the job's bookings; the epilog's release passes
 -- false and pays nothing for it.
 DROP FUNCTION IF EXISTS lm.delete_job(text, bigint);
-CREATE OR REPLACE FUNCTION lm.delete_job(p_cluster text, p_job bigint, p_audit boolean DEFAULT true)
+DROP FUNCTION IF EXISTS lm.delete_job(text, bigint, boolean);
+CREATE OR REPLACE FUNCTION lm.delete_job(p_cluster text, p_job bigint, p_audit boolean DEFAULT true,
+                                         p_now timestamptz DEFAULT now())
 RETURNS boolean LANGUAGE plpgsql
 -- generic plans: see lm.lock_pools
 SET plan_cache_mode = force_generic_plan
@@ -285,7 +289,7 @@ BEGIN
         RETURN false;
     END IF;
     PERFORM lm.lock_pools(ARRAY(SELECT b.feature_id FROM lm.bookings b WHERE b.job_id = p_job AND b.released_at IS NULL), true);
-    PERFORM lm.ending_jobs(CASE WHEN p_audit THEN 'forced' ELSE 'epilog' END);
+    PERFORM lm.ending_jobs(CASE WHEN p_audit THEN 'forced' ELSE 'epilog' END, p_now);
     IF NOT p_audit THEN
         DELETE FROM lm.jobs WHERE id = p_job;
         RETURN FOUND;

@@ -10,6 +10,28 @@ RETURNS bigint LANGUAGE sql IMMUTABLE AS $$
                 ELSE 0 END
 $$;
 
+-- A job that ends while a booking of it still holds (it ended before its checkout was seen):
+-- it may have checked out licenses that a reading taken before the end shows for the first
+-- time; lm.ended_holders keeps the claim until a newer reading (lm.apply_usage). A BEFORE
+-- DELETE trigger on jobs, as lm.record_job_end: it sees the bookings before the cascade. The
+-- end's time is the ending path's p_now (lm.ending_jobs), else now(). Every path that deletes
+-- a job holds its pools' counters already (lm.lock_pools), which the cascade writes anyway.
+CREATE OR REPLACE FUNCTION lm.note_ended_holders()
+RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO lm.ended_holders (pool_id, username, host, quantity, ended_at)
+    SELECT f.pool_id, lower(OLD.username), lower(split_part(OLD.lead_host, '.', 1)), b.quantity,
+           coalesce(nullif(current_setting('lm.job_end_at', true), '')::timestamptz, now())
+    FROM lm.bookings b JOIN lm.features f ON f.id = b.feature_id JOIN lm.pools p ON p.id = f.pool_id
+    WHERE b.job_id = OLD.id AND b.released_at IS NULL;
+    RETURN OLD;
+END
+$$;
+DROP TRIGGER IF EXISTS bookings_ended_holder ON lm.bookings;
+DROP FUNCTION IF EXISTS lm.note_ended_holder();
+DROP TRIGGER IF EXISTS jobs_ended_holders ON lm.jobs;
+CREATE TRIGGER jobs_ended_holders BEFORE DELETE ON lm.jobs FOR EACH ROW EXECUTE FUNCTION lm.note_ended_holders();
+
 -- The time a usage item's license server was read: p_now less the age the agent measured on its
 -- own monotonic clock between reading the server and building the report (read_age_ms; absent:
 -- read now). The database's clock places the reading; no two machines' clocks are compared.
@@ -103,6 +125,14 @@ BEGIN
     FROM jsonb_array_elements(v_items) x
     WHERE f.id = (x->>'feature_id')::bigint AND (f.reported_at IS NULL OR f.reported_at <= (x->>'read_at')::timestamptz);
 
+    -- a reading newer than a job's end no longer shows its checkout: its claim is over (and
+    -- claims a day old go whatever is read: a pool no agent reads any more)
+    DELETE FROM lm.ended_holders e
+    WHERE e.ended_at < p_now - interval '1 day'
+       OR e.pool_id IN (SELECT (x->>'pool_id')::bigint FROM jsonb_array_elements(v_items) x WHERE (x->>'newest')::boolean)
+          AND e.ended_at <= (SELECT max((x->>'read_at')::timestamptz) FROM jsonb_array_elements(v_items) x
+                             WHERE (x->>'pool_id')::bigint = e.pool_id);
+
     -- checkouts the pool's newest reading no longer shows have ended
     DELETE FROM lm.checkout_covers k
     WHERE k.pool_id IN (SELECT (x->>'pool_id')::bigint FROM jsonb_array_elements(v_items) x WHERE (x->>'newest')::boolean)
@@ -156,6 +186,9 @@ BEGIN
         JOIN lm.bookings bk ON bk.feature_id = f.id AND bk.released_reason = 'checkout'
         JOIN lm.jobs j ON j.id = bk.job_id
         WHERE f.pool_id = v_b.pool_id AND lower(j.username) = v_b.usr AND lower(split_part(j.lead_host, '.', 1)) = v_b.host;
+        -- and jobs of the user on the host that ended before their checkout was seen
+        v_orphan := v_orphan + (SELECT coalesce(sum(e.quantity), 0) FROM lm.ended_holders e
+                                WHERE e.pool_id = v_b.pool_id AND e.username = v_b.usr AND e.host = v_b.host);
         -- each checkout's licenses usable for this booking: the orphans take the newest first
         v_keys := '{}';
         v_usable := '{}';

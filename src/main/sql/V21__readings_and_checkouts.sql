@@ -38,3 +38,18 @@ CREATE TABLE lm.report_fences (
     cluster_client_id text PRIMARY KEY,
     applied_at        timestamptz NOT NULL
 );
+
+-- Jobs that ended while a booking of theirs still held (their checkout, if any, never seen):
+-- a reading taken before such a job ended may show its checkout for the first time, after
+-- another job of the same user on the same host has booked. Until a reading of the pool newer
+-- than the end arrives, the ended job claims that many of the user's checkouts on the host
+-- first (lm.apply_usage), so its checkout does not release the other job's booking. Written by
+-- a trigger when such a booking is deleted (lm.note_ended_holder), under its pool's counter lock.
+CREATE TABLE lm.ended_holders (
+    pool_id    bigint NOT NULL REFERENCES lm.pools (id) ON DELETE CASCADE,
+    username   text NOT NULL,
+    host       text NOT NULL,
+    quantity   bigint NOT NULL,
+    ended_at   timestamptz NOT NULL
+);
+CREATE INDEX ended_holders_user ON lm.ended_holders (pool_id, username, host);

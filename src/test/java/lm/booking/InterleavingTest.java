@@ -93,6 +93,8 @@ class InterleavingTest {
         String key;
         Double endAt;
         boolean inDb = true;
+        // when lm-server learned of the end (epilog, sweep, the next run's booking)
+        Double goneAt;
 
         Run(String cluster, String slurmId, int run, String user, String host, int pool, long quantity, double bookedAt) {
             this.cluster = cluster;
@@ -266,8 +268,10 @@ class InterleavingTest {
 
     void epilog(Run r, Random rnd) throws SQLException {
         // the epilog of a requeued run already carries the next restart count (Slurm 22.05)
-        one(server(rnd), "SELECT lm.release_job(?, ?, ?)::int", r.cluster, r.slurmId, r.endAt != null && requeueing ? r.run + 1 : r.run);
+        one(server(rnd), "SELECT lm.release_job(?, ?, ?, ?)::int", r.cluster, r.slurmId, r.endAt != null && requeueing ? r.run + 1 : r.run,
+                at(now));
         r.inDb = false;
+        r.goneAt = now;
         log.add(now + " epilog " + r);
     }
 
@@ -303,6 +307,7 @@ class InterleavingTest {
         Run again = new Run(r.cluster, r.slurmId, r.run + 1, r.user, r.host, r.pool, r.quantity, now);
         if (lost) {
             r.inDb = false; // the next run's booking replaces the old run's row
+            r.goneAt = now;
         }
         book(again, rnd);
     }
@@ -363,6 +368,7 @@ class InterleavingTest {
                     throw new AssertionError("the agent ended " + r + ", which runs");
                 }
                 r.inDb = false;
+                r.goneAt = now;
             }
         }
         lastReport.put(cluster, now);
@@ -405,28 +411,34 @@ class InterleavingTest {
         // exact per pool, user and host, not per job.
         Map<String, long[]> groups = new HashMap<>();
         Map<String, java.util.Set<Long>> sizes = new HashMap<>();
+        // need: what the group's running jobs hold or were promised; counted: the group's active
+        // bookings (an ended job's too, until its epilog or the sweep) and the group's checkouts
+        // in the pool's newest reading (an ended job's too: used counts it until a newer reading)
         for (Run r : runs) {
-            if (r.endAt != null) {
-                continue;
-            }
             String g = r.pool + " " + r.cluster + " " + r.user + "@" + r.host;
             Reading n = newest.get(r.pool);
-            long[] c = groups.computeIfAbsent(g, k -> new long[3]);
-            c[0] += r.quantity;
-            c[1] += (active.containsKey(r.cluster + "/" + r.slurmId) ? r.quantity : 0) + (r.checkedOutAt(n.at()) ? r.quantity : 0);
+            long[] c = groups.computeIfAbsent(g, k -> new long[4]);
+            long counted = (r.inDb && active.containsKey(r.cluster + "/" + r.slurmId) ? r.quantity : 0) + (r.checkedOutAt(n.at()) ? r.quantity : 0);
+            if (r.endAt == null) {
+                c[0] += r.quantity;
+                c[3] += counted;
+                sizes.computeIfAbsent(g, k -> new java.util.HashSet<>()).add(r.quantity);
+            }
+            c[1] += counted;
             c[2] = lastReport.getOrDefault(r.cluster, -1.0) >= now ? 1 : 0;
-            sizes.computeIfAbsent(g, k -> new java.util.HashSet<>()).add(r.quantity);
         }
+        groups.keySet().retainAll(sizes.keySet());
         for (Map.Entry<String, long[]> e : groups.entrySet()) {
             long[] c = e.getValue();
             if (c[1] < c[0]) {
                 throw new AssertionError(FEATURES[Integer.parseInt(e.getKey().split(" ")[0])] + " " + e.getKey() + ": its running jobs hold or were promised "
                         + c[0] + ", but only " + c[1] + " are counted (active bookings and checkouts in the newest reading)");
             }
-            // right after the cluster's own report nothing is counted twice, where the jobs'
-            // quantities are alike (a checkout of 2 cannot release a booking of 1 and one of 1)
-            if (c[2] == 1 && c[1] > c[0] && sizes.get(e.getKey()).size() == 1) {
-                throw new AssertionError(e.getKey() + ": counted twice after its cluster's report: " + c[1] + " counted for " + c[0]);
+            // right after the cluster's own report nothing is counted twice where a checkout can
+            // only be one job's: one job of the user runs on the host, and no other ended after
+            // the pool's newest reading (its checkout may still show, and keeps its claim)
+            if (c[2] == 1 && c[3] > c[0] && c[0] == sizes.get(e.getKey()).iterator().next() && !endedSinceReading(e.getKey())) {
+                throw new AssertionError(e.getKey() + ": counted twice after its cluster's report: " + c[3] + " counted for " + c[0]);
             }
         }
         long mismatched = one(serverA, "SELECT count(*) FROM lm.pool_counts p WHERE p.booked <> (SELECT coalesce(sum(b.quantity), 0)"
@@ -434,6 +446,18 @@ class InterleavingTest {
         if (mismatched != 0) {
             throw new AssertionError(mismatched + " pools' booked counters differ from their bookings");
         }
+    }
+
+    /**
+     * A run of the group ("pool cluster user@host") ended, or lm-server learned of its end, after
+     * its pool's newest reading: its checkout may still show, and it keeps its claim to one
+     * (lm.ended_holders) until a newer reading.
+     */
+    boolean endedSinceReading(String group) {
+        int pool = Integer.parseInt(group.split(" ")[0]);
+        double read = newest.get(pool).at();
+        return runs.stream().anyMatch(r -> r.endAt != null && (r.endAt > read || r.goneAt == null || r.goneAt > read)
+                && (r.pool + " " + r.cluster + " " + r.user + "@" + r.host).equals(group));
     }
 
     static long one(HikariDataSource ds, String sql, Object... params) {
