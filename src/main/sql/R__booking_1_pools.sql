@@ -12,6 +12,11 @@
 --   2. pool rows, each with its lm.pool_counts row, in ascending pool id (lm.lock_pools); an
 --      inventory change takes them all;
 --   3. then features, jobs and bookings rows.
+-- An agent report (lm.run_agent_report) takes steps 2 and 3 one pool (or one ended job) per
+-- transaction, so an admission waits for one pool's work at most, never for a whole report; its
+-- history (samples, checkouts, distribution log) it writes holding no pool, under an advisory
+-- lock of its own ('lm.usage_history'), taken last: its holder waits for nothing but the history
+-- rows that only holders write, so it closes no cycle.
 -- What only decreases what is booked (a release, an expiry, a job's end) takes just the
 -- pool_counts rows of step 2, in the same ascending order (lm.lock_pools(…, true)): admission's
 -- decision is made under both locks, so it sees the release either committed or not started,

@@ -125,7 +125,7 @@ BEGIN
     -- running have had released by checkouts no longer shown (orphans: released bookings of the
     -- user on the host beyond what the shown checkouts have covered) takes the newest checkouts'
     -- free licenses first. Recomputed every pass, never stored: once such a job has ended
-    -- (epilog, or the sweep, which lm.apply_agent_report runs first) its claim is gone.
+    -- (epilog, or the sweep, which lm.run_agent_report runs first) its claim is gone.
     FOR v_b IN
         SELECT bk.id, bk.quantity, bk.created_at, g.pool_id, lower(j.username) AS usr, lower(split_part(j.lead_host, '.', 1)) AS host
         FROM lm.bookings bk
