@@ -21,16 +21,21 @@ import lm.agent.BigCluster;
  * report's statements. An admission counts as "during a report" when a sample within its
  * span saw a report statement running, as "without" when none did within 100 ms of it.
  * How long the report holds pool locks: for each transaction of the report whose statement
- * takes pool locks ({@link #LOCKING}), the age of the transaction (pg_stat_activity.xact_start,
+ * holds pool locks ({@link #LOCKING}), the age of the transaction (pg_stat_activity.xact_start,
  * on the database's clock) at the last sample that saw it; the lock is that statement's first
  * step, so this is the hold to within one sampling interval (it reads short by at most that).
  */
 final class ReportProbe implements AutoCloseable {
     static final int SAMPLE_MS = 2;
-    /** Statements of POST /agent/report, as pg_stat_activity shows them. */
-    static final String REPORT = "lm\\.(apply_agent_report|agent_report_)";
-    /** Those of them that take pool locks (the rest hold none). */
-    static final String LOCKING = "lm\\.(apply_agent_report|agent_report_end_jobs|agent_report_pools)\\(";
+    /** Statements of POST /agent/report, as pg_stat_activity shows them (the report's SQL before and after issue 19). */
+    static final String REPORT = "lm\\.(apply|run)_agent_report\\(";
+    /**
+     * Those of its transactions that hold pool locks: lm.run_agent_report names each of its
+     * transactions in application_name; lm.apply_agent_report (the report before issue 19, one
+     * transaction) locks every pool of the cluster first.
+     */
+    static final String LOCKING = "application_name = 'lm agent report: locked'"
+            + " OR (query ~ 'lm\\.apply_agent_report\\(' AND application_name NOT LIKE 'lm agent report%')";
 
     private static final String LOCK_TIMEOUT = "55P03";
 
@@ -110,11 +115,10 @@ final class ReportProbe implements AutoCloseable {
 
     private void sample() {
         try (Connection c = ds.getConnection();
-                PreparedStatement ps = c.prepareStatement("SELECT pid || ' ' || xact_start, query ~ ?,"
+                PreparedStatement ps = c.prepareStatement("SELECT pid || ' ' || xact_start, " + LOCKING + ","
                         + " extract(epoch FROM clock_timestamp() - xact_start) * 1000"
                         + " FROM pg_stat_activity WHERE state = 'active' AND pid <> pg_backend_pid() AND query ~ ?")) {
-            ps.setString(1, LOCKING);
-            ps.setString(2, REPORT);
+            ps.setString(1, REPORT);
             while (!stop) {
                 long t = System.nanoTime();
                 boolean active = false;
