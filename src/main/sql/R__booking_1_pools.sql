@@ -12,8 +12,8 @@
 --   2. pool rows, each with its lm.pool_counts row, in ascending pool id (lm.lock_pools); an
 --      inventory change takes them all;
 --   3. then features, jobs and bookings rows.
--- An agent report (lm.run_agent_report) takes steps 2 and 3 one pool (or one ended job) per
--- transaction, so an admission waits for one pool's work at most, never for a whole report; its
+-- An agent report (lm.run_agent_report) takes steps 2 and 3 a few pools (or ended jobs) per
+-- transaction, so an admission waits for a few pools' work at most, never for a whole report; its
 -- history (samples, checkouts, distribution log) it writes holding no pool, under an advisory
 -- lock of its own ('lm.usage_history'), taken last: its holder waits for nothing but the history
 -- rows that only holders write, so it closes no cycle.

@@ -92,9 +92,11 @@ $$;
 --      checkouts), the plan (lm.plan_reservations), the samples (lm.record_usage), stale and
 --      held as these samples have them, and the distribution log.
 -- Each transaction takes its locks in one ascending lm.lock_pools and nothing outside them, so
--- the order of R__booking_1_pools.sql holds. At 150,000 jobs and 1,000 pools the pass held all
--- its pools for 0.9-13 s as one transaction (make bench, lm.bench.only=agent): see README,
--- Performance. A pass cut short (a crash between steps) has applied whole steps: the next pass
+-- the order of R__booking_1_pools.sql holds. At 150,000 jobs and 1,000 pools (make bench,
+-- lm.bench.only=agent, 2026-12-07, load 5-15) the pass held all its pools for 5-10 s as one
+-- transaction, and admissions gave up at lock_timeout; ten pools per transaction (p_batch, from
+-- lm.booking.AgentReport) hold them for 27-40 ms at the longest, 4-6 ms as a median (README,
+-- Performance). A pass cut short (a crash between steps) has applied whole steps: the next pass
 -- reads the servers and squeue again and finishes the work. Each transaction names its step in
 -- application_name ("lm agent report: locked" or "lm agent report: history"), so
 -- pg_stat_activity shows which part of a report holds what.
