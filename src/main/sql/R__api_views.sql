@@ -113,7 +113,7 @@ CREATE VIEW lm.api_jobs AS
 SELECT jb.id, jb.slurm_job_id, jb.cluster_client_id, jb.username, jb.lead_host, jb.created_at, jb.account,
        json_build_object('id', jb.id, 'slurm_job_id', jb.slurm_job_id,
                          'cluster_client_id', jb.cluster_client_id, 'username', jb.username,
-                         'lead_host', jb.lead_host, 'created_at', jb.created_at, 'account', jb.account,
+                         'lead_host', jb.lead_host, 'created_at', jb.created_at, 'account', jb.account, 'run', jb.run,
                          'bookings', coalesce((SELECT json_agg(b.j ORDER BY b.id) FROM lm.api_bookings b WHERE b.job_id = jb.id), '[]')
        ) AS j
 FROM lm.jobs jb;

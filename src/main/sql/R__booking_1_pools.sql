@@ -12,6 +12,8 @@
 --   2. pool rows, each with its lm.pool_counts row, in ascending pool id (lm.lock_pools); an
 --      inventory change takes them all;
 --   3. then features, jobs and bookings rows.
+--   (Before all of these, lm.book_job may lock its own rows of lm.untracked_licenses through
+--   lm.count_untracked; nothing else locks those rows, so they take no part in a cycle.)
 -- An agent report (lm.run_agent_report) takes steps 2 and 3 a few pools (or ended jobs) per
 -- transaction, so an admission waits for a few pools' work at most, never for a whole report; its
 -- history (samples, checkouts, distribution log) it writes holding no pool, under an advisory
@@ -264,6 +266,11 @@ $$;
 -- failure was reported — an agent that died or lost its token reports nothing, and silence must
 -- not be trusted forever; nothing is known to be free, so available is then at most 0 and the
 -- plan holds the whole license. stale: the last poll failed, or the pool is held.
+-- available also leaves free the offline budgets of the clusters that have been silent for three
+-- of their agent intervals (lm.budget_leases, R__booking_6_offline.sql), until the budget has
+-- expired and grace_time passed: their prologs may be booking against them unseen. Not in
+-- booked: nothing is booked yet, and the replay of the ledger records what was. One index scan
+-- over the pool's few leases (a row per cluster of the pool), no write.
 CREATE OR REPLACE FUNCTION lm.pool_state(p_feature bigint, p_now timestamptz DEFAULT now())
 RETURNS TABLE (pool_id bigint, total bigint, used bigint, reserved bigint, booked bigint, available bigint,
                stale boolean, held boolean)
@@ -289,12 +296,14 @@ BEGIN
                (SELECT max(f.reserved) FROM lm.features f WHERE f.pool_id = v_pool) AS reserved,
                p.booked - (SELECT coalesce(sum(b.quantity), 0) FROM lm.bookings b JOIN lm.features f ON f.id = b.feature_id
                            WHERE b.released_at IS NULL AND b.expires_at <= p_now AND f.pool_id = v_pool)::bigint AS booked,
-               coalesce(l.reported_at, '-infinity') < p_now - make_interval(secs => l.outage_grace) AS held
+               coalesce(l.reported_at, '-infinity') < p_now - make_interval(secs => l.outage_grace) AS held,
+               (SELECT coalesce(sum(greatest(o.budget, o.prior_budget)), 0) FROM lm.budget_leases o
+                WHERE o.pool_id = v_pool AND o.silent_at <= p_now AND o.held_until > p_now)::bigint AS leased
         FROM latest l JOIN lm.pool_counts p ON p.pool_id = v_pool
     )
     SELECT v_pool, s.total, s.used, s.reserved, s.booked,
-           CASE WHEN s.held THEN least(0, s.total - s.reserved - s.used - s.booked)
-                ELSE s.total - s.reserved - s.used - s.booked END,
+           CASE WHEN s.held THEN least(0, s.total - s.reserved - s.used - s.booked - s.leased)
+                ELSE s.total - s.reserved - s.used - s.booked - s.leased END,
            s.held OR (s.failed_at IS NOT NULL AND s.failed_at >= coalesce(s.reported_at, '-infinity')), s.held
     FROM s;
 END

@@ -1,6 +1,7 @@
 -- Admission, release and expiry of bookings: every function takes its locks first, in the order
 -- of R__booking_1_pools.sql (admission: pools and counters; releases: counters only). Time is a
--- parameter (p_now).
+-- parameter (p_now). The one lock outside that order: lm.book_job counts the untracked licenses
+-- of a job (lm.count_untracked, rows no other function locks) before it takes any pool.
 
 -- Refuses (LM001, 409) when any of the wanted quantities doesn't fit in its pool; the DETAIL is
 -- a JSON array of the short features: [{product_feature, requested, available}]; available is
@@ -23,16 +24,45 @@ BEGIN
 END
 $$;
 
--- Creates a job and all its bookings, or nothing. p_bookings: [{product_feature, quantity}]
--- (the same product_feature twice is summed; an empty list is LM003, 422: a job that books
--- nothing has no business here). For an existing (cluster, slurm_job_id):
---   - its active bookings equal the request: a retried prolog, answered with the job as it is
---     (created = false), never a duplicate nor a second booking;
---   - otherwise (a requeued job whose epilog's DELETE was lost, its bookings released or past
---     their grace): the old job and bookings go and the request is admitted afresh under the
---     normal rule — in this one transaction, so a refusal (LM001) leaves the old job as it was.
--- Locks: the pools (and counters) of the request and of the existing job's unreleased bookings,
--- in one ascending lm.lock_pools. The existence check is repeated after the locks: a concurrent
+-- Counts an admission call that named licenses lm-server does not manage (issue 19, case 8):
+-- one more job for each name, by cluster (lm.untracked_licenses, V22; GET /lm/metrics sums it as
+-- lm_untracked_licenses_total). Locks only its own counter rows, in name order, on the stripe
+-- of this session (see V22): two admissions naming one unknown license don't wait for each
+-- other. lm.book_job calls it before its pool locks, and the API after a 404 (its own
+-- transaction: the 404 rolled book_job's back), so it never lengthens a pool lock.
+CREATE OR REPLACE FUNCTION lm.count_untracked(p_cluster text, p_slurm_job_id text, p_names text[],
+                                              p_now timestamptz DEFAULT now())
+RETURNS void LANGUAGE sql AS $$
+    INSERT INTO lm.untracked_licenses AS u (cluster_client_id, license, stripe, jobs, last_slurm_job_id, last_at)
+    SELECT p_cluster, n.name, pg_backend_pid() % 16, 1, p_slurm_job_id, p_now
+    FROM (SELECT DISTINCT left(x, 200) AS name FROM unnest(p_names) x WHERE x <> '') n
+    ORDER BY n.name
+    ON CONFLICT (cluster_client_id, license, stripe) DO UPDATE
+        SET jobs = u.jobs + 1, last_slurm_job_id = excluded.last_slurm_job_id, last_at = greatest(u.last_at, excluded.last_at)
+$$;
+
+-- Creates a job and all its bookings, or nothing; returns whether it did, the job as the API
+-- answers it (lm.api_jobs' shape and "untracked"), and the untracked names. p_bookings: [{product_feature, quantity}]
+-- (the same product_feature twice is summed). p_untracked: Slurm license names the prolog found
+-- lm-server cannot book (no product.feature@type of a type it knows); a product_feature no
+-- feature of p_cluster is named is untracked too. Untracked licenses are counted
+-- (lm.count_untracked), never booked, and listed in the answer's "untracked"; the job's other
+-- licenses are booked all the same, so a typo in one license never lets the others run
+-- unbooked. Nothing to book at all: LM002 (404; the API counts the names then), or LM003 (422)
+-- when the request names no license.
+-- p_run: the job's run (SLURM_JOB_RESTART_COUNT; NULL: the caller didn't say). For an existing
+-- (cluster, slurm_job_id):
+--   - the same run (or either run unknown) whose active bookings equal the request: a retried
+--     prolog, answered with the job as it is (created = false), never a duplicate nor a second
+--     booking; the run is renewed: its created_at, and its bookings' created_at and expires_at,
+--     start again from p_now (the job is starting now, and gets its whole grace);
+--   - otherwise (another run: Slurm requeued the job; or a requeue whose epilog's DELETE was
+--     lost, its bookings released or past their grace): the old run's job and bookings end
+--     ('requeue') and the request is admitted afresh under the normal rule — in this one
+--     transaction, so a refusal (LM001) leaves the old run as it was.
+-- Locks: the untracked counters first (lm.count_untracked, never with a pool lock held), then the
+-- pools (and counters) of the request and of the existing job's unreleased bookings, in one
+-- ascending lm.lock_pools. The existence check is repeated after the locks: a concurrent
 -- identical request has then committed and is seen, instead of being counted against us.
 -- Everything that can be done before taking the locks is: on a hot pool every statement after
 -- the lock is paid once per admission by everyone queued behind it.
@@ -40,9 +70,11 @@ $$;
 -- After the pool's own check comes the share rule (lm.check_shares); an admitted job's demand
 -- rows go (it no longer waits).
 DROP FUNCTION IF EXISTS lm.book_job(text, text, text, text, jsonb, timestamptz);
+DROP FUNCTION IF EXISTS lm.book_job(text, text, text, text, jsonb, timestamptz, text);
 CREATE OR REPLACE FUNCTION lm.book_job(p_cluster text, p_slurm_job_id text, p_username text, p_lead_host text,
-                                       p_bookings jsonb, p_now timestamptz DEFAULT now(), p_account text DEFAULT NULL)
-RETURNS TABLE (created boolean, job json) LANGUAGE plpgsql
+                                       p_bookings jsonb, p_now timestamptz DEFAULT now(), p_account text DEFAULT NULL,
+                                       p_run integer DEFAULT NULL, p_untracked text[] DEFAULT NULL)
+RETURNS TABLE (created boolean, job json, untracked text[]) LANGUAGE plpgsql
 -- generic plans: see lm.lock_pools
 SET plan_cache_mode = force_generic_plan
 AS $$
@@ -51,28 +83,39 @@ DECLARE
     v_names text[];
     v_quantities bigint[];
     v_grace integer[];
-    v_unknown text;
+    v_untracked text[];
     v_old bigint[];
     v_job bigint;
+    v_job_run integer;
     v_short jsonb;
 BEGIN
-    IF jsonb_typeof(p_bookings) IS DISTINCT FROM 'array' OR jsonb_array_length(p_bookings) = 0 THEN
+    IF jsonb_typeof(p_bookings) IS DISTINCT FROM 'array'
+       OR (jsonb_array_length(p_bookings) = 0 AND coalesce(cardinality(p_untracked), 0) = 0) THEN
         RAISE EXCEPTION 'A job must book at least one license.' USING ERRCODE = 'LM003',
             DETAIL = 'bookings: give at least one {product_feature, quantity}';
     END IF;
-    SELECT array_agg(f.id ORDER BY w.product_feature), array_agg(w.product_feature ORDER BY w.product_feature),
-           array_agg(w.quantity ORDER BY w.product_feature), array_agg(c.grace_time ORDER BY w.product_feature),
-           string_agg(w.product_feature, ', ') FILTER (WHERE f.id IS NULL)
-    INTO v_features, v_names, v_quantities, v_grace, v_unknown
+    IF p_run < 0 THEN
+        RAISE EXCEPTION 'run must be >= 0' USING ERRCODE = 'LM003', DETAIL = 'run: SLURM_JOB_RESTART_COUNT, 0 for the first run';
+    END IF;
+    SELECT array_agg(f.id ORDER BY w.product_feature) FILTER (WHERE f.id IS NOT NULL),
+           array_agg(w.product_feature ORDER BY w.product_feature) FILTER (WHERE f.id IS NOT NULL),
+           array_agg(w.quantity ORDER BY w.product_feature) FILTER (WHERE f.id IS NOT NULL),
+           array_agg(c.grace_time ORDER BY w.product_feature) FILTER (WHERE f.id IS NOT NULL),
+           array_agg(w.product_feature ORDER BY w.product_feature) FILTER (WHERE f.id IS NULL)
+    INTO v_features, v_names, v_quantities, v_grace, v_untracked
     FROM (SELECT b.product_feature, sum(b.quantity)::bigint AS quantity
           FROM jsonb_to_recordset(p_bookings) AS b(product_feature text, quantity bigint)
           GROUP BY b.product_feature) w
     CROSS JOIN LATERAL (SELECT lm.find_feature(p_cluster, w.product_feature) AS id) r
     LEFT JOIN lm.features f ON f.id = r.id
     LEFT JOIN lm.configurations c ON c.id = f.config_id;
-    IF v_unknown IS NOT NULL THEN
-        RAISE EXCEPTION 'Unknown license for cluster %: %', p_cluster, v_unknown
-            USING ERRCODE = 'LM002', DETAIL = 'no feature of this cluster is named ' || v_unknown;
+    v_untracked := ARRAY(SELECT DISTINCT x FROM unnest(coalesce(p_untracked, '{}') || coalesce(v_untracked, '{}')) x ORDER BY x);
+    IF v_features IS NULL THEN
+        RAISE EXCEPTION 'Unknown license for cluster %: %', p_cluster, array_to_string(v_untracked, ', ')
+            USING ERRCODE = 'LM002', DETAIL = 'no feature of this cluster is named ' || array_to_string(v_untracked, ', ');
+    END IF;
+    IF cardinality(v_untracked) > 0 THEN
+        PERFORM lm.count_untracked(p_cluster, p_slurm_job_id, v_untracked, p_now);
     END IF;
 
     -- a job booked before may hold pools the request doesn't name: they are locked too
@@ -80,13 +123,26 @@ BEGIN
                    WHERE j.cluster_client_id = p_cluster AND j.slurm_job_id = p_slurm_job_id AND b.released_at IS NULL);
     PERFORM lm.lock_pools(v_features || v_old);
 
-    SELECT id INTO v_job FROM lm.jobs WHERE cluster_client_id = p_cluster AND slurm_job_id = p_slurm_job_id;
+    SELECT id, run INTO v_job, v_job_run FROM lm.jobs WHERE cluster_client_id = p_cluster AND slurm_job_id = p_slurm_job_id;
     IF v_job IS NOT NULL THEN
-        IF NOT EXISTS (SELECT b.feature_id, b.quantity FROM lm.bookings b WHERE b.job_id = v_job AND b.released_at IS NULL AND b.expires_at > p_now
-                       EXCEPT SELECT * FROM unnest(v_features, v_quantities))
+        -- what the job holds: its active bookings, and for a retry that names its run, also
+        -- those its checkouts released (the run still holds them: a retried prolog after the
+        -- job's checkout is seen must not be admitted afresh — InterleavingTest found it)
+        IF (p_run IS NULL OR v_job_run IS NULL OR v_job_run = p_run)
+           AND NOT EXISTS (SELECT b.feature_id, b.quantity FROM lm.bookings b WHERE b.job_id = v_job
+                             AND (b.released_at IS NULL AND b.expires_at > p_now OR v_job_run = p_run AND b.released_reason = 'checkout')
+                           EXCEPT SELECT * FROM unnest(v_features, v_quantities))
            AND NOT EXISTS (SELECT * FROM unnest(v_features, v_quantities)
-                           EXCEPT SELECT b.feature_id, b.quantity FROM lm.bookings b WHERE b.job_id = v_job AND b.released_at IS NULL AND b.expires_at > p_now) THEN
-            RETURN QUERY SELECT false, a.j FROM lm.api_jobs a WHERE a.id = v_job;
+                           EXCEPT SELECT b.feature_id, b.quantity FROM lm.bookings b WHERE b.job_id = v_job
+                             AND (b.released_at IS NULL AND b.expires_at > p_now OR v_job_run = p_run AND b.released_reason = 'checkout')) THEN
+            -- the same run again: renewed, so a run never lives on another run's grace, and the
+            -- agent's sweep sees it as just admitted (R__booking_5_agent_report.sql)
+            UPDATE lm.jobs SET created_at = p_now, run = coalesce(p_run, run) WHERE id = v_job;
+            UPDATE lm.bookings b SET created_at = p_now, expires_at = p_now + make_interval(secs => w.grace)
+            FROM unnest(v_features, v_grace) AS w(feature_id, grace)
+            WHERE b.job_id = v_job AND b.feature_id = w.feature_id AND b.released_at IS NULL AND b.expires_at > p_now;
+            RETURN QUERY SELECT false, (a.j::jsonb || jsonb_build_object('untracked', to_jsonb(v_untracked)))::json, v_untracked
+                         FROM lm.api_jobs a WHERE a.id = v_job;
             RETURN;
         END IF;
         IF EXISTS (SELECT 1 FROM lm.bookings b WHERE b.job_id = v_job AND b.released_at IS NULL
@@ -115,8 +171,8 @@ BEGIN
     -- one statement for the job, its bookings and the answer (the shape of lm.api_jobs)
     RETURN QUERY
     WITH j AS (
-        INSERT INTO lm.jobs (slurm_job_id, cluster_client_id, username, lead_host, created_at, account)
-        VALUES (p_slurm_job_id, p_cluster, p_username, p_lead_host, p_now, p_account)
+        INSERT INTO lm.jobs (slurm_job_id, cluster_client_id, username, lead_host, created_at, account, run)
+        VALUES (p_slurm_job_id, p_cluster, p_username, p_lead_host, p_now, p_account, p_run)
         RETURNING *
     ), b AS (
         INSERT INTO lm.bookings (job_id, feature_id, quantity, created_at, expires_at, account)
@@ -126,10 +182,11 @@ BEGIN
     )
     SELECT true, json_build_object('id', j.id, 'slurm_job_id', j.slurm_job_id, 'cluster_client_id', j.cluster_client_id,
                                    'username', j.username, 'lead_host', j.lead_host, 'created_at', j.created_at,
-                                   'account', j.account, 'bookings', coalesce((SELECT json_agg(json_build_object(
+                                   'account', j.account, 'run', j.run, 'bookings', coalesce((SELECT json_agg(json_build_object(
                                         'id', b.id, 'job_id', b.job_id, 'feature_id', b.feature_id, 'quantity', b.quantity,
                                         'created_at', b.created_at, 'expires_at', b.expires_at, 'active', true,
-                                        'released_reason', NULL, 'offline', false) ORDER BY b.id) FROM b), '[]'))
+                                        'released_reason', NULL, 'offline', false) ORDER BY b.id) FROM b), '[]'),
+                                   'untracked', to_json(v_untracked)), v_untracked
     FROM j;
 END
 $$;
@@ -189,8 +246,14 @@ $$;
 
 -- The epilog's call: the job and its bookings go. Releasing only decreases what is booked, so
 -- it locks just the counters of the job's pools, ascending (lm.lock_pools(…, true)): an epilog
--- does not queue behind the admissions waiting for a hot pool.
-CREATE OR REPLACE FUNCTION lm.release_job(p_cluster text, p_slurm_job_id text)
+-- does not queue behind the admissions waiting for a hot pool. p_run: the epilog's
+-- SLURM_JOB_RESTART_COUNT. It ends run p_run, or run p_run - 1: when Slurm requeues a job it
+-- counts the restart before it runs the epilog, so the epilog of run 0 ends with the count at 1
+-- (seen on Slurm 22.05, LocalSlurmTest); any other run booked under the same job id, e.g. run 1
+-- when a late release of run 0 arrives, is not this release's to end (false: nothing ended).
+-- NULL here or in lm.jobs.run (a caller that did not say) ends whatever run is booked.
+DROP FUNCTION IF EXISTS lm.release_job(text, text);
+CREATE OR REPLACE FUNCTION lm.release_job(p_cluster text, p_slurm_job_id text, p_run integer DEFAULT NULL)
 RETURNS boolean LANGUAGE plpgsql
 -- generic plans: see lm.lock_pools
 SET plan_cache_mode = force_generic_plan
@@ -198,7 +261,8 @@ AS $$
 DECLARE
     v_job bigint;
 BEGIN
-    SELECT id INTO v_job FROM lm.jobs WHERE cluster_client_id = p_cluster AND slurm_job_id = p_slurm_job_id;
+    SELECT id INTO v_job FROM lm.jobs WHERE cluster_client_id = p_cluster AND slurm_job_id = p_slurm_job_id
+                                        AND (p_run IS NULL OR run IS NULL OR run IN (p_run, p_run - 1));
     -- the end of a job, not an audit event
     RETURN lm.delete_job(p_cluster, v_job, false);
 END

@@ -68,6 +68,7 @@ DECLARE
     v_unknown text;
     v_released integer := 0;
     v_orphan bigint;
+    v_exact integer;
     v_keys text[];
     v_usable bigint[];
     v_left bigint;
@@ -126,6 +127,14 @@ BEGIN
     -- user on the host beyond what the shown checkouts have covered) takes the newest checkouts'
     -- free licenses first. Recomputed every pass, never stored: once such a job has ended
     -- (epilog, or the sweep, which lm.run_agent_report runs first) its claim is gone.
+    -- Two rounds: first each booking that one checkout matches exactly (its usable licenses equal
+    -- the booking), so a job's own checkout is not split to cover another job of the same user
+    -- and host booked earlier with fewer licenses (InterleavingTest found that: the other job's
+    -- booking went, and once this job ended, neither was counted); then what several checkouts
+    -- together cover. A checkout with a key is one process of one job: it covers one booking
+    -- whole or none, never part of two; only a keyless one (the sum of a user's lines on a host)
+    -- is split.
+    FOR v_round IN 1 .. 2 LOOP
     FOR v_b IN
         SELECT bk.id, bk.quantity, bk.created_at, g.pool_id, lower(j.username) AS usr, lower(split_part(j.lead_host, '.', 1)) AS host
         FROM lm.bookings bk
@@ -159,19 +168,27 @@ BEGIN
             v_keys := v_co.key || v_keys;
             v_usable := least(v_co.room, v_co.free - v_take) || v_usable;
         END LOOP;
+        IF v_round = 1 THEN
+            -- the oldest checkout that matches the booking exactly, if any
+            v_exact := array_position(v_usable, v_b.quantity);
+            CONTINUE WHEN v_exact IS NULL;
+            v_usable := array_fill(0::bigint, ARRAY[array_length(v_usable, 1)]);
+            v_usable[v_exact] := v_b.quantity;
+        END IF;
         CONTINUE WHEN (SELECT coalesce(sum(u), 0) FROM unnest(v_usable) u) < v_b.quantity;
-        -- taken from the oldest checkouts first
+        -- taken from the oldest checkouts first; a keyed checkout is taken whole
         v_left := v_b.quantity;
         FOR i IN 1 .. coalesce(array_length(v_keys, 1), 0) LOOP
-            v_take := least(v_left, v_usable[i]);
+            v_take := CASE WHEN v_keys[i] = '' THEN least(v_left, v_usable[i]) ELSE v_usable[i] END;
             CONTINUE WHEN v_take <= 0;
             UPDATE lm.checkout_covers c SET covered = c.covered + v_take, fresh = c.fresh - least(c.fresh, v_take)
             WHERE c.pool_id = v_b.pool_id AND c.username = v_b.usr AND c.host = v_b.host AND c.key = v_keys[i];
-            v_left := v_left - v_take;
+            v_left := greatest(v_left - v_take, 0);
             EXIT WHEN v_left = 0;
         END LOOP;
         UPDATE lm.bookings SET released_at = p_now, released_reason = 'checkout' WHERE id = v_b.id;
         v_released := v_released + 1;
+    END LOOP;
     END LOOP;
     RETURN v_released;
 END

@@ -1,4 +1,5 @@
--- GET /lm/metrics (lm.metrics.Metrics): the gauges are read from the database at scrape time, so
+-- GET /lm/metrics (lm.metrics.Metrics): the gauges (and counters kept in the database, whose
+-- names end in _total) are read from the database at scrape time, so
 -- every lm-server instance behind a load balancer answers the same. One row per sample; the Java
 -- side only groups rows by metric and writes Prometheus' text format. Time is a parameter.
 
@@ -74,5 +75,20 @@ LANGUAGE sql STABLE AS $$
            jsonb_build_object('cluster_client_id', st.cluster_client_id, 'host', st.host, 'port', st.port::text),
            st.up::int::double precision
     FROM lm.license_server_states() st
+    UNION ALL
+    -- a counter (its name ends in _total) kept in the database, lm.offline_rejections: every
+    -- instance reports the same, and a restart loses nothing
+    SELECT 'lm_offline_entries_rejected_total',
+           'Offline ledger entries lm-server rejected on replay, never recorded: invalid (unreadable), time (further than offline_max_age from now), quantity (beyond the cluster''s offline budget).',
+           jsonb_build_object('cluster_client_id', r.cluster_client_id, 'reason', r.reason), r.entries::double precision
+    FROM lm.offline_rejections r
+    UNION ALL
+    -- issue 19, case 8: the admission calls that named a license lm-server does not manage
+    -- (lm.untracked_licenses, V22; summed over its stripes), so a typo in Slurm's Licenses= shows
+    SELECT 'lm_untracked_licenses_total',
+           'Admission calls (POST /lm/jobs) that named a license lm-server does not manage for the cluster: counted, never booked.',
+           jsonb_build_object('cluster_client_id', u.cluster_client_id, 'license', u.license), sum(u.jobs)::double precision
+    FROM lm.untracked_licenses u
+    GROUP BY u.cluster_client_id, u.license
     ORDER BY 1, 3
 $$;

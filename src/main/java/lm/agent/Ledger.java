@@ -16,7 +16,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.time.Duration;
 import java.time.Instant;
+import java.time.OffsetDateTime;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -30,6 +32,8 @@ import java.util.concurrent.TimeUnit;
  * budget minus what the ledger holds): entries leave the ledger only after lm-server has
  * acknowledged them and a budget made after that (which counts them) is in budget_file. A crash
  * anywhere in between leaves them to be replayed again, which lm-server answers as before.
+ * And what keeps lm-server's count of the leases right: a new budget is asked for only after
+ * this pass replayed the ledger, and the old budget_file is gone before it is asked for.
  */
 final class Ledger {
     // ~300 bytes an entry: a request stays far below lm-server's body limit
@@ -111,8 +115,10 @@ final class Ledger {
                 JsonObject a = answered.get(i).getAsJsonObject();
                 String result = a.has("result") ? a.get("result").getAsString() : "?";
                 results.merge(result, 1, Integer::sum);
-                if (result.equals("invalid")) {
-                    reject(sent.get(from + i), a.has("detail") ? a.get("detail").getAsString() : "invalid");
+                if (result.equals("invalid") || result.equals("rejected")) {
+                    // never recorded: kept aside for an admin, not sent again
+                    JsonElement detail = a.get("detail");
+                    reject(sent.get(from + i), detail != null && !detail.isJsonNull() ? detail.getAsString() : result);
                 }
                 done.add(sent.get(from + i));
             }
@@ -134,17 +140,26 @@ final class Ledger {
     /**
      * Writes this cluster's budget to budget_file (in a dry run: prints it). made_at_epoch is
      * this host's clock before the request, not lm-server's time: the prolog compares it with
-     * the same clock, and earlier is the safe side.
+     * the same clock, and earlier is the safe side; expires_at_epoch is that plus the lease's
+     * length as lm-server set it (its offline_max_age), measured on one clock, lm-server's.
+     * The old budget_file goes first: lm-server counts only the budget it handed out last (and
+     * the one before), so a file older than that must not outlive a failed write or a crash.
      */
     void writeBudget(LmApi api, String token, PrintStream out) throws IOException, LmServerException {
+        if (!settings.dryRun()) {
+            Files.deleteIfExists(settings.budgetFile());
+        }
         long madeAt = Instant.now().getEpochSecond();
         JsonObject answer = api.budget(token);
         JsonObject licenses = new JsonObject();
+        long lease;
         try {
             for (JsonElement e : answer.getAsJsonArray("licenses")) {
                 JsonObject l = e.getAsJsonObject();
                 licenses.addProperty(l.get("license").getAsString(), l.get("budget").getAsLong());
             }
+            lease = Duration.between(OffsetDateTime.parse(answer.get("made_at").getAsString()),
+                    OffsetDateTime.parse(answer.get("expires_at").getAsString())).getSeconds();
         } catch (RuntimeException e) {
             throw new LmServerException("GET /budget: not the expected answer: " + LmApi.shorten(answer.toString()));
         }
@@ -152,6 +167,7 @@ final class Ledger {
         budget.add("cluster_client_id", answer.get("cluster_client_id"));
         budget.add("made_at", answer.get("made_at"));
         budget.addProperty("made_at_epoch", madeAt);
+        budget.addProperty("expires_at_epoch", madeAt + lease);
         budget.add("licenses", licenses);
         if (settings.dryRun()) {
             // the budget of the database as it is: the dry run's report was rolled back

@@ -154,7 +154,13 @@ final class Pass {
             print("# dry run: the plan lm-server computed (in a transaction it rolled back: nothing was stored)", LmApi.GSON.toJson(plan));
         }
         boolean stale = !failed.isEmpty() | logPlan(plan);
-        boolean offlineFailed = replayed == null | !writeBudget(ledger, api, token, replayed);
+        // A new budget only once the ledger is replayed: lm-server checks the entries against the
+        // cluster's last two budgets, and those booked on an older one would be rejected.
+        boolean offlineFailed = replayed == null || !writeBudget(ledger, api, token, replayed);
+        if (replayed == null) {
+            log.line("budget_file " + settings.budgetFile() + " not renewed: the offline ledger was not replayed; offline bookings"
+                    + " use the old one until it expires");
+        }
 
         if (!slurmFailed) {
             if (settings.dryRun()) {
@@ -308,11 +314,8 @@ final class Pass {
             ledger.writeBudget(api, token, out);
         } catch (LmServerException | IOException | RuntimeException e) {
             log.line("budget_file " + settings.budgetFile() + " not written: " + e.getMessage()
-                    + "; offline bookings use the old one until it is older than the prolog's offline_max_age");
+                    + "; offline bookings use what it holds, if anything, until it expires");
             return false;
-        }
-        if (replayed == null) {
-            return true;
         }
         try {
             ledger.remove(replayed);

@@ -1,9 +1,12 @@
 package lm.booking;
 
 import com.google.gson.JsonArray;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonNull;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import java.util.List;
+import java.util.logging.Logger;
 import java.util.regex.Pattern;
 import javax.sql.DataSource;
 import lm.db.Sql;
@@ -16,8 +19,8 @@ import lm.http.Routes;
 
 /**
  * Offline operation (lm-prolog(8), OFFLINE OPERATION): GET /lm/budget, what the caller's
- * cluster may book while lm-server is unreachable (lm.cluster_budget), which lm-agent writes to
- * budget_file each pass; and POST /lm/agent/offline, the replay of the ledger lm-prolog and
+ * cluster may book while lm-server is unreachable (lm.cluster_budget), recorded as the cluster's
+ * lease (lm.budget_json), which lm-agent writes to budget_file each pass; and POST /lm/agent/offline, the replay of the ledger lm-prolog and
  * lm-epilog kept meanwhile (lm.replay_offline, one transaction).
  */
 public final class Offline {
@@ -28,6 +31,9 @@ public final class Offline {
     private static final Pattern JOB_ID = Pattern.compile("[0-9]{1,20}");
     // 9999-12-31T23:59:59Z, the last second to_timestamp and the API's dates agree on
     private static final long MAX_TIME = 253_402_300_799L;
+    // lm.jobs.run's CHECK
+    private static final long MAX_RUN = 1_000_000_000L;
+    private static final Logger LOG = Logger.getLogger("lm.booking");
 
     private Offline() {}
 
@@ -39,8 +45,10 @@ public final class Offline {
     /**
      * Each entry is checked on its own: one the prolog could not have written (a line damaged
      * on disk) is answered "invalid" with the reason and the others are applied, so one bad line
-     * cannot stop a cluster's ledger from ever being replayed. Only a body that is not
-     * {"entries": [objects]} is refused whole.
+     * cannot stop a cluster's ledger from ever being replayed. lm.replay_offline counts it and
+     * checks the rest against what lm-server knows (the entry's time, the cluster's lease);
+     * what it rejects is logged here. Only a body that is not {"entries": [objects]} is refused
+     * whole.
      */
     private static Reply replay(DataSource ds, Call c) throws Exception {
         String cluster = c.cluster();
@@ -51,36 +59,40 @@ public final class Offline {
         if (entries.size() > MAX_ENTRIES) {
             throw ApiException.unprocessable("replay: at most " + MAX_ENTRIES + " entries per request, not " + entries.size());
         }
-        JsonArray valid = new JsonArray();
-        JsonObject[] invalid = new JsonObject[entries.size()];
-        for (int i = 0; i < entries.size(); i++) {
+        JsonArray checked = new JsonArray();
+        for (Body e : entries) {
             try {
-                valid.add(entry(entries.get(i)));
-            } catch (ApiException e) {
+                checked.add(entry(e));
+            } catch (ApiException x) {
                 JsonObject o = new JsonObject();
-                JsonObject raw = entries.get(i).raw();
+                JsonObject raw = e.raw();
                 for (String k : List.of("id", "slurm_job_id", "op")) {
                     if (raw.has(k) && raw.get(k).isJsonPrimitive()) {
                         o.addProperty(k, raw.get(k).getAsString());
                     } else {
-                        o.add(k, com.google.gson.JsonNull.INSTANCE);
+                        o.add(k, JsonNull.INSTANCE);
                     }
                 }
-                o.addProperty("result", "invalid");
-                o.addProperty("detail", e.getMessage());
-                invalid[i] = o;
+                o.addProperty("invalid", x.getMessage());
+                checked.add(o);
             }
         }
         JsonObject applied = JsonParser.parseString(
-                Sql.text(ds, "SELECT lm.replay_offline(?, ?::jsonb)", cluster, Json.GSON.toJson(valid))).getAsJsonObject();
-        JsonArray done = applied.getAsJsonArray("entries");
-        JsonArray results = new JsonArray(entries.size());
-        int next = 0;
-        for (JsonObject bad : invalid) {
-            results.add(bad != null ? bad : done.get(next++));
+                Sql.text(ds, "SELECT lm.replay_offline(?, ?::jsonb)", cluster, Json.GSON.toJson(checked))).getAsJsonObject();
+        for (JsonElement r : applied.getAsJsonArray("entries")) {
+            JsonObject o = r.getAsJsonObject();
+            String result = o.get("result").getAsString();
+            if (result.equals("invalid") || result.equals("rejected")) {
+                LOG.warning("lm-server: offline ledger entry " + result + ": cluster=" + cluster + " job=" + text(o, "slurm_job_id")
+                        + " id=" + text(o, "id") + " op=" + text(o, "op") + ": " + text(o, "detail"));
+            }
         }
-        applied.add("entries", results);
         return Reply.ok(Json.GSON.toJson(applied));
+    }
+
+    private static String text(JsonObject o, String key) {
+        JsonElement e = o.get(key);
+        return e == null || e.isJsonNull() ? "-" : e.getAsString();
     }
 
     /** One ledger entry as lm.replay_offline takes it; an ApiException says what is wrong. */
@@ -99,16 +111,27 @@ public final class Offline {
         if (time <= 0 || time > MAX_TIME) {
             throw ApiException.unprocessable("entry: 'time' must be seconds since 1970 (UTC), after 1970");
         }
+        // the job's run (SLURM_JOB_RESTART_COUNT, lm.jobs.run); absent from older ledgers
+        Long run = e.optInteger("run");
+        if (run != null && (run < 0 || run > MAX_RUN)) {
+            throw ApiException.unprocessable("entry: 'run' must be a restart count from 0 to " + MAX_RUN);
+        }
         o.addProperty("id", id);
         o.addProperty("op", op);
         o.addProperty("slurm_job_id", job);
         o.addProperty("time", time);
+        if (run != null) {
+            o.addProperty("run", run);
+        }
         switch (op) {
-            case "release" -> e.allow("id", "op", "time", "slurm_job_id");
+            case "release" -> e.allow("id", "op", "time", "run", "slurm_job_id");
             case "book" -> {
-                e.allow("id", "op", "time", "slurm_job_id", "username", "lead_host", "bookings");
+                e.allow("id", "op", "time", "run", "slurm_job_id", "username", "lead_host", "account", "bookings");
                 o.addProperty("username", name(e, "username"));
                 o.addProperty("lead_host", name(e, "lead_host"));
+                if (e.optString("account") != null) {
+                    o.addProperty("account", name(e, "account"));
+                }
                 List<Body> bookings = e.optObjects("bookings");
                 if (bookings == null || bookings.isEmpty()) {
                     throw ApiException.unprocessable("entry: 'bookings' must list at least one {product_feature, quantity}");

@@ -33,6 +33,8 @@ public record ServerSettings(
         int historyHourlyDays,
         // lic9 and lic9.example.org on one port are one license server, one pool (R__booking_1_pools.sql, lm.server_links)
         boolean licenseServerShortNames,
+        // how long lm-prolog may book against a budget (a lease, R__booking_6_offline.sql)
+        Duration offlineMaxAge,
         String uiClientId) {
 
     public static final Path DEFAULT_FILE = Path.of("/etc/lm/lm.conf");
@@ -43,7 +45,7 @@ public record ServerSettings(
             "database_idle_in_transaction_session_timeout", "http_read_timeout", "shutdown_grace",
             "auth_issuer", "auth_keys", "auth_permissions_claim", "auth_local_issuer",
             "auth_audience", "prolog_token_ttl", "demand_window", "distribution_log_days", "history_raw_days",
-            "history_hourly_days", "license_server_short_names", "ui_client_id");
+            "history_hourly_days", "license_server_short_names", "offline_max_age", "ui_client_id");
 
     private static final Duration DAY = Duration.ofDays(1);
 
@@ -103,6 +105,8 @@ public record ServerSettings(
                 c.integer("history_raw_days", 35, 1, 3650),
                 c.integer("history_hourly_days", 0, 0, 36500),
                 c.choice("license_server_short_names", "true", Set.of("true", "false")).equals("true"),
+                // lm-prolog's default; a day at most: a lease is what the server leaves free for a silent cluster
+                c.duration("offline_max_age", Duration.ofHours(1), Duration.ofMinutes(1), DAY),
                 c.optional("ui_client_id"));
     }
 

@@ -108,6 +108,7 @@ public final class Constraints {
             rule("settings_distribution_log_days_check", "settings", "distribution_log_days", "must be a number of days greater than 0"),
             rule("settings_history_raw_days_check", "settings", "history_raw_days", "must be a number of days greater than 0"),
             rule("settings_history_hourly_days_check", "settings", "history_hourly_days", "must be a number of days, 0 for forever"),
+            rule("settings_offline_max_age_check", "settings", "offline_max_age", "must be a number of seconds greater than 0"),
             // usage history (written by lm.record_usage only, R__usage.sql)
             rule("usage_samples_pkey", "usage sample", "at", "was already recorded for this pool"),
             rule("user_samples_pkey", "user sample", "at", "was already recorded for this pool and user"),
@@ -135,6 +136,20 @@ public final class Constraints {
             rule("checkout_covers_covered_check", "checkout", "covered", "must be between 0 and the checkout's quantity"),
             rule("checkout_covers_fresh_check", "checkout", "fresh", "must be between 0 and the checkout's quantity"),
             rule("report_fences_pkey", "agent report", "cluster_client_id", "already has a fence"),
+            // budget_leases, offline_rejections (written by lm.budget_json and lm.replay_offline only)
+            rule("budget_leases_pkey", "budget lease", "pool_id", "is already leased to this cluster"),
+            rule("budget_leases_pool_id_fkey", "budget lease", "pool_id", "must be the id of an existing pool"),
+            rule("budget_leases_budget_check", "budget lease", "budget", "must not be negative"),
+            rule("budget_leases_prior_budget_check", "budget lease", "prior_budget", "must not be negative"),
+            rule("budget_leases_times_check", "budget lease", "expires_at", "must be between made_at and held_until"),
+            rule("offline_rejections_pkey", "offline rejection", "reason", "is already counted for this cluster"),
+            rule("offline_rejections_reason_check", "offline rejection", "reason", "must be invalid, time or quantity"),
+            rule("offline_rejections_entries_check", "offline rejection", "entries", "must be greater than 0"),
+            // untracked_licenses (written by lm.count_untracked only)
+            rule("untracked_licenses_pkey", "untracked license", "license", "is already counted for this cluster"),
+            rule("untracked_licenses_license_check", "untracked license", "license", "must be 1 to 200 characters"),
+            rule("untracked_licenses_stripe_check", "untracked license", "stripe", "must be 0 to 15"),
+            rule("untracked_licenses_jobs_check", "untracked license", "jobs", "must not be negative"),
             // denial_log, ended_jobs (written by SQL only: R__history.sql)
             rule("denial_log_pkey", "denial", "id", "is already taken"),
             rule("denial_log_reason_check", "denial", "reason", "must be pool, share or max_use"),

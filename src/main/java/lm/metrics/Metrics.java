@@ -9,6 +9,7 @@ import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.core.metrics.Histogram;
 import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.prometheus.metrics.model.snapshots.CounterSnapshot;
 import io.prometheus.metrics.model.snapshots.GaugeSnapshot;
 import io.prometheus.metrics.model.snapshots.Labels;
 import io.prometheus.metrics.model.snapshots.MetricSnapshot;
@@ -32,11 +33,14 @@ import lm.http.SqlErrors;
 
 /**
  * GET /lm/metrics in Prometheus' text format. Gauges come from the database at scrape time
- * (lm.metric_gauges), so every instance answers the same; the counters and the histogram are
- * this instance's admissions since it started (Prometheus sums them over instances).
+ * (lm.metric_gauges), so every instance answers the same, and so do the counters kept there
+ * (lm_offline_entries_rejected_total); the other counters and the histogram are this instance's
+ * admissions since it started (Prometheus sums them over instances).
  */
 public final class Metrics {
     private static final PrometheusTextFormatWriter TEXT = PrometheusTextFormatWriter.create();
+    // lm.metric_gauges' rows whose metric ends so are counters (Prometheus' naming rule)
+    private static final String COUNTER = "_total";
 
     private final PrometheusRegistry registry = new PrometheusRegistry();
     private final Counter admissions = Counter.builder().name("lm_admissions_total")
@@ -100,6 +104,7 @@ public final class Metrics {
 
     String scrape(DataSource ds) throws Exception {
         Map<String, GaugeSnapshot.Builder> gauges = new LinkedHashMap<>();
+        Map<String, CounterSnapshot.Builder> counters = new LinkedHashMap<>();
         Sql.query(ds, "SELECT metric, help, labels::text, value FROM lm.metric_gauges(?)", rs -> {
             while (rs.next()) {
                 String metric = rs.getString(1);
@@ -107,13 +112,21 @@ public final class Metrics {
                 JsonObject labels = JsonParser.parseString(rs.getString(3)).getAsJsonObject();
                 Labels.Builder lb = Labels.builder();
                 labels.entrySet().forEach(e -> lb.label(e.getKey(), e.getValue().getAsString()));
-                gauges.computeIfAbsent(metric, m -> GaugeSnapshot.builder().name(m).help(help)).dataPoint(
-                        GaugeSnapshot.GaugeDataPointSnapshot.builder().labels(lb.build()).value(rs.getDouble(4)).build());
+                if (metric.endsWith(COUNTER)) {
+                    // a counter the database keeps; the text format adds the suffix back
+                    counters.computeIfAbsent(metric, m -> CounterSnapshot.builder()
+                            .name(m.substring(0, m.length() - COUNTER.length())).help(help)).dataPoint(
+                            CounterSnapshot.CounterDataPointSnapshot.builder().labels(lb.build()).value(rs.getDouble(4)).build());
+                } else {
+                    gauges.computeIfAbsent(metric, m -> GaugeSnapshot.builder().name(m).help(help)).dataPoint(
+                            GaugeSnapshot.GaugeDataPointSnapshot.builder().labels(lb.build()).value(rs.getDouble(4)).build());
+                }
             }
             return null;
         }, Timestamp.from(clock.instant()));
         List<MetricSnapshot> all = new ArrayList<>();
         gauges.values().forEach(g -> all.add(g.build()));
+        counters.values().forEach(g -> all.add(g.build()));
         registry.scrape().forEach(all::add);
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         TEXT.write(out, new MetricSnapshots(all), EscapingScheme.UNDERSCORE_ESCAPING);

@@ -74,9 +74,9 @@ public final class LmServer implements AutoCloseable {
     private static void writeSqlSettings(DataSource ds, ServerSettings s) throws IOException {
         try {
             Sql.update(ds, "UPDATE lm.settings SET demand_window = ?::integer, distribution_log_days = ?,"
-                    + " history_raw_days = ?, history_hourly_days = ?, license_server_short_names = ?",
+                    + " history_raw_days = ?, history_hourly_days = ?, license_server_short_names = ?, offline_max_age = ?",
                     s.demandWindow() == null ? null : (int) s.demandWindow().getSeconds(), s.distributionLogDays(),
-                    s.historyRawDays(), s.historyHourlyDays(), s.licenseServerShortNames());
+                    s.historyRawDays(), s.historyHourlyDays(), s.licenseServerShortNames(), (int) s.offlineMaxAge().getSeconds());
         } catch (java.sql.SQLException e) {
             throw new IOException("writing lm.settings: " + e.getMessage(), e);
         }

@@ -106,6 +106,8 @@ class OfflineReplayTest {
         JsonObject b = JsonParser.parseString(Files.readString(budget)).getAsJsonObject();
         assertEquals("offc", b.get("cluster_client_id").getAsString());
         assertTrue(Math.abs(b.get("made_at_epoch").getAsLong() - Instant.now().getEpochSecond()) < 60, b::toString);
+        // the lease lm-server recorded ends offline_max_age later, on the agent's clock here
+        assertEquals(b.get("made_at_epoch").getAsLong() + 3600, b.get("expires_at_epoch").getAsLong(), b::toString);
         assertEquals(10, budgetOf(ABAQUS_LIC));
         assertEquals("rw-r-----", PosixFilePermissions.toString(Files.getPosixFilePermissions(budget)));
         assertEquals("rwxrwx---", PosixFilePermissions.toString(Files.getPosixFilePermissions(ledger.getParent())));

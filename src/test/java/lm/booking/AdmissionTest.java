@@ -133,10 +133,13 @@ class AdmissionTest {
         assertTrue(book("multi", "3", "u", "h", "[{\"product_feature\":\"multip.a\",\"quantity\":2},{\"product_feature\":\"multip.b\",\"quantity\":4}]", at(0)));
         assertEquals(2, pools.activeBooked(fa, at(0)));
         assertEquals(4, pools.activeBooked(fb, at(0)));
-        // unknown product.feature of this cluster: LM002 (404), nothing written
+        // every product.feature unknown to this cluster: LM002 (404), nothing written
         assertEquals("LM002", assertThrows(SQLException.class,
-                () -> book("multi", "4", "u", "h", "[{\"product_feature\":\"multip.a\",\"quantity\":1},{\"product_feature\":\"nope.x\",\"quantity\":1}]", at(0))).getSQLState());
+                () -> book("multi", "4", "u", "h", "[{\"product_feature\":\"nope.y\",\"quantity\":1},{\"product_feature\":\"nope.x\",\"quantity\":1}]", at(0))).getSQLState());
         assertEquals(1, pools.one("SELECT count(*) FROM lm.jobs WHERE cluster_client_id = 'multi'"));
+        // one unknown among known ones is untracked (counted, UntrackedTest): the known one is booked
+        assertTrue(book("multi", "5", "u", "h", "[{\"product_feature\":\"multip.a\",\"quantity\":1},{\"product_feature\":\"nope.x\",\"quantity\":1}]", at(0)));
+        assertEquals(3, pools.activeBooked(fa, at(0)));
     }
 
     @Test

@@ -87,13 +87,16 @@ class InterleavingTest {
         final int pool;
         final long quantity;
         final double bookedAt;
+        // SLURM_JOB_RESTART_COUNT: a requeued job runs again under its Slurm id as the next run
+        final int run;
         Double checkoutAt;
         String key;
         Double endAt;
         boolean inDb = true;
 
-        Run(String cluster, String slurmId, String user, String host, int pool, long quantity, double bookedAt) {
+        Run(String cluster, String slurmId, int run, String user, String host, int pool, long quantity, double bookedAt) {
             this.cluster = cluster;
+            this.run = run;
             this.slurmId = slurmId;
             this.user = user;
             this.host = host;
@@ -112,7 +115,7 @@ class InterleavingTest {
 
         @Override
         public String toString() {
-            return cluster + "/" + slurmId + " " + user + "@" + host + " " + FEATURES[pool] + ":" + quantity + " booked " + bookedAt
+            return cluster + "/" + slurmId + "#" + run + " " + user + "@" + host + " " + FEATURES[pool] + ":" + quantity + " booked " + bookedAt
                     + (checkoutAt == null ? "" : " out " + checkoutAt + " " + key) + (endAt == null ? "" : " ended " + endAt)
                     + (inDb ? "" : " (gone from lm)");
         }
@@ -128,6 +131,7 @@ class InterleavingTest {
     double now = 0;
     int nextJob = 1;
     int nextKey = 1;
+    boolean requeueing;
 
     static Timestamp at(double t) {
         return Timestamp.from(T0.plusMillis(Math.round(t * 1000)));
@@ -185,11 +189,17 @@ class InterleavingTest {
         long q = 1 + rnd.nextInt(4);
         String user = "u" + rnd.nextInt(3);
         String host = cluster.substring(5) + "-n" + rnd.nextInt(3);
-        book(new Run(cluster, Integer.toString(nextJob++), user, host, pool, q, now), rnd);
+        book(new Run(cluster, Integer.toString(nextJob++), 0, user, host, pool, q, now), rnd);
     }
 
     void book(Run r, Random rnd) throws SQLException {
-        long before = one(serverA, "SELECT available FROM lm.pool_state(lm.find_feature(?, ?), ?)", r.cluster, FEATURES[r.pool], at(now));
+        // a new run of a job whose old run is still booked (its epilog lost) replaces it: the old
+        // run's licenses are free to it
+        long before = one(serverA, "SELECT available FROM lm.pool_state(lm.find_feature(?, ?), ?)", r.cluster, FEATURES[r.pool], at(now))
+                + one(serverA, "SELECT coalesce(sum(b.quantity), 0) FROM lm.jobs j JOIN lm.bookings b ON b.job_id = j.id"
+                        + " WHERE j.cluster_client_id = ? AND j.slurm_job_id = ? AND j.run IS DISTINCT FROM ? AND b.released_at IS NULL"
+                        + " AND b.expires_at > ? AND b.feature_id = lm.find_feature(?, ?)", r.cluster, r.slurmId, r.run, at(now),
+                        r.cluster, FEATURES[r.pool]);
         String state = bookJob(server(rnd), r);
         log.add(now + " book " + r + " (available " + before + "): " + state);
         if (state.equals("created")) {
@@ -204,15 +214,17 @@ class InterleavingTest {
         }
     }
 
-    static String bookJob(HikariDataSource ds, Run r) throws SQLException {
+    String bookJob(HikariDataSource ds, Run r) throws SQLException {
         try (Connection c = ds.getConnection();
-                PreparedStatement ps = c.prepareStatement("SELECT created FROM lm.book_job(?, ?, ?, ?, ?::jsonb, ?)")) {
+                PreparedStatement ps = c.prepareStatement("SELECT created FROM lm.book_job(?, ?, ?, ?, ?::jsonb, ?, NULL, ?)")) {
             ps.setString(1, r.cluster);
             ps.setString(2, r.slurmId);
             ps.setString(3, r.user);
             ps.setString(4, r.host);
             ps.setString(5, "[{\"product_feature\":\"" + FEATURES[r.pool] + "\",\"quantity\":" + r.quantity + "}]");
-            ps.setTimestamp(6, at(r.bookedAt));
+            // a retry is the same run at a later time: its answer renews the run's grace
+            ps.setTimestamp(6, at(r.inDb && r.endAt == null && r.bookedAt < now ? now : r.bookedAt));
+            ps.setInt(7, r.run);
             try (ResultSet rs = ps.executeQuery()) {
                 rs.next();
                 return rs.getBoolean(1) ? "created" : "already";
@@ -253,7 +265,8 @@ class InterleavingTest {
     }
 
     void epilog(Run r, Random rnd) throws SQLException {
-        one(server(rnd), "SELECT lm.release_job(?, ?)::int", r.cluster, r.slurmId);
+        // the epilog of a requeued run already carries the next restart count (Slurm 22.05)
+        one(server(rnd), "SELECT lm.release_job(?, ?, ?)::int", r.cluster, r.slurmId, r.endAt != null && requeueing ? r.run + 1 : r.run);
         r.inDb = false;
         log.add(now + " epilog " + r);
     }
@@ -278,14 +291,16 @@ class InterleavingTest {
             return;
         }
         r.endAt = now;
-        boolean lost = rnd.nextInt(3) == 0 && false;
+        boolean lost = rnd.nextInt(3) == 0;
         if (!lost) {
+            requeueing = true;
             epilog(r, rnd);
+            requeueing = false;
         }
         log.add(now + " requeued " + r + (lost ? " (epilog lost)" : ""));
         // the next run starts a little later (the epilog's DELETE, when lost, never comes)
         now += 1;
-        Run again = new Run(r.cluster, r.slurmId, r.user, r.host, r.pool, r.quantity, now);
+        Run again = new Run(r.cluster, r.slurmId, r.run + 1, r.user, r.host, r.pool, r.quantity, now);
         if (lost) {
             r.inDb = false; // the next run's booking replaces the old run's row
         }
@@ -354,8 +369,8 @@ class InterleavingTest {
     }
 
     boolean exists(Run r) {
-        return one(serverA, "SELECT count(*) FROM lm.jobs j JOIN lm.bookings b ON b.job_id = j.id WHERE j.cluster_client_id = ?"
-                + " AND j.slurm_job_id = ? AND b.created_at = ?", r.cluster, r.slurmId, at(r.bookedAt)) > 0;
+        return one(serverA, "SELECT count(*) FROM lm.jobs j WHERE j.cluster_client_id = ? AND j.slurm_job_id = ? AND j.run = ?",
+                r.cluster, r.slurmId, r.run) > 0;
     }
 
     void check() throws SQLException {

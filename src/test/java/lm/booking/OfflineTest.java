@@ -136,6 +136,13 @@ class OfflineTest {
         return "{\"op\":\"release\",\"id\":\"" + id + "\",\"time\":" + time + ",\"slurm_job_id\":\"" + job + "\"}";
     }
 
+    /** GET /budget as the cluster's agent asks for it: the budget it returns is the cluster's lease. */
+    private static JsonObject lease(String cluster) {
+        Res r = api.http.get("/budget", api.token(cluster, "license-manager:config:read"));
+        assertEquals(200, r.status(), r::toString);
+        return r.json().getAsJsonObject();
+    }
+
     private static Res replay(String token, String... entries) {
         return api.http.post("/agent/offline", token, "{\"entries\":[" + String.join(",", entries) + "]}");
     }
@@ -159,6 +166,7 @@ class OfflineTest {
     void offlineBookingsAreRecordedEvenPastWhatIsFreeAndShowTheOverbooking() throws Exception {
         long c = pools.config("ovb", "ovb", "ovb-host", 27000, 600);
         long f = pools.feature(c, "ovb", "f", 5, 0, 0, Pools.wallClock());
+        lease("ovb");
         String agent = api.token("ovb", "license-manager:feature:update");
         String prolog = api.token("ovb", "license-manager:job:create", "license-manager:job:read");
         long t = System.currentTimeMillis() / 1000 - 120;
@@ -183,6 +191,7 @@ class OfflineTest {
     void replayingTheSameEntriesAgainChangesNothing() throws Exception {
         long c = pools.config("idem", "idem", "idem-host", 27000, 600);
         long f = pools.feature(c, "idem", "f", 10, 0, 0, Pools.wallClock());
+        lease("idem");
         String agent = api.token("idem", "license-manager:feature:update");
         long t = System.currentTimeMillis() / 1000 - 300;
         String[] ledger = {book(t + ".1", "10", t, "idem.f", 2), book(t + ".2", "11", t + 1, "idem.f", 3),
@@ -202,22 +211,157 @@ class OfflineTest {
         assertEquals(10, pools.available(f, Pools.wallClock()));
     }
 
+    /**
+     * What POST /lm/jobs does with "run" (SLURM_JOB_RESTART_COUNT; lm.jobs.run, V20): the job
+     * booked online, then its run set as the prolog's request carries it.
+     */
+    private static int bookOnline(String prolog, String cluster, String job, int run, String pf, int qty) throws SQLException {
+        int status = api.http.post("/jobs", prolog, JobsApiTest.job(job, pf, qty)).status();
+        Sql.update(api.ds, "UPDATE lm.jobs SET run = ? WHERE cluster_client_id = ? AND slurm_job_id = ?", run, cluster, job);
+        return status;
+    }
+
+    private static String book(String id, String job, long time, int run, String pf, int qty) {
+        return book(id, job, time, pf, qty).replace(",\"bookings\"", ",\"run\":" + run + ",\"bookings\"");
+    }
+
+    private static String release(String id, String job, long time, int run) {
+        return release(id, job, time).replace(",\"slurm_job_id\"", ",\"run\":" + run + ",\"slurm_job_id\"");
+    }
+
     @Test
-    void aJobBookedOnlineAfterTheEntryIsNotTouched() throws Exception {
+    void entriesOfAnEarlierRunLeaveALaterRunBookedAndARunlessReleaseEndsTheJob() throws Exception {
         long c = pools.config("sup", "sup", "sup-host", 27000, 600);
         pools.feature(c, "sup", "f", 10, 0, 0, Pools.wallClock());
+        lease("sup");
         String agent = api.token("sup", "license-manager:feature:update");
         String prolog = api.token("sup", "license-manager:job:create");
-        long t = System.currentTimeMillis() / 1000 - 600;
-        // job 5: requeued and booked online once lm-server was back; its offline run's entries are older
-        assertEquals(201, api.http.post("/jobs", prolog, JobsApiTest.job("5", "sup.f", 1)).status());
-        assertEquals(List.of("superseded", "superseded"), results(replay(agent, book(t + ".1", "5", t, "sup.f", 4), release(t + 1 + ".2", "5", t + 1))));
+        long t = System.currentTimeMillis() / 1000 + 60;
+        // job 5's run 1 booked online once lm-server was back; its run 0's entries come later,
+        // even by the controller's clock: the run decides, not the time
+        assertEquals(201, bookOnline(prolog, "sup", "5", 1, "sup.f", 1));
+        assertEquals(List.of("superseded", "superseded"), results(replay(agent, book(t + ".1", "5", t, 0, "sup.f", 4), release(t + 1 + ".2", "5", t + 1, 0))));
         assertEquals("5:1", jobs("sup"));
-        // job 6: booked online just before lm-server went away, released offline: the release applies
+        // job 6: booked online by a prolog that sent no run; its release ends it
         assertEquals(201, api.http.post("/jobs", prolog, JobsApiTest.job("6", "sup.f", 2)).status());
-        long later = System.currentTimeMillis() / 1000 + 1;
-        assertEquals(List.of("released"), results(replay(agent, release(later + ".3", "6", later))));
+        assertEquals(List.of("released"), results(replay(agent, release(t - 600 + ".3", "6", t - 600, 0))));
         assertEquals("5:1", jobs("sup"));
+        // job 5's own run: its release ends it, whatever its time says
+        assertEquals(List.of("released"), results(replay(agent, release(t - 900 + ".4", "5", t - 900, 1))));
+        assertEquals("", jobs("sup"));
+    }
+
+    /** Issue 19 case 4, end to end through the API. */
+    @Test
+    void aReplayedReleaseOfARequeuedJobsEarlierRunLeavesItsNewRunBooked() throws Exception {
+        long c = pools.config("rq4", "rq4", "rq4-host", 27000, 600);
+        long f = pools.feature(c, "rq4", "f", 10, 0, 0, Pools.wallClock());
+        lease("rq4");
+        String agent = api.token("rq4", "license-manager:feature:update");
+        String prolog = api.token("rq4", "license-manager:job:create");
+        // run 0 books online; it is requeued while lm-server is unreachable, so the epilog writes
+        // its release to the ledger; run 1 books online and is told "already booked"
+        assertEquals(201, bookOnline(prolog, "rq4", "70", 0, "rq4.f", 4));
+        long t = System.currentTimeMillis() / 1000;
+        String released = release(t + ".9", "70", t, 0);
+        assertEquals(200, bookOnline(prolog, "rq4", "70", 1, "rq4.f", 4));
+        // the agent replays the ledger: run 0's release does not end run 1
+        assertEquals(List.of("superseded"), results(replay(agent, released)));
+        assertEquals("70:4", jobs("rq4"));
+        assertEquals(6, pools.available(f, Pools.wallClock()));
+        assertEquals(409, api.http.post("/jobs", prolog, JobsApiTest.job("71", "rq4.f", 7)).status());
+        assertEquals(201, api.http.post("/jobs", prolog, JobsApiTest.job("72", "rq4.f", 6)).status());
+        assertEquals(0, pools.available(f, Pools.wallClock()), "10 of 10, not 14");
+    }
+
+    @Test
+    void entriesOfOneSecondOrOfAClockSteppedBackApplyInLedgerOrder() throws Exception {
+        long c = pools.config("ord", "ord", "ord-host", 27000, 600);
+        long f = pools.feature(c, "ord", "f", 10, 0, 0, Pools.wallClock());
+        lease("ord");
+        String agent = api.token("ord", "license-manager:feature:update");
+        long t = System.currentTimeMillis() / 1000 - 100;
+        // one second: run 0 booked and released, run 1 booked
+        assertEquals(List.of("booked", "released", "booked"),
+                results(replay(agent, book(t + ".1", "80", t, 0, "ord.f", 2), release(t + ".2", "80", t, 0), book(t + ".3", "80", t, 1, "ord.f", 3))));
+        assertEquals("80:3o", jobs("ord"));
+        assertEquals(1, pools.one("SELECT run FROM lm.jobs WHERE cluster_client_id = 'ord' AND slurm_job_id = '80'"));
+        // the controller's clock stepped back 30 s before run 1's epilog: its release still ends run 1
+        assertEquals(List.of("released"), results(replay(agent, release(t - 30 + ".4", "80", t - 30, 1))));
+        assertEquals("", jobs("ord"));
+        assertEquals(10, pools.available(f, Pools.wallClock()));
+        // and a later run's booking replaces an earlier one's, a later run booked leaves an earlier entry superseded
+        assertEquals(List.of("booked", "booked", "superseded"),
+                results(replay(agent, book(t + ".5", "81", t, 2, "ord.f", 1), book(t + ".6", "81", t, 3, "ord.f", 2), book(t + ".7", "81", t, 2, "ord.f", 4))));
+        assertEquals("81:2o", jobs("ord"));
+    }
+
+    /** Issue 19 case 5: what the ledger says is checked before anything is recorded. */
+    @Test
+    void anEntryOutsideOfflineMaxAgeOrBeyondTheLeaseIsRejectedCountedAndNeverRecorded() throws Exception {
+        long c = pools.config("rej", "rej", "rej-host", 27000, 600);
+        long f = pools.feature(c, "rej", "f", 10, 0, 0, Pools.wallClock());
+        long other = pools.config("rej2", "rej2", "rej-host", 27000, 600);
+        pools.feature(other, "rej", "f", 10, 0, 0, Pools.wallClock());
+        assertEquals(5, lease("rej").getAsJsonArray("licenses").get(0).getAsJsonObject().get("budget").getAsLong());
+        String agent = api.token("rej", "license-manager:feature:update");
+        long t = System.currentTimeMillis() / 1000;
+        String[] ledger = {
+            // the issue's entry: the year 10000, 9,000,000,000,000,000,000 licenses
+            book("1.1", "90", 253402300799L, "rej.f", 1).replace("\"quantity\":1", "\"quantity\":9000000000000000000"),
+            book("1.2", "91", t - 10, "rej.f", 6),            // beyond the budget of 5
+            book("1.3", "92", t - 3700, "rej.f", 1),          // older than offline_max_age (3600 s)
+            release("1.4", "93", 253402300799L),
+            "{\"op\":\"book\",\"id\":\"1.5\",\"time\":" + t + ",\"slurm_job_id\":\"94\"}",
+            book("1.6", "95", t - 10, "rej.f", 5)};
+        Res r = replay(agent, ledger);
+        assertEquals(List.of("rejected", "rejected", "rejected", "rejected", "invalid", "booked"), results(r));
+        String detail = r.json().getAsJsonObject().getAsJsonArray("entries").get(1).getAsJsonObject().get("detail").getAsString();
+        assertTrue(detail.contains("the lease allowed 5"), detail);
+        assertEquals("95:5o", jobs("rej"));
+        assertEquals(5, pools.available(f, Pools.wallClock()), "nothing of the rejected entries blocks rej2");
+        assertEquals("", Sql.text(api.ds, "SELECT coalesce(string_agg(slurm_job_id, ','), '') FROM lm.offline_entries"
+                + " WHERE cluster_client_id = 'rej' AND result NOT IN ('rejected', 'booked')"));
+        // sent again (an agent that crashed before removing them): the same answers, counted once
+        assertEquals(List.of("rejected", "rejected", "rejected", "rejected", "invalid", "booked"), results(replay(agent, ledger)));
+        Res m = api.http.get("/metrics", api.token("prom", "license-manager:metrics:read"));
+        assertEquals(200, m.status(), m::toString);
+        assertTrue(m.body().contains("lm_offline_entries_rejected_total{cluster_client_id=\"rej\",reason=\"time\"} 3.0"), m.body());
+        assertTrue(m.body().contains("lm_offline_entries_rejected_total{cluster_client_id=\"rej\",reason=\"quantity\"} 1.0"), m.body());
+        // the invalid entry has no identity to be remembered by: it is counted each time it comes
+        assertTrue(m.body().contains("lm_offline_entries_rejected_total{cluster_client_id=\"rej\",reason=\"invalid\"} 2.0"), m.body());
+        assertTrue(m.body().contains("# TYPE lm_offline_entries_rejected_total counter"), m.body());
+    }
+
+    @Test
+    void aBookingEntryCarriesItsJobsRunAndAccount() throws Exception {
+        long c = pools.config("acct", "acct", "acct-host", 27000, 600);
+        long f = pools.feature(c, "acct", "f", 10, 0, 0, Pools.wallClock());
+        lease("acct");
+        String agent = api.token("acct", "license-manager:feature:update");
+        long t = System.currentTimeMillis() / 1000 - 10;
+        String entry = book(t + ".1", "60", t, 2, "acct.f", 3).replace("\"lead_host\":\"node01\"", "\"lead_host\":\"node01\",\"account\":\"proj-a\"");
+        assertEquals(List.of("booked"), results(replay(agent, entry)));
+        assertEquals("2 proj-a proj-a", Sql.text(api.ds, "SELECT j.run || ' ' || j.account || ' ' || b.account FROM lm.jobs j"
+                + " JOIN lm.bookings b ON b.job_id = j.id WHERE j.cluster_client_id = 'acct' AND j.slurm_job_id = '60'"));
+        assertEquals(3, pools.one("SELECT held FROM lm.owner_counts WHERE feature_id = ? AND account = 'proj-a'", f));
+        assertEquals(List.of("invalid"), results(replay(agent, entry.replace("\"proj-a\"", "\" \"").replace(".1\"", ".2\""))));
+        assertEquals(List.of("invalid"), results(replay(agent, book(t + ".3", "61", t, -1, "acct.f", 1))));
+    }
+
+    @Test
+    void aBudgetHandedOutIsALeaseWithItsEnd() throws Exception {
+        long c = pools.config("lse", "lse", "lse-host", 27000, 300);
+        pools.feature(c, "lse", "f", 8, 0, 0, Pools.wallClock());
+        JsonObject first = lease("lse");
+        long made = java.time.OffsetDateTime.parse(first.get("made_at").getAsString()).toEpochSecond();
+        assertEquals(made + 3600, java.time.OffsetDateTime.parse(first.get("expires_at").getAsString()).toEpochSecond());
+        assertEquals("8 0 3600 3900", Sql.text(api.ds, "SELECT budget || ' ' || prior_budget || ' ' || extract(epoch FROM expires_at - made_at)::int"
+                + " || ' ' || extract(epoch FROM held_until - made_at)::int FROM lm.budget_leases WHERE cluster_client_id = 'lse'"));
+        assertEquals(201, api.http.post("/jobs", api.token("lse", "license-manager:job:create"), JobsApiTest.job("1", "lse.f", 3)).status());
+        lease("lse");
+        // the budget before stays counted: a prolog may have booked on it after the agent's replay
+        assertEquals("5 8", Sql.text(api.ds, "SELECT budget || ' ' || prior_budget FROM lm.budget_leases WHERE cluster_client_id = 'lse'"));
     }
 
     @Test
@@ -241,6 +385,7 @@ class OfflineTest {
     void aDamagedEntryIsAnsweredInvalidAndTheOthersApply() throws Exception {
         long c = pools.config("inv", "inv", "inv-host", 27000, 600);
         pools.feature(c, "inv", "f", 10, 0, 0, Pools.wallClock());
+        lease("inv");
         String agent = api.token("inv", "license-manager:feature:update");
         long t = System.currentTimeMillis() / 1000 - 10;
         Res r = replay(agent, "{\"op\":\"book\",\"id\":\"x\",\"time\":" + t + ",\"slurm_job_id\":\"1\"}",
@@ -262,6 +407,7 @@ class OfflineTest {
     void aBookingEntryOfARequeuedJobReplacesItsEarlierRun() throws Exception {
         long c = pools.config("rq", "rq", "rq-host", 27000, 600);
         long f = pools.feature(c, "rq", "f", 10, 0, 0, Pools.wallClock());
+        lease("rq");
         String agent = api.token("rq", "license-manager:feature:update");
         long t = System.currentTimeMillis() / 1000 - 100;
         assertEquals(List.of("booked", "booked"), results(replay(agent, book(t + ".1", "4", t, "rq.f", 2), book(t + 9 + ".2", "4", t + 9, "rq.f", 5))));

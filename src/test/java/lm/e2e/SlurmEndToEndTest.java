@@ -196,7 +196,8 @@ class SlurmEndToEndTest {
         Files.writeString(prologToken, jobToken + "\n");
         Path prolog = wrapper("prolog", PROLOG);
         Path epilog = wrapper("epilog", EPILOG);
-        slurm = LocalSlurm.start(LocalSlurm.Config.defaults().withLicenses(LICENSE + ":" + TOTAL)
+        // ansys.ansys and matlab: licenses of Slurm's that lm-server does not manage (untracked)
+        slurm = LocalSlurm.start(LocalSlurm.Config.defaults().withLicenses(LICENSE + ":" + TOTAL + ",ansys.ansys@flexlm:50,matlab:10")
                 .withCluster(CLUSTER).withProlog(prolog).withEpilog(epilog));
         Files.writeString(prologConf, String.join("\n",
                 "# SlurmEndToEndTest",
@@ -802,6 +803,102 @@ class SlurmEndToEndTest {
     }
 
     /** Asserts that the job stays PENDING (and not even CONFIGURING: no prolog runs) for D. */
+    /**
+     * Issue 19, case 8: slurmctld hands the prolog -L as typed (":+40", ": 30", ":0000000020"
+     * arrive verbatim); each job is booked with the count Slurm counts. On main these ran as
+     * untracked, unbooked.
+     */
+    @Test
+    @Order(9)
+    @Timeout(90)
+    void everyCountSyntaxSlurmAcceptsIsBookedWithSlurmsCount() throws Exception {
+        Map<String, Long> forms = new LinkedHashMap<>();
+        forms.put(LICENSE + ":+40", 40L);
+        forms.put(LICENSE + ": 30", 30L);
+        forms.put(LICENSE + ":0000000020", 20L);
+        // one at a time: the node has CPUs for two jobs
+        for (Map.Entry<String, Long> e : forms.entrySet()) {
+            String id = running(e.getKey(), 60);
+            assertEquals(e.getKey(), recordedEnv("prolog", id).get("SLURM_JOB_LICENSES"), "slurmctld passes -L as typed");
+            assertEquals(List.of(e.getValue()), quantities(apiJob(id)), e.getKey() + ": " + logOf(id));
+            assertEquals(e.getValue(), slurmLicense()[1], "what Slurm counts");
+            assertEquals(e.getValue(), feature().get("booked_total").getAsLong(), "what lm-server booked");
+            slurm.scancel(id);
+            waitFor(() -> apiJob(id) == null, Duration.ofSeconds(20), "released");
+        }
+    }
+
+    /**
+     * Issue 19, case 8: a job asking for a managed license and two lm-server does not manage
+     * (ansys.ansys, a product.feature no configuration has; matlab, no product.feature@type) books
+     * the managed one and counts the others. On main the 404 let the whole job run unbooked.
+     */
+    @Test
+    @Order(10)
+    @Timeout(90)
+    void aJobWithUnmanagedLicensesBooksItsManagedOneAndTheOthersAreCounted() throws Exception {
+        String id = running(LICENSE + ":4,ansys.ansys@flexlm:2,matlab:1", 60);
+        assertEquals(List.of(4L), quantities(apiJob(id)));
+        assertEquals(4, feature().get("booked_total").getAsLong());
+        List<String> log = logOf(id);
+        assertTrue(log.stream().anyMatch(l -> l.contains("lm-prolog[") && l.contains("outcome=booked")
+                && l.contains("untracked (counted, not booked): ansys.ansys,matlab")), log.toString());
+        // only unmanaged licenses: the job runs, counted
+        String other = slurm.sbatch("-L", "matlab:1", "-o", "job-%j.out", "--wrap", "sleep 1");
+        slurm.waitForState(other, "COMPLETED", Duration.ofSeconds(30));
+        assertTrue(logOf(other).stream().anyMatch(l -> l.contains("lm-prolog[") && l.contains("outcome=untracked")), logOf(other).toString());
+        String metrics = http.get("/metrics", admin).body();
+        assertTrue(metrics.contains("lm_untracked_licenses_total{cluster_client_id=\"" + CLUSTER + "\",license=\"ansys.ansys\"} 1.0"), metrics);
+        assertTrue(metrics.contains("lm_untracked_licenses_total{cluster_client_id=\"" + CLUSTER + "\",license=\"matlab\"} 2.0"), metrics);
+        slurm.scancel(id);
+        waitFor(() -> apiJob(id) == null, Duration.ofSeconds(20), "released");
+    }
+
+    /**
+     * Issue 19, case 4 (online): a requeued job is a new run. Run 0 books; scontrol requeue; the
+     * requeue's epilog (which Slurm already gives the count 1) ends run 0; run 1 books afresh with
+     * its own grace; a late release of run 0 does not end run 1. On main run 1 got the 200 with
+     * run 0's times, and any late release ended it.
+     */
+    @Test
+    @Order(11)
+    @Timeout(150)
+    void aRequeuedJobIsANewRunThatALateReleaseOfTheOldRunCannotEnd() throws Exception {
+        String id = running(LICENSE + ":3", 120);
+        JsonObject run0 = apiJob(id);
+        assertEquals(0, run0.get("run").getAsInt());
+        slurm.run(List.of("scontrol", "requeue", id));
+        waitFor(() -> apiJob(id) == null, Duration.ofSeconds(20), "the requeue's epilog released run 0");
+        assertEquals("1", recordedEnv("epilog", id, 1).get("SLURM_JOB_RESTART_COUNT"), "Slurm counted the restart first");
+
+        slurm.waitForJob(id, j -> "RUNNING".equals(j.get("JobState")) && Integer.parseInt(j.get("Restarts")) >= 1,
+                Duration.ofSeconds(75), "run 1 running");
+        JsonObject run1 = apiJob(id);
+        assertEquals(1, run1.get("run").getAsInt());
+        assertTrue(!run0.get("id").equals(run1.get("id")), "a new job for run 1: " + run1);
+        assertTrue(run1.get("created_at").getAsString().compareTo(run0.get("created_at").getAsString()) > 0, run1.toString());
+        assertEquals(List.of(3L), quantities(run1));
+
+        // run 0's epilog, late (as a delayed or retried one would be): nothing ends
+        Map<String, String> late = recordedEnv("prolog", id, 0);
+        late.put("SLURM_SCRIPT_CONTEXT", "epilog_slurmctld");
+        assertEquals(0, script(EPILOG, late));
+        assertTrue(lastLog().contains("job=" + id + " ") && lastLog().contains("outcome=none") && lastLog().contains("run 0"), lastLog());
+        assertEquals(run1.get("id"), apiJob(id).get("id"));
+        assertEquals(3, feature().get("booked_total").getAsLong());
+
+        slurm.scancel(id);
+        waitFor(() -> apiJob(id) == null, Duration.ofSeconds(20), "run 1 released by its epilog");
+        assertEquals(0, feature().get("booked_total").getAsLong());
+    }
+
+    /** A batch job asking for LICENSES (as -L) that sleeps SECONDS, once it runs. */
+    private static String running(String licenses, int seconds) {
+        String id = slurm.sbatch("-L", licenses, "-o", "job-%j.out", "--wrap", "sleep " + seconds);
+        slurm.waitForState(id, "RUNNING", Duration.ofSeconds(30));
+        return id;
+    }
+
     private static void stillPending(String id, Duration d) {
         Instant until = Instant.now().plus(d);
         while (Instant.now().isBefore(until)) {
@@ -865,8 +962,13 @@ class SlurmEndToEndTest {
 
     /** What the wrapper recorded for the first run of NAME for job ID, without the shell's own variables. */
     private static Map<String, String> recordedEnv(String name, String id) throws IOException {
+        return recordedEnv(name, id, 0);
+    }
+
+    /** The environment slurmctld gave the script NAME of job ID when its restart count was COUNT. */
+    private static Map<String, String> recordedEnv(String name, String id, int count) throws IOException {
         Map<String, String> env = new LinkedHashMap<>();
-        for (String line : Files.readAllLines(dir.resolve(name + "-env." + id + ".0"))) {
+        for (String line : Files.readAllLines(dir.resolve(name + "-env." + id + "." + count))) {
             int eq = line.indexOf('=');
             if (eq > 0 && !List.of("PWD", "SHLVL", "_").contains(line.substring(0, eq))) {
                 env.put(line.substring(0, eq), line.substring(eq + 1));

@@ -107,6 +107,9 @@ class LmOfflineTest {
         assertTrue(Math.abs(e.get("time").getAsLong() - Instant.now().getEpochSecond()) < 60, e::toString);
         assertEquals("[{\"license\":\"abaqus.abaqus@flexlm\",\"product_feature\":\"abaqus.abaqus\",\"quantity\":3}]",
                 e.getAsJsonArray("bookings").toString());
+        // run right after time; account (Slurm's "(null)" here: none) only when the job has one
+        assertEquals(List.of("op", "id", "time", "run", "bookings", "slurm_job_id", "username", "lead_host"), List.copyOf(e.keySet()));
+        assertEquals(0, e.get("run").getAsInt());
 
         // 2 of abaqus are left and 1 of ansys: a job wanting 2 + 2 gets neither
         r = prolog("2", "abaqus.abaqus@flexlm:2,ansys.ansys@flexlm:2");
@@ -139,6 +142,22 @@ class LmOfflineTest {
         ScriptRun.Result r = prolog("6", "abaqus.abaqus@flexlm:1");
         assertEquals(status == 409 ? 1 : 2, r.exit(), r.toString());
         assertFalse(Files.exists(ledger), "lm-server answered: nothing booked offline");
+    }
+
+    @Test
+    void aBudgetPastTheLeaseLmServerSetIsFailClosed() throws Exception {
+        // made 100 s ago, a lease of 60 s (lm-server's offline_max_age), the prolog's own 3600 s
+        budget(100, Map.of("abaqus.abaqus@flexlm", 3));
+        long made = Instant.now().getEpochSecond() - 100;
+        Files.writeString(run.budget, Files.readString(run.budget).replace("\"licenses\"", "\"expires_at_epoch\": " + (made + 60) + ",\n  \"licenses\""));
+        ScriptRun.Result r = prolog("9", "abaqus.abaqus@flexlm:1");
+        assertEquals(2, r.exit(), r.toString());
+        assertTrue(r.last().contains("expired") && r.last().contains("as fail-closed"), r.last());
+        assertEquals(0, ledger().size());
+        // within the lease it books
+        Files.writeString(run.budget, Files.readString(run.budget).replace(String.valueOf(made + 60), String.valueOf(made + 3600)));
+        assertEquals(0, prolog("9", "abaqus.abaqus@flexlm:1").exit());
+        assertEquals(1, ledger().size());
     }
 
     @Test
@@ -197,6 +216,47 @@ class LmOfflineTest {
     }
 
     @Test
+    void ledgerEntriesCarryTheRunAndTheAccount() throws Exception {
+        budget(60, Map.of("abaqus.abaqus@flexlm", 5));
+        run.env("SLURM_JOB_RESTART_COUNT", "3").env("SLURM_JOB_ACCOUNT", "proj\"x");
+        assertEquals(0, prolog("30", "abaqus.abaqus@flexlm:1").exit());
+        JsonObject e = ledger().get(0);
+        assertEquals(List.of("op", "id", "time", "run", "bookings", "slurm_job_id", "username", "lead_host", "account"),
+                List.copyOf(e.keySet()));
+        assertEquals(3, e.get("run").getAsInt());
+        assertEquals("proj\"x", e.get("account").getAsString());
+        run.env("SLURM_JOB_RESTART_COUNT", null);
+        assertEquals(0, run.epilog().exit());
+        JsonObject rel = ledger().get(1);
+        assertEquals(List.of("op", "id", "time", "slurm_job_id"), List.copyOf(rel.keySet()), "no run when Slurm sets none");
+    }
+
+    /**
+     * Slurm counts a requeue's restart before the epilog of the requeued run (22.05: run 0's
+     * epilog sees SLURM_JOB_RESTART_COUNT=1): a release written with the count would, replayed,
+     * end the run the requeued job books next. The entry names the run it ends.
+     */
+    @Test
+    void aReleaseNamesTheRunItEnds() throws Exception {
+        budget(60, Map.of("abaqus.abaqus@flexlm", 5));
+        // run 1 booked offline, then ended: the ledger shows run 1's booking, the release is run 1's
+        run.env("SLURM_JOB_RESTART_COUNT", "1");
+        assertEquals(0, prolog("40", "abaqus.abaqus@flexlm:1").exit());
+        assertEquals(0, run.epilog().exit());
+        assertEquals(1, ledger().get(1).get("run").getAsInt(), ledger().toString());
+        // the epilog of a requeue: count 2, no booking of run 2 anywhere: it ends run 1
+        run.env("SLURM_JOB_RESTART_COUNT", "2");
+        assertEquals(0, run.epilog().exit());
+        assertEquals(1, ledger().get(2).get("run").getAsInt(), ledger().toString());
+        // job 41, run 0 booked online (nothing in the ledger), requeued while lm-server is away
+        run.env("SLURM_JOB_ID", "41").env("SLURM_JOBID", "41").env("SLURM_JOB_RESTART_COUNT", "1");
+        assertEquals(0, run.epilog().exit());
+        JsonObject rel = ledger().get(3);
+        assertEquals("41", rel.get("slurm_job_id").getAsString());
+        assertEquals(0, rel.get("run").getAsInt(), "run 0's release, never run 1's");
+    }
+
+    @Test
     void theEpilogAppendsTheReleaseAndItsLicensesCanBeBookedAgain() throws Exception {
         budget(0, Map.of("abaqus.abaqus@flexlm", 2));
         assertEquals(0, prolog("20", "abaqus.abaqus@flexlm:2").exit());
@@ -208,7 +268,10 @@ class LmOfflineTest {
         JsonObject rel = ledger().get(1);
         assertEquals("release", rel.get("op").getAsString());
         assertEquals("20", rel.get("slurm_job_id").getAsString());
-        assertEquals(4, rel.keySet().size(), rel::toString);
+        assertEquals(5, rel.keySet().size(), rel::toString);
+        // the run right after the time, for the replay to end only that run (issue 19, case 4)
+        assertEquals(List.of("op", "id", "time", "run", "slurm_job_id"), List.copyOf(rel.keySet()));
+        assertEquals(0, rel.get("run").getAsInt());
         // job 20 is over: its two licenses are the budget's again
         run.env("SLURM_SCRIPT_CONTEXT", "prolog_slurmctld");
         assertEquals(0, prolog("21", "abaqus.abaqus@flexlm:2").exit());

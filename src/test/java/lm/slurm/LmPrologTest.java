@@ -75,7 +75,8 @@ class LmPrologTest {
         assertEquals("alice", body.get("username").getAsString());
         assertEquals("vm", body.get("lead_host").getAsString());
         assertEquals("abaqus.abaqus:3,ansys.ansys:2", bookings(body));
-        assertEquals(4, body.keySet().size(), body.toString());
+        assertEquals(0, body.get("run").getAsInt(), "SLURM_JOB_RESTART_COUNT");
+        assertEquals(5, body.keySet().size(), body.toString());
         assertTrue(r.last().contains("lm-prolog[") && r.last().contains("job=42 cluster=lmtest outcome=booked"),
                 r.last());
     }
@@ -95,13 +96,17 @@ class LmPrologTest {
     }
 
     @Test
-    void skipsLicensesOfUnknownTypesAndShapes() throws Exception {
+    void licensesOfUnknownTypesAndShapesAreSentAsUntracked() throws Exception {
         run.env("SLURM_JOB_LICENSES",
-                "matlab:2,abaqus.abaqus@flexlm:2,x.y@unknown:4,nodot@flexlm:1,starccm.ccmpsuite@rlm,bad.count@lmx:0");
+                "matlab:2,abaqus.abaqus@flexlm:2,x.y@unknown:4,nodot@flexlm:1,starccm.ccmpsuite@rlm,zero.count@lmx:0,we\"ird\\:1");
+        lm.onPost(201, "{\"id\":1,\"untracked\" : [\"matlab\", \"nodot@flexlm\", \"we\\\"ird\\\\\", \"x.y@unknown\"]}");
         ScriptRun.Result r = run.prolog();
         assertEquals(0, r.exit());
-        assertEquals("abaqus.abaqus:2,starccm.ccmpsuite:1", bookings(json(lm.requests().get(0))));
-        assertTrue(r.last().contains("not booked: matlab:2,x.y@unknown:4,nodot@flexlm:1,bad.count@lmx:0"), r.last());
+        JsonObject body = json(lm.requests().get(0));
+        assertEquals("abaqus.abaqus:2,starccm.ccmpsuite:1", bookings(body));
+        assertEquals("[\"matlab\",\"x.y@unknown\",\"nodot@flexlm\",\"we\\\"ird\\\\\"]", body.getAsJsonArray("untracked").toString());
+        assertTrue(r.last().contains("outcome=booked") && r.last().contains("(0 requested: zero.count@lmx)")
+                && r.last().contains("untracked (counted, not booked): matlab,nodot@flexlm,"), r.last());
     }
 
     @Test
@@ -112,12 +117,21 @@ class LmPrologTest {
     }
 
     @Test
-    void onlyUntrackedLicensesMeansNothingToBook() throws Exception {
+    void onlyUntrackedLicensesAreCountedAndTheJobRuns() throws Exception {
         run.env("SLURM_JOB_LICENSES", "matlab:2,x.y@unknown:1");
+        lm.onPost(404, "{\"code\":\"not_found\"}");
         ScriptRun.Result r = run.prolog();
         assertEquals(0, r.exit());
-        assertEquals(0, lm.requests().size());
-        assertTrue(r.last().contains("outcome=untracked"), r.last());
+        assertEquals(1, lm.requests().size(), "sent to be counted");
+        JsonObject body = json(lm.requests().get(0));
+        assertEquals(0, body.getAsJsonArray("bookings").size());
+        assertEquals("[\"matlab\",\"x.y@unknown\"]", body.getAsJsonArray("untracked").toString());
+        assertTrue(r.last().contains("outcome=untracked") && r.last().contains("counted"), r.last());
+        // nothing to book: no failure of lm-server holds the job up, only the count is lost
+        lm.onPost(500, "{}");
+        r = run.prolog();
+        assertEquals(0, r.exit(), r.toString());
+        assertTrue(r.last().contains("outcome=untracked") && r.last().contains("not counted"), r.last());
     }
 
     @ParameterizedTest

@@ -26,7 +26,8 @@ import java.util.stream.Collectors;
  */
 final class LmStandIn implements AutoCloseable {
 
-    record Request(String method, String path, String authorization, String contentType, String body) {}
+    /** query: the raw query string, null without one. */
+    record Request(String method, String path, String authorization, String contentType, String body, String query) {}
 
     record Answer(int status, String body, Duration delay) {
         static Answer of(int status, String body) {
@@ -95,7 +96,7 @@ final class LmStandIn implements AutoCloseable {
             }
             requests.add(new Request(ex.getRequestMethod(), ex.getRequestURI().getPath(),
                     ex.getRequestHeaders().getFirst("Authorization"),
-                    ex.getRequestHeaders().getFirst("Content-Type"), body));
+                    ex.getRequestHeaders().getFirst("Content-Type"), body, ex.getRequestURI().getRawQuery()));
             Answer a = queued.poll();
             if (a == null) {
                 a = "DELETE".equals(ex.getRequestMethod()) ? deleteAnswer : postAnswer;
