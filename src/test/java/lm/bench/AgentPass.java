@@ -62,7 +62,8 @@ final class AgentPass {
                     + " %.0f ms (median); tools (simulators) %.0f ms%n", BigCluster.JOBS, BigCluster.SERVERS * BigCluster.FEATURES,
                     BigCluster.SERVERS, Bench.median(beyond), Bench.median(tools));
             System.out.printf(Locale.ROOT, "RESULT lm-server's time for the report (POST /agent/report, as the agent waits for it):"
-                    + " %.0f ms (median); of which lm.apply_agent_report alone %.0f ms, in which the reservation plan"
+                    + " %.0f ms (median); lm.apply_agent_report alone (the pass as one transaction, as the dry run runs it) %.0f ms,"
+                    + " in which the reservation plan"
                     + " (slurm.licenses) %.0f ms and the ended jobs (slurm.job_ids) %.0f ms%n", Bench.median(report), sql,
                     sql - withoutPlan, sql - withoutJobs);
             System.out.printf(Locale.ROOT, "RESULT agent's own work: %.0f ms (median); report %d kB of JSON, %d kB gzipped%n",
