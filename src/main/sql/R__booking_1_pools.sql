@@ -14,6 +14,11 @@
 --   3. then features, jobs and bookings rows.
 --   (Before all of these, lm.book_job may lock its own rows of lm.untracked_licenses through
 --   lm.count_untracked; nothing else locks those rows, so they take no part in a cycle.)
+-- An agent report (lm.run_agent_report) takes steps 2 and 3 a few pools (or ended jobs) per
+-- transaction, so an admission waits for a few pools' work at most, never for a whole report; its
+-- history (samples, checkouts, distribution log) it writes holding no pool, under an advisory
+-- lock of its own ('lm.usage_history'), taken last: its holder waits for nothing but the history
+-- rows that only holders write, so it closes no cycle.
 -- What only decreases what is booked (a release, an expiry, a job's end) takes just the
 -- pool_counts rows of step 2, in the same ascending order (lm.lock_pools(…, true)): admission's
 -- decision is made under both locks, so it sees the release either committed or not started,

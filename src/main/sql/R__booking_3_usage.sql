@@ -156,7 +156,7 @@ BEGIN
     -- running have had released by checkouts no longer shown (orphans: released bookings of the
     -- user on the host beyond what the shown checkouts have covered) takes the newest checkouts'
     -- free licenses first. Recomputed every pass, never stored: once such a job has ended
-    -- (epilog, or the sweep, which lm.apply_agent_report runs first) its claim is gone.
+    -- (epilog, or the sweep, which lm.run_agent_report runs first) its claim is gone.
     -- Two rounds: first each booking that one checkout matches exactly (its usable licenses equal
     -- the booking), so a job's own checkout is not split to cover another job of the same user
     -- and host booked earlier with fewer licenses (InterleavingTest found that: the other job's

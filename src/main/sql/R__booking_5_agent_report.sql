@@ -1,33 +1,38 @@
 -- Demand seen by squeue (R__booking_1_shares.sql): p_pending = [{job_id, account, license
--- ("product.feature@type"), quantity}] of p_cluster's pending jobs, read at p_seen. Their demand
--- rows are refreshed (pending_at = p_now); rows of the cluster's jobs squeue no longer lists
--- go, unless refused after squeue looked (that refusal is newer than this list). Licenses the
--- cluster has no feature for are not demand License Manager can serve: left out.
-CREATE OR REPLACE FUNCTION lm.apply_pending(p_cluster text, p_pending jsonb, p_seen timestamptz, p_now timestamptz)
-RETURNS void LANGUAGE plpgsql AS $$
-BEGIN
-    CREATE TEMP TABLE IF NOT EXISTS lm_pending (feature_id bigint, slurm_job_id text, account text, quantity bigint) ON COMMIT DROP;
-    TRUNCATE lm_pending;
-    INSERT INTO lm_pending
-    SELECT f.id, x.job_id, min(x.account), sum(x.quantity)
+-- ("product.feature@type"), quantity}] of p_cluster's pending jobs, as rows of the cluster's
+-- features (one per feature and job). Licenses the cluster has no feature for are not demand
+-- License Manager can serve: left out.
+CREATE OR REPLACE FUNCTION lm.pending_demand(p_cluster text, p_pending jsonb)
+RETURNS TABLE (feature_id bigint, slurm_job_id text, account text, quantity bigint) LANGUAGE sql STABLE AS $$
+    SELECT f.id, x.job_id, min(x.account), sum(x.quantity)::bigint
     FROM jsonb_to_recordset(p_pending) AS x(job_id text, account text, license text, quantity bigint)
     JOIN (SELECT g.id, p.name || '.' || g.name || '@' || c.type AS license
           FROM lm.features g JOIN lm.products p ON p.id = g.product_id JOIN lm.configurations c ON c.id = g.config_id
           WHERE c.cluster_client_id = p_cluster) f ON f.license = x.license
     WHERE x.quantity > 0 AND x.job_id ~ '^[0-9]{1,20}$'
-    GROUP BY 1, 2;
+    GROUP BY 1, 2
+$$;
 
+-- The demand of features p_features as squeue saw it at p_seen: p_demand = [{feature_id,
+-- slurm_job_id, account, quantity}] (lm.pending_demand's rows of these features). Their rows are
+-- refreshed (pending_at = p_now); rows of these features that squeue no longer lists go, unless
+-- refused after squeue looked (that refusal is newer than this list). The caller holds the
+-- features' pools (an admission deletes its job's demand rows under them: taking demand rows
+-- without the pool could deadlock with it).
+DROP FUNCTION IF EXISTS lm.apply_pending(text, jsonb, timestamptz, timestamptz);
+CREATE OR REPLACE FUNCTION lm.apply_pending(p_features bigint[], p_demand jsonb, p_seen timestamptz, p_now timestamptz)
+RETURNS void LANGUAGE sql AS $$
     DELETE FROM lm.demand d
-    USING lm.features g JOIN lm.configurations c ON c.id = g.config_id
-    WHERE d.feature_id = g.id AND c.cluster_client_id = p_cluster
+    WHERE d.feature_id = ANY (p_features)
       AND (d.refused_at IS NULL OR d.refused_at < p_seen)
-      AND NOT EXISTS (SELECT 1 FROM lm_pending n WHERE n.feature_id = d.feature_id AND n.slurm_job_id = d.slurm_job_id);
-
+      AND NOT EXISTS (SELECT 1 FROM jsonb_to_recordset(p_demand) AS n(feature_id bigint, slurm_job_id text)
+                      WHERE n.feature_id = d.feature_id AND n.slurm_job_id = d.slurm_job_id);
     INSERT INTO lm.demand (feature_id, slurm_job_id, account, quantity, pending_at)
-    SELECT feature_id, slurm_job_id, account, quantity, p_now FROM lm_pending
+    SELECT n.feature_id, n.slurm_job_id, n.account, n.quantity, p_now
+    FROM jsonb_to_recordset(p_demand) AS n(feature_id bigint, slurm_job_id text, account text, quantity bigint)
+    WHERE n.feature_id = ANY (p_features)
     ON CONFLICT (feature_id, slurm_job_id) DO UPDATE
         SET account = excluded.account, quantity = excluded.quantity, pending_at = excluded.pending_at;
-END
 $$;
 
 -- Appends the distribution of every pool p_cluster uses to the distribution log (one row per
@@ -51,7 +56,7 @@ RETURNS void LANGUAGE sql AS $$
     WHERE at < p_now - make_interval(days => (SELECT distribution_log_days FROM lm.settings));
 $$;
 
--- One lm-agent pass, applied in one transaction (see POST /lm/agent/report in lm-server(8)):
+-- One lm-agent pass (see POST /lm/agent/report in lm-server(8)):
 --   {"interval": s, "features": [usage items, see apply_usage; each may carry "queued": n, the
 --    licenses the server's queue waits for], "failed": ["product.feature"],
 --    "slurm": {"licenses": [{license, total, used}], "job_ids": [n, ...], "nodes": ["node01", ...], "squeue_age_ms": n,
@@ -61,7 +66,7 @@ $$;
 -- license server prints and how many licenses expire then; absent: none printed, see lm.apply_expiry)
 -- (nodes: the cluster's node names, short and lower case; checkouts on other hosts release
 -- nothing, see lm.apply_usage)
--- and returns the plan: {"reservations": [{license, count, held}], "stale": [...], "held": [...],
+-- and p_answer is the plan: {"reservations": [{license, count, held}], "stale": [...], "held": [...],
 --   "released_checkouts": n, "expired": n, "ended_jobs": n}.
 -- Jobs of the cluster that squeue no longer lists have ended (their epilog may have been lost)
 -- and are released — but only those booked before squeue ran: a prolog that booked after the
@@ -72,81 +77,185 @@ $$;
 -- booked since waits one more pass. The first report of a cluster has only the age to go by.
 -- (Two agents of one cluster running at once could still move the fence past a pass's squeue;
 -- lm-agent's systemd timer runs one pass at a time.)
-CREATE OR REPLACE FUNCTION lm.apply_agent_report(p_cluster text, p_report jsonb, p_now timestamptz DEFAULT now())
-RETURNS json LANGUAGE plpgsql AS $$
+--
+-- No admission waits behind a report for longer than a few admissions take (issue 19). With
+-- p_commit, the pass is several short transactions, each holding only the pools it changes:
+--   1. (no lock) unknown features refuse the whole report (LM002) before anything is written;
+--      which jobs have ended, and the report's items, failures and demand grouped by pool;
+--   2. the ended jobs, p_batch at a time: their pools' counters (an end only releases), then
+--      the jobs go — before any checkout is matched: an ended job claims no checkout;
+--   3. the cluster's pools in ascending id, p_batch at a time: readings, checkouts and the
+--      bookings they release (lm.apply_usage), failures, expiry and demand of those pools,
+--      under their locks (the counters only where nothing is read or failed: only releases);
+--   4. (no pool lock) expiry dates, the fence, the cluster's status; then, under the usage
+--      history's own lock (two clusters' passes on one pool would otherwise both replace its
+--      checkouts), the plan (lm.plan_reservations), the samples (lm.record_usage), stale and
+--      held as these samples have them, and the distribution log.
+-- Each transaction takes its locks in one ascending lm.lock_pools and nothing outside them, so
+-- the order of R__booking_1_pools.sql holds. At 150,000 jobs and 1,000 pools (make bench,
+-- lm.bench.only=agent, 2026-12-07, load 5-15) the pass held all its pools for 5-10 s as one
+-- transaction, and admissions gave up at lock_timeout; ten pools per transaction (p_batch, from
+-- lm.booking.AgentReport) hold them for 27-40 ms at the longest, 4-6 ms as a median (README,
+-- Performance). A pass cut short (a crash between steps) has applied whole steps: the next pass
+-- reads the servers and squeue again and finishes the work. Each transaction names its step in
+-- application_name ("lm agent report: locked" or "lm agent report: history"), so
+-- pg_stat_activity shows which part of a report holds what.
+-- Without p_commit (lm.apply_agent_report: tests, the dry run) it is one transaction that takes
+-- every pool of the cluster first (the steps take different subsets, and taking them piecemeal
+-- in one transaction would break the order), as the whole pass used to.
+CREATE OR REPLACE PROCEDURE lm.run_agent_report(p_cluster text, p_report jsonb, p_now timestamptz, p_commit boolean,
+                                                p_batch integer, INOUT p_answer json DEFAULT NULL)
+LANGUAGE plpgsql AS $$
 DECLARE
-    v_released integer;
-    v_expired integer;
-    v_ended integer := 0;
+    v_items jsonb;
     v_unknown text;
+    v_by_pool jsonb;
+    v_failed jsonb;
+    v_demand jsonb;
+    v_pools bigint[];
+    v_expiring bigint[];
+    v_ended bigint[];
+    v_batch bigint[];
+    v_features bigint[];
+    v_read boolean;
+    v_nodes text[];
+    v_released integer := 0;
+    v_expired integer := 0;
+    v_ended_count integer := 0;
+    v_n integer;
     v_plan json := '[]';
-    v_failed bigint[];
     v_stale json;
     v_held json;
-    v_nodes text[];
-    v_pooled bigint[];
+    v_seen timestamptz := p_now - make_interval(secs => coalesce((p_report->'slurm'->>'squeue_age_ms')::numeric, 0) / 1000);
+    v_pending boolean := p_report ? 'slurm' AND jsonb_typeof(p_report->'slurm'->'pending') = 'array';
 BEGIN
-    -- every pool of the cluster, in id order, before anything else: the steps below touch
-    -- different subsets, and taking them piecemeal could deadlock with an admission. Nothing
-    -- below locks a pool or counter outside this set (expiry is limited to it; a job books
-    -- only its own cluster's features, see lm.book_feature), so the order holds.
-    PERFORM lm.lock_pools(ARRAY(SELECT f.id FROM lm.features f JOIN lm.configurations c ON c.id = f.config_id
-                                WHERE c.cluster_client_id = p_cluster));
-    v_pooled := ARRAY(SELECT g.id FROM lm.features f JOIN lm.configurations c ON c.id = f.config_id
-                      JOIN lm.features g ON g.pool_id = f.pool_id WHERE c.cluster_client_id = p_cluster);
+    IF NOT p_commit THEN
+        PERFORM set_config('application_name', 'lm agent report: locked', true);
+        PERFORM lm.lock_pools(ARRAY(SELECT f.id FROM lm.features f JOIN lm.configurations c ON c.id = f.config_id
+                                    WHERE c.cluster_client_id = p_cluster));
+    END IF;
+
+    -- 1. without locks
+    SELECT coalesce(jsonb_agg(x || jsonb_build_object('feature_id', lm.find_feature(p_cluster, x->>'product_feature'))), '[]')
+    INTO v_items FROM jsonb_array_elements(coalesce(p_report->'features', '[]')) x;
+    SELECT string_agg(n, ', ') INTO v_unknown
+    FROM (SELECT x->>'product_feature' AS n FROM jsonb_array_elements(v_items) x WHERE x->>'feature_id' IS NULL
+          UNION ALL
+          SELECT x FROM jsonb_array_elements_text(coalesce(p_report->'failed', '[]')) x WHERE lm.find_feature(p_cluster, x) IS NULL) u;
+    IF v_unknown IS NOT NULL THEN
+        RAISE EXCEPTION 'Feature not found.' USING ERRCODE = 'LM002',
+            DETAIL = 'not features of cluster ' || p_cluster || ': ' || v_unknown;
+    END IF;
     IF jsonb_typeof(p_report->'slurm'->'nodes') = 'array' THEN
         v_nodes := ARRAY(SELECT lower(split_part(x, '.', 1)) FROM jsonb_array_elements_text(p_report->'slurm'->'nodes') x);
     END IF;
-    -- the sweep first: a job that has ended no longer claims the checkouts it had (lm.apply_usage)
+    -- by pool id (0: a feature without a pool, which has nothing to lock)
+    SELECT jsonb_object_agg(g.pool, g.items) INTO v_by_pool
+    FROM (SELECT coalesce(f.pool_id, 0)::text AS pool, jsonb_agg(x) AS items
+          FROM jsonb_array_elements(v_items) x JOIN lm.features f ON f.id = (x->>'feature_id')::bigint GROUP BY 1) g;
+    SELECT jsonb_object_agg(g.pool, g.ids) INTO v_failed
+    FROM (SELECT coalesce(f.pool_id, 0)::text AS pool, jsonb_agg(f.id) AS ids
+          FROM jsonb_array_elements_text(coalesce(p_report->'failed', '[]')) x
+          JOIN lm.features f ON f.id = lm.find_feature(p_cluster, x) GROUP BY 1) g;
+    IF v_pending THEN
+        SELECT jsonb_object_agg(g.pool, g.rows) INTO v_demand
+        FROM (SELECT coalesce(f.pool_id, 0)::text AS pool, jsonb_agg(to_jsonb(d)) AS rows
+              FROM lm.pending_demand(p_cluster, p_report->'slurm'->'pending') d JOIN lm.features f ON f.id = d.feature_id
+              GROUP BY 1) g;
+    END IF;
+    v_pools := ARRAY(SELECT DISTINCT coalesce(f.pool_id, 0) FROM lm.features f JOIN lm.configurations c ON c.id = f.config_id
+                     WHERE c.cluster_client_id = p_cluster ORDER BY 1);
+    -- pools with bookings past their grace now (bookings_expiring): the others have nothing to
+    -- expire, and looking in each pool's own transaction cost more than the rest of its work
+    v_expiring := ARRAY(SELECT DISTINCT f.pool_id FROM lm.bookings b JOIN lm.features f ON f.id = b.feature_id
+                        WHERE b.released_at IS NULL AND b.expires_at <= p_now AND f.pool_id = ANY (v_pools));
     IF p_report ? 'slurm' AND p_report->'slurm' ? 'job_ids' THEN
         -- An anti-join over the bare ids, run as a Hash Anti Join (it spills to batches past
         -- work_mem): 0.18-0.22 s for 150,000 listed ids and 2,000-50,000 booked jobs on PG 15,
         -- where NOT IN over jsonb_array_elements of {slurm_job_id, state} objects took 0.85-1.0 s
         -- (a hashed SubPlan, held in memory whatever work_mem says). NOT EXISTS also cannot be
-        -- turned into "end nothing" by a null in the list, as NOT IN would be.
-        PERFORM lm.ending_jobs('ended', p_now);
-        WITH d AS (
-            DELETE FROM lm.jobs j
+        -- turned into "end nothing" by a null in the list, as NOT IN would be. A job requeued
+        -- since is a new row (lm.book_job): ending this id leaves the new run alone.
+        v_ended := ARRAY(
+            SELECT j.id FROM lm.jobs j
             WHERE j.cluster_client_id = p_cluster
               AND j.created_at < p_now - make_interval(secs => 5 + coalesce((p_report->'slurm'->>'squeue_age_ms')::numeric, 0) / 1000)
               AND j.created_at < coalesce((SELECT r.applied_at FROM lm.report_fences r WHERE r.cluster_client_id = p_cluster), 'infinity')
               AND NOT EXISTS (SELECT FROM jsonb_array_elements_text(p_report->'slurm'->'job_ids') AS listed(id)
                               WHERE listed.id = j.slurm_job_id)
-            RETURNING 1)
-        SELECT count(*) INTO v_ended FROM d;
+            ORDER BY j.id);
+    END IF;
+    IF p_commit THEN
+        COMMIT;
     END IF;
 
-    v_released := lm.apply_usage(p_cluster, coalesce(p_report->'features', '[]'), p_now, v_nodes);
+    -- 2. the ended jobs
+    FOR i IN 1 .. coalesce(array_length(v_ended, 1), 0) BY p_batch LOOP
+        IF p_commit THEN
+            PERFORM set_config('application_name', 'lm agent report: locked', true);
+        END IF;
+        v_batch := v_ended[i : i + p_batch - 1];
+        PERFORM lm.lock_pools(ARRAY(SELECT b.feature_id FROM lm.bookings b WHERE b.job_id = ANY (v_batch) AND b.released_at IS NULL), true);
+        PERFORM lm.ending_jobs('ended', p_now);
+        DELETE FROM lm.jobs j WHERE j.id = ANY (v_batch);
+        GET DIAGNOSTICS v_n = ROW_COUNT;
+        v_ended_count := v_ended_count + v_n;
+        IF p_commit THEN
+            COMMIT;
+        END IF;
+    END LOOP;
+
+    -- 3. the pools
+    FOR i IN 1 .. coalesce(array_length(v_pools, 1), 0) BY p_batch LOOP
+        IF p_commit THEN
+            PERFORM set_config('application_name', 'lm agent report: locked', true);
+        END IF;
+        v_batch := v_pools[i : i + p_batch - 1];
+        v_items := coalesce((SELECT jsonb_agg(x) FROM unnest(v_batch) p, jsonb_array_elements(v_by_pool->p::text) x), '[]');
+        v_read := jsonb_array_length(v_items) > 0 OR EXISTS (SELECT 1 FROM unnest(v_batch) p WHERE v_failed ? p::text);
+        -- every member of these pools, other clusters' too: expiry releases theirs as well
+        v_features := ARRAY(SELECT f.id FROM lm.features f WHERE f.pool_id = ANY (v_batch)
+                            UNION ALL
+                            SELECT f.id FROM lm.features f JOIN lm.configurations c ON c.id = f.config_id
+                            WHERE 0 = ANY (v_batch) AND f.pool_id IS NULL AND c.cluster_client_id = p_cluster);
+        PERFORM lm.lock_pools(v_features, NOT v_read);
+        IF jsonb_array_length(v_items) > 0 THEN
+            v_released := v_released + lm.apply_usage(p_cluster, v_items, p_now, v_nodes);
+        END IF;
+        -- last good total/used stay; only the failure is recorded
+        UPDATE lm.features SET failed_at = p_now
+        WHERE id IN (SELECT x::bigint FROM unnest(v_batch) p, jsonb_array_elements_text(v_failed->p::text) x);
+        IF v_batch && v_expiring THEN
+            v_expired := v_expired + lm.expire_bookings(p_now, v_features);
+        END IF;
+        IF v_pending THEN
+            PERFORM lm.apply_pending(
+                ARRAY(SELECT f.id FROM lm.features f JOIN lm.configurations c ON c.id = f.config_id
+                      WHERE f.id = ANY (v_features) AND c.cluster_client_id = p_cluster),
+                coalesce((SELECT jsonb_agg(x) FROM unnest(v_batch) p, jsonb_array_elements(v_demand->p::text) x), '[]'),
+                v_seen, p_now);
+        END IF;
+        IF p_commit THEN
+            COMMIT;
+        END IF;
+    END LOOP;
+
+    -- 4. no pool lock (expiry dates are not read by admission)
+    IF p_commit THEN
+        PERFORM set_config('application_name', 'lm agent report: history', true);
+    END IF;
     PERFORM lm.apply_expiry(p_cluster, coalesce(p_report->'features', '[]'));
-
-    SELECT array_agg(lm.find_feature(p_cluster, x)), string_agg(x, ', ') FILTER (WHERE lm.find_feature(p_cluster, x) IS NULL)
-    INTO v_failed, v_unknown
-    FROM jsonb_array_elements_text(coalesce(p_report->'failed', '[]')) x;
-    IF v_unknown IS NOT NULL THEN
-        RAISE EXCEPTION 'Feature not found.' USING ERRCODE = 'LM002',
-            DETAIL = 'not features of cluster ' || p_cluster || ': ' || v_unknown;
-    END IF;
-    -- last good total/used stay; only the failure is recorded
-    UPDATE lm.features SET failed_at = p_now WHERE id = ANY (v_failed);
-
-    v_expired := lm.expire_bookings(p_now, v_pooled);
-
-
     IF p_report ? 'slurm' THEN
         INSERT INTO lm.report_fences AS r (cluster_client_id, applied_at) VALUES (p_cluster, p_now)
         ON CONFLICT (cluster_client_id) DO UPDATE SET applied_at = greatest(r.applied_at, excluded.applied_at);
     END IF;
-
-    IF p_report ? 'slurm' AND jsonb_typeof(p_report->'slurm'->'pending') = 'array' THEN
-        PERFORM lm.apply_pending(p_cluster, p_report->'slurm'->'pending',
-            p_now - make_interval(secs => coalesce((p_report->'slurm'->>'squeue_age_ms')::numeric, 0) / 1000), p_now);
-    END IF;
-
     IF p_report ? 'interval' THEN
         INSERT INTO lm.cluster_statuses (cluster_client_id, interval, last_reported)
         VALUES (p_cluster, (p_report->>'interval')::integer, p_now)
         ON CONFLICT (cluster_client_id) DO UPDATE SET interval = excluded.interval, last_reported = excluded.last_reported;
     END IF;
+    -- last: its holder then waits for nothing but history rows, which only holders write
+    PERFORM pg_advisory_xact_lock(hashtext('lm.usage_history'));
 
     IF p_report ? 'slurm' AND p_report->'slurm' ? 'licenses' THEN
         SELECT coalesce(json_agg(json_build_object('license', r.license, 'count', r.reservation, 'held', r.held)
@@ -169,7 +278,22 @@ BEGIN
 
     PERFORM lm.log_distribution(p_cluster, p_now);
 
-    RETURN json_build_object('reservations', v_plan, 'stale', v_stale, 'held', v_held,
-                             'released_checkouts', v_released, 'expired', v_expired, 'ended_jobs', v_ended);
+    p_answer := json_build_object('reservations', v_plan, 'stale', v_stale, 'held', v_held,
+                                  'released_checkouts', v_released, 'expired', v_expired, 'ended_jobs', v_ended_count);
+    IF p_commit THEN
+        COMMIT;
+    END IF;
+END
+$$;
+
+-- The pass of lm.run_agent_report as one transaction (every pool of the cluster locked first),
+-- its answer returned: what tests call, and POST /lm/agent/report/dry_run, which rolls it back.
+CREATE OR REPLACE FUNCTION lm.apply_agent_report(p_cluster text, p_report jsonb, p_now timestamptz DEFAULT now())
+RETURNS json LANGUAGE plpgsql AS $$
+DECLARE
+    v_answer json;
+BEGIN
+    CALL lm.run_agent_report(p_cluster, p_report, p_now, false, 1000, v_answer);
+    RETURN v_answer;
 END
 $$;

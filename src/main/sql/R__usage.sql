@@ -4,9 +4,11 @@
 -- Records what one agent pass of p_cluster saw (p_report as lm.apply_agent_report takes it), at
 -- p_now: a sample per pool the cluster uses, the checkouts of every pool the report read
 -- (replacing the pool's earlier ones) and each user's checkouts; then rolls up p_now's hour and
--- day for those pools and drops what is past retention. Called by lm.apply_agent_report after the
--- pass has been applied (the counts are the pass's result), under the pool locks it took; the
--- pass's answer reads stale and held from the samples written here.
+-- day for those pools and drops what is past retention. Called by lm.run_agent_report after the
+-- pass has been applied (the counts are the pass's result), in its last transaction, which holds
+-- no pool lock but the usage history's advisory lock (two clusters' passes on one pool would
+-- otherwise both replace its checkouts); the pass's answer reads stale and held from the samples
+-- written here.
 -- Set-based: one statement per table for all pools. The version that looked each item's feature
 -- up with lm.find_feature and counted queue, external use and demand in a subquery per pool took
 -- 3.0 s of a 6.1 s agent report of 1,000 pools (make bench, lm.bench.only=reports, 2026-11-27,

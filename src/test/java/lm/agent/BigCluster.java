@@ -129,12 +129,25 @@ public final class BigCluster implements AutoCloseable {
         ps.setString(1, Long.toString(id));
         ps.setString(2, "u" + id % 97);
         ps.setString(3, String.format("node%04d", id % NODES));
-        ps.setString(4, "[{\"product_feature\":\"p" + n / FEATURES % SERVERS + ".f" + n % FEATURES + "\",\"quantity\":1}]");
+        ps.setString(4, "[{\"product_feature\":\"" + feature(n) + "\",\"quantity\":1}]");
         try (ResultSet rs = ps.executeQuery()) {
             rs.next();
         } catch (SQLException e) {
             throw new SQLException("job " + id + ": " + e.getMessage(), e);
         }
+    }
+
+    /**
+     * A job id squeue lists that {@link #bookJobs} never books, for jobs admitted while a pass
+     * runs (make bench): being listed, the pass's sweep leaves them alone.
+     */
+    public static String listedFreeJobId(long k) {
+        return Long.toString(FIRST_JOB + 25 + 50 * Math.floorMod(k, BOOKED));
+    }
+
+    /** The {@code n}th of the site's features as Slurm names it ("p3.f7"), round robin over all 1,000. */
+    public static String feature(int n) {
+        return "p" + n / FEATURES % SERVERS + ".f" + n % FEATURES;
     }
 
     /** Jobs of the cluster in lm.jobs: listed in squeue, and not. */

@@ -14,6 +14,8 @@ import lm.agent.BigCluster;
  * each pass), in-process against a real lm-server and PostgreSQL. The license servers and Slurm
  * are shell simulators whose own time (process starts) says nothing about lm-agent, so the
  * figure is the pass beyond them: the agent's own work plus lm-server's answer to the report.
+ * Meanwhile {@link ReportProbe} admits jobs on the site's pools and times them, and how long
+ * the report holds pool locks (issue 19).
  */
 final class AgentPass {
     static final int ROUNDS = Integer.getInteger("lm.bench.agent.rounds", 5);
@@ -31,8 +33,13 @@ final class AgentPass {
             double[] own = new double[ROUNDS];
             double[] tools = new double[ROUNDS];
             BigCluster.Pass p = null;
+            // admissions on the cluster's pools all along (issue 19), first 3 s without a report
+            ReportProbe probe = new ReportProbe(site.dataSource());
+            Thread.sleep(3000);
             for (int r = 0; r < ROUNDS; r++) {
+                probe.pause(true);
                 site.bookJobs();
+                probe.pause(false);
                 p = site.pass();
                 if (p.exit() != 0 || !p.log().contains(BigCluster.ENDED + " ended jobs removed")) {
                     throw new IllegalStateException("pass failed or cleaned the wrong jobs:\n" + p.log());
@@ -44,6 +51,8 @@ final class AgentPass {
                 System.out.printf(Locale.ROOT, "  round %d: beyond the tools %d ms (lm-server report %d ms, agent %d ms);"
                         + " tools %d ms%n", r + 1, p.lmServerMs() + p.agentMs(), p.reportMs(), p.agentMs(), p.licenseServersMs() + p.slurmMs());
             }
+            probe.close();
+            probe.print();
             String json = site.dryRunReport();
             double sql = sqlAlone(site, json);
             // what the two big parts of the report cost, by leaving each out
@@ -53,7 +62,8 @@ final class AgentPass {
                     + " %.0f ms (median); tools (simulators) %.0f ms%n", BigCluster.JOBS, BigCluster.SERVERS * BigCluster.FEATURES,
                     BigCluster.SERVERS, Bench.median(beyond), Bench.median(tools));
             System.out.printf(Locale.ROOT, "RESULT lm-server's time for the report (POST /agent/report, as the agent waits for it):"
-                    + " %.0f ms (median); of which lm.apply_agent_report alone %.0f ms, in which the reservation plan"
+                    + " %.0f ms (median); lm.apply_agent_report alone (the pass as one transaction, as the dry run runs it) %.0f ms,"
+                    + " in which the reservation plan"
                     + " (slurm.licenses) %.0f ms and the ended jobs (slurm.job_ids) %.0f ms%n", Bench.median(report), sql,
                     sql - withoutPlan, sql - withoutJobs);
             System.out.printf(Locale.ROOT, "RESULT agent's own work: %.0f ms (median); report %d kB of JSON, %d kB gzipped%n",

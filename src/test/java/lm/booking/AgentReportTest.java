@@ -3,7 +3,12 @@ package lm.booking;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.sql.Connection;
+import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import lm.db.Sql;
 import lm.testing.Http.Res;
 import lm.testing.TestApi;
@@ -42,8 +47,13 @@ class AgentReportTest {
                     + " FROM lm.jobs WHERE cluster_client_id = ?", name);
         }
 
+        /** POST /agent/report of {@code body}, a whole report. */
+        Res post(String body) {
+            return api.http.post("/agent/report", agent, body);
+        }
+
         Res report(String slurm) {
-            return api.http.post("/agent/report", agent, "{\"slurm\":" + slurm + "}");
+            return post("{\"slurm\":" + slurm + "}");
         }
     }
 
@@ -138,5 +148,39 @@ class AgentReportTest {
                 + "\"checkouts\":[{\"user\":\"a\",\"host\":\"h\",\"quantity\":1,\"key\":\"" + "k".repeat(256) + "\"}]}]}");
         assertEquals(422, longKey.status(), longKey::toString);
         assertEquals("100", Sql.text(api.ds, "SELECT f.total::text FROM lm.features f JOIN lm.products p ON p.id = f.product_id WHERE p.name = 'arep4p'"));
+    }
+
+    @Test
+    void anAdmissionDoesNotWaitWhileTheReportRecordsItsHistory() throws Exception {
+        // issue 19: the report held every pool of its cluster until it had also written the plan,
+        // the samples and the distribution log, so an admission on any of them waited for all of it
+        Cluster k = Cluster.of("arep5");
+        String report = "{\"interval\":60,\"features\":[{\"product_feature\":\"arep5p.f\",\"total\":100,\"used\":2,"
+                + "\"checkouts\":[{\"user\":\"alice\",\"host\":\"ws1\",\"quantity\":2}]}]}";
+        assertEquals(200, k.post(report).status());
+        try (Connection hold = api.ds.getConnection(); Statement h = hold.createStatement()) {
+            // the pool's history held: the next report's lm.record_usage waits to replace its checkouts
+            hold.setAutoCommit(false);
+            h.execute("SELECT 1 FROM lm.checkouts k JOIN lm.features f ON f.pool_id = k.pool_id JOIN lm.products p ON p.id = f.product_id"
+                    + " WHERE p.name = 'arep5p' FOR UPDATE OF k");
+            CompletableFuture<Res> second = CompletableFuture.supplyAsync(() -> k.post(report));
+            for (int i = 0; i < 200 && Sql.text(api.ds, "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    + " AND query ~ 'agent_report'") == null; i++) {
+                Thread.sleep(50);
+            }
+            // meanwhile a job books on that pool at once
+            try (Connection c = api.ds.getConnection(); Statement s = c.createStatement()) {
+                c.setAutoCommit(false);
+                s.execute("SET LOCAL lock_timeout = '2s'");
+                try (ResultSet rs = s.executeQuery("SELECT created FROM lm.book_job('arep5', '501', 'bob', 'node01',"
+                        + " '[{\"product_feature\":\"arep5p.f\",\"quantity\":1}]')")) {
+                    assertTrue(rs.next() && rs.getBoolean(1));
+                }
+                c.commit();
+            }
+            assertTrue(!second.isDone(), "the report waits for the history, not before it");
+            hold.rollback();
+            assertEquals(200, second.get(30, TimeUnit.SECONDS).status());
+        }
     }
 }
