@@ -150,7 +150,7 @@ final class Ledger {
             Files.deleteIfExists(settings.budgetFile());
         }
         long madeAt = Instant.now().getEpochSecond();
-        JsonObject answer = api.budget(token);
+        JsonObject answer = api.budget(token, settings.dryRun());
         JsonObject licenses = new JsonObject();
         long lease;
         try {

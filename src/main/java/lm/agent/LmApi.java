@@ -97,8 +97,9 @@ final class LmApi {
      * This cluster's offline budget (GET /budget): per Slurm license, how many its jobs may book
      * while lm-server is unreachable.
      */
-    JsonObject budget(String token) throws LmServerException {
-        return object("GET /budget", send("GET", "/budget", token, null));
+    JsonObject budget(String token, boolean dryRun) throws LmServerException {
+        String path = dryRun ? "/budget/dry_run" : "/budget";
+        return object("GET " + path, send("GET", path, token, null));
     }
 
     /**

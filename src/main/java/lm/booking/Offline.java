@@ -39,6 +39,12 @@ public final class Offline {
 
     public static void routes(Routes r, DataSource ds) {
         r.get("/budget", "config", "read", c -> Reply.ok(Sql.text(ds, "SELECT lm.budget_json(?)", c.cluster())));
+        // lm-agent --dry-run: the budget as it would be, its lease not recorded (a dry run writes
+        // nothing); a route of its own, as /agent/report/dry_run, so an older lm-server answers 404
+        r.get("/budget/dry_run", "config", "read", c -> {
+            String cluster = c.cluster();
+            return Reply.ok(Sql.rolledBack(ds, tx -> Sql.text(tx, "SELECT lm.budget_json(?)", cluster)));
+        });
         r.post("/agent/offline", "feature", "update", c -> replay(ds, c));
     }
 

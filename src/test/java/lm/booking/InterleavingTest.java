@@ -359,7 +359,11 @@ class InterleavingTest {
         long claimedAge = rnd.nextBoolean() ? Math.round((now - squeueAt) * 1000) : 0;
         String json = "{\"interval\":30,\"features\":[" + features + "],\"slurm\":{\"job_ids\":[" + ids + "],\"squeue_age_ms\":"
                 + claimedAge + "}}";
-        String plan = text(server(rnd), "SELECT lm.apply_agent_report(?, ?::jsonb, ?)::text", cluster, json, at(now));
+        // the route's path (a procedure committing a few pools at a time) or the one-transaction
+        // form (dry runs, tests): both must keep the counts true
+        String plan = rnd.nextInt(3) > 0
+                ? text(server(rnd), "CALL lm.run_agent_report(?, ?::jsonb, ?, true, ?, NULL)", cluster, json, at(now), 1 + rnd.nextInt(2))
+                : text(server(rnd), "SELECT lm.apply_agent_report(?, ?::jsonb, ?)::text", cluster, json, at(now));
         log.add(now + " report " + cluster + " read at " + readAt + " squeue at " + squeueAt + ": " + plan);
         // the sweep ended the cluster's jobs that squeue did not list
         for (Run r : runs) {

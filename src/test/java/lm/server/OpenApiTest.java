@@ -352,7 +352,7 @@ class OpenApiTest {
     // ---------------------------------------------------------------- (d) real responses conform
 
     @Test
-    void everyRouteAnswersAsDocumented() {
+    void everyRouteAnswersAsDocumented() throws java.sql.SQLException {
         Set<String> covered = new TreeSet<>();
         String cl = api.token(CLUSTER, "license-manager:prolog-token:create", "license-manager:job:create", "license-manager:job:read", "license-manager:job:delete",
                 "license-manager:feature:update", "license-manager:status:update", "license-manager:config:read");
@@ -413,6 +413,10 @@ class OpenApiTest {
         assertEquals(1, plan.getAsJsonArray("reservations").size(), plan::toString);
         assertEquals(dry, plan, "a dry run answers the plan the real report then applies");
         // offline operation: the budget, and a ledger replayed (a booking and its release)
+        // a dry run's budget records no lease (the real one does)
+        long leases = Long.parseLong(lm.db.Sql.text(api.ds, "SELECT count(*)::text FROM lm.budget_leases"));
+        assertEquals(2, call(covered, "GET", "/budget/dry_run", cl, null, 200).getAsJsonObject().getAsJsonArray("licenses").size());
+        assertEquals(leases, Long.parseLong(lm.db.Sql.text(api.ds, "SELECT count(*)::text FROM lm.budget_leases")));
         JsonObject budget = call(covered, "GET", "/budget", cl, null, 200).getAsJsonObject();
         assertEquals(2, budget.getAsJsonArray("licenses").size(), budget::toString);
         long t = java.time.Instant.now().getEpochSecond() - 60;
