@@ -95,6 +95,8 @@ class InterleavingTest {
         boolean inDb = true;
         // when lm-server learned of the end (epilog, sweep, the next run's booking)
         Double goneAt;
+        // booked by a prolog that could not reach lm-server: in the cluster's ledger, not yet replayed
+        boolean offline;
 
         Run(String cluster, String slurmId, int run, String user, String host, int pool, long quantity, double bookedAt) {
             this.cluster = cluster;
@@ -117,7 +119,7 @@ class InterleavingTest {
 
         @Override
         public String toString() {
-            return cluster + "/" + slurmId + "#" + run + " " + user + "@" + host + " " + FEATURES[pool] + ":" + quantity + " booked " + bookedAt
+            return (offline ? "(offline) " : "") + cluster + "/" + slurmId + "#" + run + " " + user + "@" + host + " " + FEATURES[pool] + ":" + quantity + " booked " + bookedAt
                     + (checkoutAt == null ? "" : " out " + checkoutAt + " " + key) + (endAt == null ? "" : " ended " + endAt)
                     + (inDb ? "" : " (gone from lm)");
         }
@@ -134,6 +136,14 @@ class InterleavingTest {
     int nextJob = 1;
     int nextKey = 1;
     boolean requeueing;
+    // per cluster: the ledger's entries not yet replayed, and the budgets lm-server handed out
+    // (the last and the one before, per pool: a prolog may still book on the older file)
+    final Map<String, List<String>> ledger = new HashMap<>();
+    final Map<String, long[][]> budgets = new HashMap<>();
+    // per cluster: every budget handed out, {time, budget of pool 0, of pool 1}
+    final Map<String, List<double[]>> handed = new HashMap<>();
+    long worst;
+    int nextEntry = 1;
 
     static Timestamp at(double t) {
         return Timestamp.from(T0.plusMillis(Math.round(t * 1000)));
@@ -164,8 +174,12 @@ class InterleavingTest {
                     String c = CLUSTERS[rnd.nextInt(2)];
                     // a reading taken up to 20 s ago; squeue up to 3 s ago, sometimes claimed fresher
                     report(c, rnd.nextDouble() * 20, rnd.nextDouble() * 3, rnd);
-                } else if (dice < 95) {
+                } else if (dice < 92) {
                     policy(rnd);
+                } else if (dice < 95) {
+                    offlineBook(rnd);
+                } else if (dice < 97) {
+                    offlineRelease(rnd);
                 } else {
                     requeue(rnd);
                 }
@@ -178,7 +192,8 @@ class InterleavingTest {
                     + runs.stream().filter(r -> r.inDb || r.endAt == null).map(Run::toString).collect(Collectors.joining("\n  ")), e);
         }
         System.out.println("InterleavingTest: seed " + seed + ", " + steps + " steps, " + runs.size() + " runs, "
-                + runs.stream().filter(r -> r.checkoutAt != null).count() + " checkouts");
+                + runs.stream().filter(r -> r.checkoutAt != null).count() + " checkouts, " + (nextEntry - 1)
+                + " offline entries replayed; worst overbooking " + Math.max(0, worst) + " (offline bookings)");
     }
 
     HikariDataSource server(Random rnd) {
@@ -247,6 +262,7 @@ class InterleavingTest {
     void checkout(Random rnd) {
         Run r = pick(rnd, x -> x.endAt == null && x.checkoutAt == null);
         if (r != null) {
+            // a job booked offline checks out too: the license server shows it, whatever lm-server knows
             r.checkoutAt = now;
             r.key = "h" + nextKey++;
             log.add(now + " checkout " + r);
@@ -254,7 +270,7 @@ class InterleavingTest {
     }
 
     void end(Random rnd) throws SQLException {
-        Run r = pick(rnd, x -> x.endAt == null);
+        Run r = pick(rnd, x -> x.endAt == null && !x.offline);
         if (r == null) {
             return;
         }
@@ -277,7 +293,7 @@ class InterleavingTest {
 
     /** A retried prolog of a job that runs: the same answer, nothing booked twice. */
     void retry(Random rnd) throws SQLException {
-        Run r = pick(rnd, x -> x.endAt == null && x.inDb && x.checkoutAt == null);
+        Run r = pick(rnd, x -> x.endAt == null && x.inDb && x.checkoutAt == null && !x.offline);
         if (r == null) {
             return;
         }
@@ -290,7 +306,7 @@ class InterleavingTest {
 
     /** A job ends and Slurm requeues it: its epilog runs (or is lost), then it runs again. */
     void requeue(Random rnd) throws SQLException {
-        Run r = pick(rnd, x -> x.endAt == null);
+        Run r = pick(rnd, x -> x.endAt == null && !x.offline);
         if (r == null) {
             return;
         }
@@ -310,6 +326,103 @@ class InterleavingTest {
             r.goneAt = now;
         }
         book(again, rnd);
+    }
+
+    /**
+     * A prolog that timed out against a busy lm-server books against its cluster's budget (as
+     * bin/lm-prolog does: the budget less what the ledger's bookings hold), all or nothing, and
+     * appends the booking to the ledger; the cluster's next agent pass replays it.
+     */
+    void offlineBook(Random rnd) {
+        String cluster = CLUSTERS[rnd.nextInt(2)];
+        long[][] b = budgets.get(cluster);
+        if (b == null) {
+            return;
+        }
+        int pool = rnd.nextInt(FEATURES.length);
+        long q = 1 + rnd.nextInt(2);
+        long held = runs.stream().filter(r -> r.offline && r.endAt == null && r.cluster.equals(cluster) && r.pool == pool)
+                .mapToLong(r -> r.quantity).sum();
+        if (q > b[0][pool] - held) {
+            log.add(now + " offline book refused " + cluster + " " + FEATURES[pool] + ":" + q + " (budget " + b[0][pool] + ", held " + held + ")");
+            return;
+        }
+        Run r = new Run(cluster, Integer.toString(nextJob++), 0, "u" + rnd.nextInt(3), cluster.substring(5) + "-n" + rnd.nextInt(3), pool, q, now);
+        r.inDb = false;
+        r.offline = true;
+        runs.add(r);
+        long t = T0.getEpochSecond() + (long) Math.floor(now);
+        ledger.computeIfAbsent(cluster, k -> new ArrayList<>()).add("{\"id\":\"" + t + "." + nextEntry++ + "\",\"op\":\"book\",\"time\":" + t
+                + ",\"run\":0,\"slurm_job_id\":\"" + r.slurmId + "\",\"username\":\"" + r.user + "\",\"lead_host\":\"" + r.host
+                + "\",\"bookings\":[{\"product_feature\":\"" + FEATURES[pool] + "\",\"quantity\":" + q + "}]}");
+        log.add(now + " offline book " + r);
+    }
+
+    /** An epilog that could not reach lm-server appends the release of its job to the ledger. */
+    void offlineRelease(Random rnd) {
+        Run r = pick(rnd, x -> x.endAt == null);
+        if (r == null) {
+            return;
+        }
+        r.endAt = now;
+        long t = T0.getEpochSecond() + (long) Math.floor(now);
+        ledger.computeIfAbsent(r.cluster, k -> new ArrayList<>()).add("{\"id\":\"" + t + "." + nextEntry++ + "\",\"op\":\"release\",\"time\":" + t
+                + ",\"run\":" + r.run + ",\"slurm_job_id\":\"" + r.slurmId + "\"}");
+        log.add(now + " offline release " + r);
+    }
+
+    /** The agent pass's first step: the ledger replayed (lm.replay_offline), then emptied. */
+    void replay(String cluster, Random rnd) {
+        List<String> entries = ledger.getOrDefault(cluster, List.of());
+        if (entries.isEmpty()) {
+            return;
+        }
+        String answer = text(server(rnd), "SELECT lm.replay_offline(?, ?::jsonb, ?)::text", cluster, "[" + String.join(",", entries) + "]", at(now));
+        log.add(now + " replay " + cluster + ": " + answer);
+        com.google.gson.JsonArray results = com.google.gson.JsonParser.parseString(answer).getAsJsonObject().getAsJsonArray("entries");
+        for (com.google.gson.JsonElement e : results) {
+            com.google.gson.JsonObject o = e.getAsJsonObject();
+            String job = o.get("slurm_job_id").getAsString();
+            String result = o.get("result").getAsString();
+            for (Run r : runs) {
+                if (!r.cluster.equals(cluster) || !r.slurmId.equals(job)) {
+                    continue;
+                }
+                if (o.get("op").getAsString().equals("book") && r.offline) {
+                    if (!result.equals("booked")) {
+                        throw new AssertionError("the replay of " + r + " answered " + o);
+                    }
+                    r.offline = false;
+                    r.inDb = true;
+                } else if (o.get("op").getAsString().equals("release") && r.inDb && r.endAt != null) {
+                    if (!result.equals("released")) {
+                        throw new AssertionError("the replayed release of " + r + " answered " + o);
+                    }
+                    r.inDb = false;
+                    r.goneAt = now;
+                }
+            }
+        }
+        entries.clear();
+    }
+
+    /** The agent pass's last step: the next budget (GET /lm/budget), recorded as the cluster's lease. */
+    void budget(String cluster) {
+        String answer = text(serverA, "SELECT lm.budget_json(?, ?)::text", cluster, at(now));
+        long[][] b = budgets.computeIfAbsent(cluster, k -> new long[2][FEATURES.length]);
+        b[1] = b[0].clone();
+        double[] h = new double[1 + FEATURES.length];
+        h[0] = now;
+        for (com.google.gson.JsonElement e : com.google.gson.JsonParser.parseString(answer).getAsJsonObject().getAsJsonArray("licenses")) {
+            com.google.gson.JsonObject o = e.getAsJsonObject();
+            for (int p = 0; p < FEATURES.length; p++) {
+                if (o.get("product_feature").getAsString().equals(FEATURES[p])) {
+                    b[0][p] = o.get("budget").getAsLong();
+                    h[1 + p] = b[0][p];
+                }
+            }
+        }
+        handed.computeIfAbsent(cluster, k -> new ArrayList<>()).add(h);
     }
 
     void policy(Random rnd) throws SQLException {
@@ -338,6 +451,7 @@ class InterleavingTest {
     }
 
     void report(String cluster, double readAge, double squeueAge, Random rnd) throws SQLException {
+        replay(cluster, rnd);
         double readAt = Math.max(0, now - readAge);
         double squeueAt = Math.max(0, now - squeueAge);
         StringBuilder features = new StringBuilder();
@@ -376,6 +490,7 @@ class InterleavingTest {
             }
         }
         lastReport.put(cluster, now);
+        budget(cluster);
     }
 
     boolean exists(Run r) {
@@ -387,10 +502,19 @@ class InterleavingTest {
         for (int p = 0; p < FEATURES.length; p++) {
             final int pool = p;
             // what really runs fits the license server
+            // what really runs fits the license server, but for offline bookings: within the
+            // documented bound, the sum over the clusters of the largest budget each was handed
+            // in the last offline_max_age + grace_time (README, Offline operation)
             long real = DESKTOP[p] + runs.stream().filter(r -> r.pool == pool && r.endAt == null).mapToLong(r -> r.quantity).sum();
-            if (real > TOTAL[p]) {
-                throw new AssertionError(FEATURES[p] + ": overbooked, " + real + " really in use of " + TOTAL[p]);
+            long bound = 0;
+            for (List<double[]> h : handed.values()) {
+                bound += (long) h.stream().filter(b -> b[0] >= now - 3600 - GRACE).mapToDouble(b -> b[1 + pool]).max().orElse(0);
             }
+            if (real > TOTAL[p] + bound) {
+                throw new AssertionError(FEATURES[p] + ": overbooked, " + real + " really in use of " + TOTAL[p]
+                        + ", beyond the offline bound " + bound);
+            }
+            worst = Math.max(worst, real - TOTAL[p]);
             Reading n = newest.get(p);
             long used = one(serverA, "SELECT used FROM lm.pool_state(lm.find_feature('walk-a', ?), ?)", FEATURES[p], at(now));
             if (used != n.used()) {
@@ -423,7 +547,8 @@ class InterleavingTest {
             Reading n = newest.get(r.pool);
             long[] c = groups.computeIfAbsent(g, k -> new long[4]);
             long counted = (r.inDb && active.containsKey(r.cluster + "/" + r.slurmId) ? r.quantity : 0) + (r.checkedOutAt(n.at()) ? r.quantity : 0);
-            if (r.endAt == null) {
+            // a job booked offline is lm-server's to count once its ledger is replayed
+            if (r.endAt == null && !r.offline) {
                 c[0] += r.quantity;
                 c[3] += counted;
                 sizes.computeIfAbsent(g, k -> new java.util.HashSet<>()).add(r.quantity);
@@ -439,8 +564,8 @@ class InterleavingTest {
                         + c[0] + ", but only " + c[1] + " are counted (active bookings and checkouts in the newest reading)");
             }
             // right after the cluster's own report nothing is counted twice where a checkout can
-            // only be one job's: one job of the user runs on the host, and no other ended after
-            // the pool's newest reading (its checkout may still show, and keeps its claim)
+            // only be one job's: one job of the user runs on the host, no other ran during its
+            // life, and none ended after the pool's newest reading (its checkout may still show)
             if (c[2] == 1 && c[3] > c[0] && c[0] == sizes.get(e.getKey()).iterator().next() && !endedSinceReading(e.getKey())) {
                 throw new AssertionError(e.getKey() + ": counted twice after its cluster's report: " + c[3] + " counted for " + c[0]);
             }
@@ -460,8 +585,11 @@ class InterleavingTest {
     boolean endedSinceReading(String group) {
         int pool = Integer.parseInt(group.split(" ")[0]);
         double read = newest.get(pool).at();
-        return runs.stream().anyMatch(r -> r.endAt != null && (r.endAt > read || r.goneAt == null || r.goneAt > read)
-                && (r.pool + " " + r.cluster + " " + r.user + "@" + r.host).equals(group));
+        List<Run> members = runs.stream().filter(r -> (r.pool + " " + r.cluster + " " + r.user + "@" + r.host).equals(group)).toList();
+        double start = members.stream().filter(r -> r.endAt == null).mapToDouble(r -> r.bookedAt).min().orElse(now);
+        // another run of the user on the host during this one's life: a checkout may have gone to
+        // the other's booking first (then this one is counted twice while it runs: the safe side)
+        return members.stream().anyMatch(r -> r.endAt != null && (r.endAt > read || r.goneAt == null || r.goneAt > read || r.endAt > start));
     }
 
     static long one(HikariDataSource ds, String sql, Object... params) {
