@@ -45,11 +45,19 @@ CREATE TABLE lm.report_fences (
 -- than the end arrives, the ended job claims that many of the user's checkouts on the host
 -- first (lm.apply_usage), so its checkout does not release the other job's booking. Written by
 -- a trigger when such a booking is deleted (lm.note_ended_holder), under its pool's counter lock.
+-- No foreign key to lm.pools: its check would take a KEY SHARE lock on the pool's row, and an
+-- epilog must not wait for the pool's lock (LockOrderTest.aReleaseDoesNotWaitForThePoolLock);
+-- a claim of a pool that is gone is harmless and goes after a day (lm.apply_usage).
 CREATE TABLE lm.ended_holders (
-    pool_id    bigint NOT NULL REFERENCES lm.pools (id) ON DELETE CASCADE,
+    pool_id    bigint NOT NULL,
     username   text NOT NULL,
     host       text NOT NULL,
     quantity   bigint NOT NULL,
     ended_at   timestamptz NOT NULL
 );
 CREATE INDEX ended_holders_user ON lm.ended_holders (pool_id, username, host);
+
+-- A booking released by a checkout and booked again because no checkout of its user on its host
+-- showed it any more (lm.apply_usage): when. Such a booking was admitted once; it is counted
+-- again so that a job whose booking another job's checkout released is never counted nowhere.
+ALTER TABLE lm.bookings ADD COLUMN rebooked_at timestamptz;

@@ -135,7 +135,6 @@ public final class Constraints {
             rule("checkout_covers_quantity_check", "checkout", "quantity", "must be greater than 0"),
             rule("checkout_covers_covered_check", "checkout", "covered", "must be between 0 and the checkout's quantity"),
             rule("checkout_covers_fresh_check", "checkout", "fresh", "must be between 0 and the checkout's quantity"),
-            rule("ended_holders_pool_id_fkey", "ended job's claim", "pool_id", "must be the id of an existing pool"),
             rule("report_fences_pkey", "agent report", "cluster_client_id", "already has a fence"),
             // budget_leases, offline_rejections (written by lm.budget_json and lm.replay_offline only)
             rule("budget_leases_pkey", "budget lease", "pool_id", "is already leased to this cluster"),

@@ -561,7 +561,8 @@ class InterleavingTest {
             long[] c = e.getValue();
             if (c[1] < c[0]) {
                 throw new AssertionError(FEATURES[Integer.parseInt(e.getKey().split(" ")[0])] + " " + e.getKey() + ": its running jobs hold or were promised "
-                        + c[0] + ", but only " + c[1] + " are counted (active bookings and checkouts in the newest reading)");
+                        + c[0] + ", but only " + c[1] + " are counted (active bookings and checkouts in the newest reading of "
+                        + newest.get(Integer.parseInt(e.getKey().split(" ")[0])).at() + "; active: " + active + ")");
             }
             // right after the cluster's own report nothing is counted twice where a checkout can
             // only be one job's: one job of the user runs on the host, no other ran during its
