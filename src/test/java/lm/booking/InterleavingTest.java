@@ -41,7 +41,8 @@ import org.junit.jupiter.api.Test;
  *   <li>admission admits exactly what the pool's state says fits; pool_counts.booked is the
  *       recount of the unreleased bookings.
  * </ul>
- * The seed is printed on failure (rerun with -Dlm.walk.seed=N); -Dlm.walk.steps sets the length.
+ * The seed is printed on failure (rerun with -Dlm.walk.seed=N); make test walks one fixed seed,
+ * -Dlm.walk.seed=random draws a new one; -Dlm.walk.steps sets the length (3,000).
  */
 class InterleavingTest {
     static HikariDataSource serverA;
@@ -151,7 +152,10 @@ class InterleavingTest {
 
     @Test
     void countsStayTrueWhateverTheInterleaving() throws Exception {
-        long seed = Long.getLong("lm.walk.seed", System.nanoTime());
+        // a fixed walk in make test, so that CI judges the code and not the draw; any other:
+        // -Dlm.walk.seed=N, or -Dlm.walk.seed=random for a new one each run (printed at the end)
+        String chosen = System.getProperty("lm.walk.seed", "6443756234299");
+        long seed = chosen.equals("random") ? System.nanoTime() : Long.parseLong(chosen);
         int steps = Integer.getInteger("lm.walk.steps", 3000);
         Random rnd = new Random(seed);
         int step = 0;
