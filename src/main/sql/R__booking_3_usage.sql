@@ -90,6 +90,8 @@ DECLARE
     v_unknown text;
     v_released integer := 0;
     v_orphan bigint;
+    v_read bigint[];
+    v_newest bigint[];
     v_exact integer;
     v_keys text[];
     v_usable bigint[];
@@ -120,6 +122,10 @@ BEGIN
     JOIN lm.features f ON f.id = (x->>'feature_id')::bigint
     CROSS JOIN LATERAL (SELECT lm.read_at(x, p_now) AS at) r;
 
+    -- the pools this report read, and those of them it read newest: named once, used below
+    v_read := ARRAY(SELECT DISTINCT (x->>'pool_id')::bigint FROM jsonb_array_elements(v_items) x);
+    v_newest := ARRAY(SELECT DISTINCT (x->>'pool_id')::bigint FROM jsonb_array_elements(v_items) x WHERE (x->>'newest')::boolean);
+
     UPDATE lm.features f SET total = (x->>'total')::bigint, used = (x->>'used')::bigint,
                              reported_at = (x->>'read_at')::timestamptz, failed_at = NULL
     FROM jsonb_array_elements(v_items) x
@@ -129,13 +135,13 @@ BEGIN
     -- claims a day old go whatever is read: a pool no agent reads any more)
     DELETE FROM lm.ended_holders e
     WHERE e.ended_at < p_now - interval '1 day'
-       OR e.pool_id IN (SELECT (x->>'pool_id')::bigint FROM jsonb_array_elements(v_items) x WHERE (x->>'newest')::boolean)
+       OR e.pool_id = ANY (v_newest)
           AND e.ended_at <= (SELECT max((x->>'read_at')::timestamptz) FROM jsonb_array_elements(v_items) x
                              WHERE (x->>'pool_id')::bigint = e.pool_id);
 
     -- checkouts the pool's newest reading no longer shows have ended
     DELETE FROM lm.checkout_covers k
-    WHERE k.pool_id IN (SELECT (x->>'pool_id')::bigint FROM jsonb_array_elements(v_items) x WHERE (x->>'newest')::boolean)
+    WHERE k.pool_id = ANY (v_newest)
       AND NOT EXISTS (SELECT 1 FROM lm.newest_checkouts(v_items) n
                       WHERE n.pool_id = k.pool_id AND n.username = k.username AND n.host = k.host AND n.key = k.key);
     INSERT INTO lm.checkout_covers AS k (pool_id, username, host, key, quantity, covered, first_seen, fresh, fresh_at, seen_at)
@@ -161,7 +167,7 @@ BEGIN
         JOIN lm.features f ON f.id = bk.feature_id
         JOIN lm.jobs j ON j.id = bk.job_id
         WHERE bk.released_reason = 'checkout'
-          AND f.pool_id IN (SELECT (x->>'pool_id')::bigint FROM jsonb_array_elements(v_items) x WHERE (x->>'newest')::boolean)
+          AND f.pool_id = ANY (v_newest)
         GROUP BY 1, 2, 3
     ), short AS (
         SELECT g.pool_id, g.usr, g.host,
@@ -205,7 +211,7 @@ BEGIN
         JOIN lm.features g ON g.id = bk.feature_id
         JOIN lm.jobs j ON j.id = bk.job_id
         WHERE j.cluster_client_id = p_cluster AND bk.released_at IS NULL AND bk.expires_at > p_now
-          AND g.pool_id IN (SELECT (x->>'pool_id')::bigint FROM jsonb_array_elements(v_items) x)
+          AND g.pool_id = ANY (v_read)
           AND (p_nodes IS NULL OR lower(split_part(j.lead_host, '.', 1)) = ANY (p_nodes))
           AND EXISTS (SELECT 1 FROM lm.checkout_covers c
                       WHERE c.pool_id = g.pool_id AND c.username = lower(j.username)

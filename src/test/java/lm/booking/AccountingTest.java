@@ -110,7 +110,7 @@ class AccountingTest {
             assertTrue(book(cl, "100", "alice", "node01", pf, 5, at(1)));
             assertEquals(1, report(cl, item(pf, 10, 5, 0, "alice node01 5" + key), at(10)));
             // the epilog deletes J100; J101 (alice@node01, 5) books
-            assertTrue(pools.one("SELECT lm.release_job(?, '100')::int", cl) == 1);
+            assertTrue(pools.one("SELECT lm.release_job(?, '100', NULL, ?)::int", cl, at(11)) == 1);
             assertTrue(book(cl, "101", "alice", "node01", pf, 5, at(12)));
             // a reading taken at 10.5, before J100's process exited, shows the same checkout
             assertEquals(0, report(cl, item(pf, 10, 5, 2500, "alice node01 5" + key), at(13)), "key '" + key + "'");
@@ -130,7 +130,7 @@ class AccountingTest {
         long f = pools.feature(c, "seam2kp", "f", 10, 0, 0, at(0));
         assertTrue(book("seam2k", "1", "alice", "node01", "seam2kp.f", 3, at(1)));
         assertEquals(1, report("seam2k", item("seam2kp.f", 10, 3, 0, "alice node01 3 a"), at(10)));
-        assertEquals(1, pools.one("SELECT lm.release_job('seam2k', '1')::int"));
+        assertEquals(1, pools.one("SELECT lm.release_job('seam2k', '1', NULL, ?)::int", at(10.5)));
         assertTrue(book("seam2k", "2", "alice", "node01", "seam2kp.f", 3, at(11)));
         // job 1's checkout lingers while job 2's appears: only the new one covers job 2
         assertEquals(1, report("seam2k", item("seam2kp.f", 10, 6, 0, "alice node01 3 a", "alice node01 3 b"), at(20)));

@@ -333,7 +333,7 @@ class AdmissionTest {
         // the server shows alice ×1 on n01 again, under another handle: job 2's, which releases
         // it (without a key the two could not be told apart, and job 2 would hold its booking
         // until its grace passed: AccountingTest.aCheckoutSeenAgainAfterItsJobEndedReleasesNoOtherBooking)
-        assertEquals(1, pools.one("SELECT lm.release_job('turn', '1')::int"));
+        assertEquals(1, pools.one("SELECT lm.release_job('turn', '1', NULL, ?)::int", at(12)));
         assertTrue(book("turn", "2", "alice", "n01", b("turnp.f", 1), at(15)));
         one = one.replace("h1", "h2");
         assertEquals(1, usage("turn", one, at(20)));
