@@ -33,11 +33,20 @@ public final class TcpProxy implements AutoCloseable {
             while (!s.isClosed()) {
                 try {
                     Socket in = s.accept();
-                    Socket out = new Socket(InetAddress.getLoopbackAddress(), targetPort);
-                    open.add(in);
-                    open.add(out);
-                    pump(in, out);
-                    pump(out, in);
+                    // Under the lock cut() takes: a connection accepted just before a cut
+                    // must not be added after the cut closed the others (it would survive
+                    // the outage, and a write would reach the database through it).
+                    synchronized (this) {
+                        if (s.isClosed()) {
+                            in.close();
+                            return;
+                        }
+                        Socket out = new Socket(InetAddress.getLoopbackAddress(), targetPort);
+                        open.add(in);
+                        open.add(out);
+                        pump(in, out);
+                        pump(out, in);
+                    }
                 } catch (IOException e) {
                     return;
                 }
@@ -70,7 +79,7 @@ public final class TcpProxy implements AutoCloseable {
     }
 
     /** Drops every connection and refuses new ones. */
-    public void cut() throws IOException {
+    public synchronized void cut() throws IOException {
         server.close();
         for (Socket s : open) {
             s.close();
@@ -79,7 +88,7 @@ public final class TcpProxy implements AutoCloseable {
     }
 
     /** Accepts connections again on the same port. */
-    public void restore() throws IOException {
+    public synchronized void restore() throws IOException {
         ServerSocket s = new ServerSocket();
         s.setReuseAddress(true);
         s.bind(new java.net.InetSocketAddress(InetAddress.getLoopbackAddress(), port));
