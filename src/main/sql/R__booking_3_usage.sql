@@ -84,7 +84,9 @@ $$;
 DROP FUNCTION IF EXISTS lm.apply_usage(text, jsonb, timestamptz);
 CREATE OR REPLACE FUNCTION lm.apply_usage(p_cluster text, p_report jsonb, p_now timestamptz DEFAULT now(),
                                           p_nodes text[] DEFAULT NULL)
-RETURNS integer LANGUAGE plpgsql AS $$
+RETURNS integer LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
+AS $$
 DECLARE
     v_items jsonb;
     v_unknown text;

@@ -21,7 +21,8 @@ $$;
 -- without the pool could deadlock with it).
 DROP FUNCTION IF EXISTS lm.apply_pending(text, jsonb, timestamptz, timestamptz);
 CREATE OR REPLACE FUNCTION lm.apply_pending(p_features bigint[], p_demand jsonb, p_seen timestamptz, p_now timestamptz)
-RETURNS void LANGUAGE sql AS $$
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
     DELETE FROM lm.demand d
     WHERE d.feature_id = ANY (p_features)
       AND (d.refused_at IS NULL OR d.refused_at < p_seen)
@@ -33,6 +34,7 @@ RETURNS void LANGUAGE sql AS $$
     WHERE n.feature_id = ANY (p_features)
     ON CONFLICT (feature_id, slurm_job_id) DO UPDATE
         SET account = excluded.account, quantity = excluded.quantity, pending_at = excluded.pending_at;
+END
 $$;
 
 -- Appends the distribution of every pool p_cluster uses to the distribution log (one row per
@@ -54,6 +56,23 @@ RETURNS void LANGUAGE sql AS $$
     CROSS JOIN LATERAL lm.pool_shares(q.pool_id, p_now) s;
     DELETE FROM lm.distribution_entries
     WHERE at < p_now - make_interval(days => (SELECT distribution_log_days FROM lm.settings));
+$$;
+
+-- Each transaction of lm.run_agent_report that holds pools: named in application_name (so
+-- pg_stat_activity shows which part of a report holds what) and committed without waiting for
+-- its WAL to reach the disk (synchronous_commit off, for this transaction only). Its locks go at
+-- once instead of after a flush: the flush took most of a one-pool transaction's hold, and a
+-- thousand of them made a report slower than its route's timeout. Nothing acknowledged is lost:
+-- the report's last transaction commits synchronously, which flushes the WAL written before it,
+-- so by the time the agent has its answer every step is on disk; and any admission that saw one
+-- of these commits (a release) flushes it with its own commit record, which comes later in the
+-- WAL. A crash before then leaves the database as if those steps had not run yet, and the next
+-- pass, which reads the servers and squeue again, does them.
+CREATE OR REPLACE FUNCTION lm.report_locked_step()
+RETURNS void LANGUAGE sql AS $$
+    SELECT set_config('application_name', 'lm agent report: locked', true),
+           set_config('synchronous_commit', 'off', true),
+           set_config('plan_cache_mode', 'force_generic_plan', true)
 $$;
 
 -- One lm-agent pass (see POST /lm/agent/report in lm-server(8)):
@@ -192,7 +211,7 @@ BEGIN
     -- 2. the ended jobs
     FOR i IN 1 .. coalesce(array_length(v_ended, 1), 0) BY p_batch LOOP
         IF p_commit THEN
-            PERFORM set_config('application_name', 'lm agent report: locked', true);
+            PERFORM lm.report_locked_step();
         END IF;
         v_batch := v_ended[i : i + p_batch - 1];
         PERFORM lm.lock_pools(ARRAY(SELECT b.feature_id FROM lm.bookings b WHERE b.job_id = ANY (v_batch) AND b.released_at IS NULL), true);
@@ -208,7 +227,7 @@ BEGIN
     -- 3. the pools
     FOR i IN 1 .. coalesce(array_length(v_pools, 1), 0) BY p_batch LOOP
         IF p_commit THEN
-            PERFORM set_config('application_name', 'lm agent report: locked', true);
+            PERFORM lm.report_locked_step();
         END IF;
         v_batch := v_pools[i : i + p_batch - 1];
         v_items := coalesce((SELECT jsonb_agg(x) FROM unnest(v_batch) p, jsonb_array_elements(v_by_pool->p::text) x), '[]');
