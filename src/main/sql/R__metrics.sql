@@ -70,9 +70,15 @@ LANGUAGE sql STABLE AS $$
            jsonb_build_object('cluster_client_id', s.cluster_client_id), s.interval::double precision
     FROM lm.cluster_statuses s
     UNION ALL
-    -- every server of a configuration has the configuration's state (lm.license_server_states)
+    -- every server of a configuration has the configuration's state (lm.license_server_states).
+    -- The configuration is a label: two configurations of one cluster may name the same
+    -- host:port (each its own features, polled and failing on its own), and without it they were
+    -- two samples of one series, which made every scrape a 500 (issue 20, case 6). A
+    -- configuration's name is unique in its cluster and a host:port in its configuration
+    -- (V1), so these four labels name one row.
     SELECT 'lm_license_server_up', '1 when the newest poll of the configuration''s license servers succeeded.',
-           jsonb_build_object('cluster_client_id', st.cluster_client_id, 'host', st.host, 'port', st.port::text),
+           jsonb_build_object('cluster_client_id', st.cluster_client_id, 'configuration', st.configuration,
+                              'host', st.host, 'port', st.port::text),
            st.up::int::double precision
     FROM lm.license_server_states() st
     UNION ALL

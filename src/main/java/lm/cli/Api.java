@@ -22,7 +22,7 @@ import lm.http.Json;
 
 /** lm-server's API as the CLI calls it: one request, a 2xx answer or a {@link CliException}. */
 final class Api {
-    /** A successful answer: the body as sent (printed unchanged by --json) and X-Total-Count. */
+    /** A successful answer: the body as sent (printed by --json, control characters escaped: Terminal) and X-Total-Count. */
     record Answer(int status, String body, Long total) {
         JsonElement json() {
             return JsonParser.parseString(body);

@@ -20,7 +20,8 @@ import picocli.CommandLine.ScopeType;
         description = {
             "License Manager's command line: log in with your identity provider (device code flow), list and change "
                     + "configurations, license servers, products and features, and list jobs and bookings.",
-            "Tables are for people; --json prints the API's JSON unchanged, for scripts."
+            "Tables are for people; --json prints the API's JSON, for scripts. Control characters in what the server "
+                    + "sends (a user name, a message) are printed as \\uXXXX, never run by the terminal."
         },
         footerHeading = "%nFiles:%n",
         footer = {
@@ -60,7 +61,7 @@ public final class Main {
     String apiUrl;
 
     @Option(names = "--json", scope = ScopeType.INHERIT,
-            description = "Print the API's JSON unchanged instead of tables.")
+            description = "Print the API's JSON instead of tables: the same values, control characters as \\uXXXX.")
     boolean json;
 
     @Option(names = "--token-file", paramLabel = "FILE", scope = ScopeType.INHERIT,
@@ -78,17 +79,17 @@ public final class Main {
     }
 
     public static void main(String[] args) {
-        CommandLine cl = commandLine(System.getenv(), System.out);
+        CommandLine cl = commandLine(System.getenv(), System.out, System.err);
         int exit = cl.execute(args);
         cl.getOut().flush(); // tables are written with print, which autoflush leaves buffered
+        cl.getErr().flush();
         System.exit(exit);
     }
 
-    static CommandLine commandLine(Map<String, String> env, PrintStream stdout) {
-        PrintWriter out = new PrintWriter(stdout, true);
+    static CommandLine commandLine(Map<String, String> env, PrintStream stdout, PrintStream stderr) {
+        PrintWriter out = Terminal.writer(stdout);
         Main main = new Main(env, out);
         CommandLine cl = new CommandLine(main);
-        cl.setOut(out);
         cl.addSubcommand("login", new AuthCommands.Login(main));
         cl.addSubcommand("logout", new AuthCommands.Logout(main));
         cl.addSubcommand("show-token", new AuthCommands.ShowToken(main));
@@ -101,6 +102,12 @@ public final class Main {
             globalsOnlyInRootHelp(sub);
         }
         withExitCodes(cl);
+        // after the subcommands, so that theirs (help, usage errors) go the same way: values
+        // from the server reach the terminal with their control characters escaped (Terminal);
+        // picocli's colours would be escape sequences too, so help is plain
+        cl.setOut(out);
+        cl.setErr(Terminal.writer(stderr));
+        cl.setColorScheme(CommandLine.Help.defaultColorScheme(CommandLine.Help.Ansi.OFF));
         cl.setExecutionExceptionHandler((e, cmd, parsed) -> {
             if (e instanceof CliException c) {
                 cmd.getErr().println("lm-cli: " + c.getMessage());

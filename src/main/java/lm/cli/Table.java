@@ -7,7 +7,10 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Function;
 
-/** Aligned plain-text tables: what people read; scripts use --json. */
+/**
+ * Aligned plain-text tables: what people read; scripts use --json. A cell is one line, its
+ * control characters escaped (Terminal), so that its width is what the terminal shows.
+ */
 final class Table {
 
     /** A column: its header, how to get the cell from a resource, and whether it holds numbers. */
@@ -40,7 +43,7 @@ final class Table {
             JsonObject o = e.getAsJsonObject();
             String[] row = new String[columns.size()];
             for (int i = 0; i < row.length; i++) {
-                row[i] = oneLine(columns.get(i).cell().apply(o));
+                row[i] = Terminal.escape(columns.get(i).cell().apply(o));
             }
             rows.add(row);
         }
@@ -84,7 +87,7 @@ final class Table {
         }
         StringBuilder out = new StringBuilder();
         for (Column c : columns) {
-            out.append(pad(c.header(), width, false)).append("  ").append(oneLine(c.cell().apply(o))).append('\n');
+            out.append(pad(c.header(), width, false)).append("  ").append(Terminal.escape(c.cell().apply(o))).append('\n');
         }
         return out.toString();
     }
@@ -94,10 +97,6 @@ final class Table {
             return "";
         }
         return e.isJsonPrimitive() ? e.getAsString() : e.toString();
-    }
-
-    private static String oneLine(String s) {
-        return s == null ? "" : s.replace('\n', ' ').replace('\r', ' ').replace('\t', ' ');
     }
 
     private static String pad(String s, int width, boolean right) {

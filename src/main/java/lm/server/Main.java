@@ -76,6 +76,8 @@ public final class Main implements Callable<Integer> {
             System.out.println("Try:");
             System.out.println("  curl -s " + url + "/health -o /dev/null -w '%{http_code}\\n'");
             System.out.println("  curl -s -H \"Authorization: Bearer $LM_TOKEN\" " + url + "/configurations");
+            // the dashboard takes the token pasted, never in its address (a browser's history keeps addresses)
+            System.out.println("Dashboard (paste the token there): " + url + "/ui/");
             if (server.database().embeddedPsql() != null) {
                 System.out.println("Database (reporting views, see README):");
                 System.out.println("  " + server.database().embeddedPsql());

@@ -12,13 +12,16 @@
 
   // ------------------------------------------------------------------ token
 
-  // #token=… (kiosks, tests): into sessionStorage, and out of the address bar and history
-  function takeTokenFromFragment() {
-    var m = /^#token=([^&]*)(?:&page=(.*))?$/.exec(location.hash);
+  // An address with #token=… (what earlier releases took, for kiosks) is not a login: the
+  // browser writes every address it opens into its history database, replaceState or not
+  // (issue 20, case 8), so a token never belongs in one. The token is dropped unread from the
+  // address bar and the page says why; true if the address held one.
+  function dropTokenFromAddress() {
+    var m = /^#token=[^&]*(?:&page=(.*))?$/.exec(location.hash);
     if (m) {
-      sessionStorage.setItem(TOKEN, decodeURIComponent(m[1]));
-      history.replaceState(null, '', location.pathname + location.search + '#/' + (m[2] || 'pools'));
+      history.replaceState(null, '', location.pathname + location.search + '#/' + (m[1] || 'pools'));
     }
+    return !!m;
   }
 
   function token() {
@@ -801,7 +804,7 @@
   }
 
   function route() {
-    takeTokenFromFragment();
+    var tokenInAddress = dropTokenFromAddress();
     while (cleanups.length) {
       cleanups.pop()();
     }
@@ -809,6 +812,12 @@
     var path = wanted.split('?')[0].split('/');
     var name = path[0] || 'pools';
     var params = new URLSearchParams(wanted.split('?')[1] || '');
+    if (tokenInAddress) {
+      loginPage('That address held a token. Addresses are kept in the browser\'s history, so this page does not take'
+        + ' tokens from them: paste the token below instead, and have it revoked (lm-server token revoke) if others'
+        + ' may read this browser\'s history.');
+      return;
+    }
     if (!token() || name === 'login') {
       loginPage(token() ? null : (name === 'login' ? null : 'Log in to see this page.'));
       return;

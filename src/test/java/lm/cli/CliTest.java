@@ -302,6 +302,56 @@ class CliTest {
         assertEquals(2, cli.run("bookings", "create").exit());
     }
 
+    /**
+     * Issue 20, case 7: a user name holding escape sequences (stored through the API, as any
+     * prolog could) reaches the terminal escaped, in tables, single records and messages; --json
+     * stays JSON with the same value.
+     */
+    @Test
+    void controlCharactersFromTheServerAreEscapedNotRunByTheTerminal() throws Exception {
+        // ESC sequences (colour, clear screen, a title), BEL, CR, DEL, a C1 CSI and a bidi override
+        String user = "ev\u001b[31mil\u001b[2J\u001b]0;pwned\u0007\r\u007f\u009b1m\u202etxt.exe";
+        long p = id(ok("products", "create", "--name", "cliescprod", "--json"));
+        ok("configurations", "create", "--json", "--name", "cliesc", "--cluster-client-id", "cli-esc", "--grace-time", "600",
+                "--license-server-type", "flexlm", "--license-server", "flex.cli-esc:27000", "--feature", "cad:" + p);
+        String agent = api.token("cli-esc", "license-manager:feature:update", "license-manager:job:create");
+        assertEquals(200, api.http.put("/features/bulk", agent,
+                "[{\"product_name\":\"cliescprod\",\"feature_name\":\"cad\",\"total\":20,\"used\":0}]").status());
+        Res job = api.http.post("/jobs", agent, "{\"slurm_job_id\":\"9001\",\"username\":" + lm.http.Json.GSON.toJson(user)
+                + ",\"lead_host\":\"n\\u001b[0m1\",\"bookings\":[{\"product_feature\":\"cliescprod.cad\",\"quantity\":1}]}");
+        assertEquals(201, job.status(), job::toString);
+        String id = job.json().getAsJsonObject().get("id").getAsString();
+        // a UTF-8 terminal, so that C1 and bidi characters could reach it as they are
+        cli.env("LANG", "C.UTF-8");
+        String shown = "ev\\u001b[31mil\\u001b[2J\\u001b]0;pwned\\u0007\\u000d\\u007f\\u009b1m\\u202etxt.exe";
+        for (Cli.Result r : List.of(ok("jobs", "list", "--search", "cli-esc"), ok("jobs", "get-one", "--id", id))) {
+            assertEquals(List.of(), unsafe(r.out()), r.out());
+            assertTrue(r.out().contains(shown), r.out());
+            assertTrue(r.out().contains("n\\u001b[0m1"), r.out());
+        }
+        // the table's columns still line up: the escaped cell is as wide as it is shown
+        List<List<String>> rows = rows(ok("jobs", "list", "--search", "cli-esc").out());
+        assertEquals(List.of(id, "9001", "cli-esc", shown, "n\\u001b[0m1"), rows.get(0).subList(0, 5));
+
+        Cli.Result json = ok("jobs", "get-one", "--id", id, "--json");
+        assertEquals(List.of(), unsafe(json.out()), json.out());
+        assertEquals(user, json.json().getAsJsonObject().get("username").getAsString(), "the same value, in JSON's escapes");
+        assertEquals(apiGet("/jobs/" + id), json.json());
+
+        // a message of the server that quotes a value: escaped on stderr too
+        Cli.Result refused = fails(1, "jobs", "list", "--sort-field", "x\u001b[31m\u009by");
+        assertEquals(List.of(), unsafe(refused.err()), refused.err());
+        assertTrue(refused.err().contains("x\\u001b[31m\\u009by"), refused.err());
+    }
+
+    /** The characters of {@code s} a terminal would act on (a line feed aside). */
+    private static List<String> unsafe(String s) {
+        List<String> out = new ArrayList<>();
+        s.chars().filter(c -> c != '\n' && (c < 0x20 || c >= 0x7f && c <= 0x9f || c >= 0x202a && c <= 0x202e || c >= 0x2066 && c <= 0x2069))
+                .forEach(c -> out.add(String.format("U+%04X", c)));
+        return out;
+    }
+
     @Test
     void reportDenialsAndJobHistory() throws Exception {
         // two denials, one of them old; one ended job (written as the SQL would, R__history.sql)

@@ -87,8 +87,8 @@ class MetricsTest {
         assertEquals(1.0, m.get("lm_license_held{pool=\"" + quietPool + "\",product_feature=\"mx.mesher\"}"));
         double age = m.get("lm_agent_last_report_age_seconds{cluster_client_id=\"mx-cluster\"}");
         assertTrue(age >= 120 && age < 300, "age " + age);
-        assertEquals(1.0, m.get("lm_license_server_up{cluster_client_id=\"mx-cluster\",host=\"lic1.example\",port=\"27000\"}"));
-        assertEquals(0.0, m.get("lm_license_server_up{cluster_client_id=\"mx-cluster\",host=\"lic9.example\",port=\"5053\"}"));
+        assertEquals(1.0, m.get("lm_license_server_up{cluster_client_id=\"mx-cluster\",configuration=\"mx\",host=\"lic1.example\",port=\"27000\"}"));
+        assertEquals(0.0, m.get("lm_license_server_up{cluster_client_id=\"mx-cluster\",configuration=\"quiet\",host=\"lic9.example\",port=\"5053\"}"));
         assertEquals(1.0, m.get("lm_admissions_total{outcome=\"admitted\"}"));
         assertEquals(1.0, m.get("lm_admissions_total{outcome=\"refused\"}"));
         assertEquals(1.0, m.get("lm_admissions_total{outcome=\"error\"}"));

@@ -29,6 +29,14 @@ public final class Chrome implements AutoCloseable {
     private final ChromeDriverService service;
 
     public Chrome(int width, int height) {
+        this(width, height, null);
+    }
+
+    /**
+     * A browser whose profile (history database and all) is {@code profile}, to be read after
+     * {@link #close()}; null: a profile of chromedriver's own, removed with it.
+     */
+    public Chrome(int width, int height, Path profile) {
         Path chromium = DebianPackages.ensure("chromium", "chromium");
         Path chromedriver = DebianPackages.ensure("chromedriver", "chromium-driver");
         System.setProperty("SE_OFFLINE", "true");
@@ -38,6 +46,9 @@ public final class Chrome implements AutoCloseable {
         options.setBinary(chromium.toString());
         options.addArguments("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                 "--window-size=" + width + "," + height, "--lang=en-US");
+        if (profile != null) {
+            options.addArguments("--user-data-dir=" + profile);
+        }
         LoggingPreferences logs = new LoggingPreferences();
         logs.enable(LogType.BROWSER, Level.ALL);
         options.setCapability("goog:loggingPrefs", logs);

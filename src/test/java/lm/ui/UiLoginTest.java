@@ -1,12 +1,14 @@
 package lm.ui;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
 import java.sql.Connection;
 import java.sql.Statement;
 import java.util.List;
+import java.util.Map;
 import lm.auth.AuthSettings;
 import lm.auth.Roles;
 import lm.auth.UnverifiedClaims;
@@ -49,6 +51,17 @@ class UiLoginTest {
             assertEquals("gamma", chrome.driver.findElement(By.cssSelector("#clusters tbody td")).getText());
             String token = (String) chrome.script("return sessionStorage.getItem('lm.token')");
             assertEquals(issuer, UnverifiedClaims.of(token).get("iss").getAsString());
+            // the token came in the answer to a POST: no address the tab opened holds it (the
+            // redirect held a one-time code, spent by now and replaced in the history), nor any
+            // request the page made
+            String secret = token.substring(token.lastIndexOf('.') + 1);
+            @SuppressWarnings("unchecked")
+            List<Map<String, Object>> entries = (List<Map<String, Object>>) chrome.driver.executeCdpCommand("Page.getNavigationHistory", Map.of()).get("entries");
+            assertTrue(entries.stream().anyMatch(e -> String.valueOf(e.get("url")).contains("/protocol/openid-connect/auth?")),
+                    "the way through the identity provider is in the history: " + entries);
+            assertFalse(entries.toString().contains(secret), entries.toString());
+            assertFalse(String.valueOf(chrome.script("return performance.getEntriesByType('resource').map(function (e) { return e.name; }).join(' ')"))
+                    .contains(secret));
             assertEquals(List.of(), chrome.consoleErrors(), "no error, no CSP violation");
             assertTrue(chrome.script("return sessionStorage.getItem('lm.pkce')") == null, "the PKCE verifier is dropped");
             chrome.screenshot("clusters-after-login");

@@ -13,10 +13,13 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.Statement;
 import java.util.Base64;
 import java.util.List;
+import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import lm.auth.Roles;
@@ -109,19 +112,28 @@ class UiTest {
         return api.token("dashboard", Roles.permissions(Roles.READER).toArray(String[]::new));
     }
 
-    private void open(String fragment) {
+    private void open(String token, String page) {
+        open(chrome, token, page);
+    }
+
+    /**
+     * The dashboard's {@code page} in a tab that holds {@code token} (null: none), as a pasted one
+     * is held: in the tab's sessionStorage, never in an address (the paste itself:
+     * aPastedTokenNeverReachesAnAddressOrTheBrowsersHistory).
+     */
+    private static void open(Chrome c, String token, String page) {
         // a fresh tab state: no token left from another test
-        chrome.driver.get(base + "/ui/");
-        chrome.script("sessionStorage.clear()");
-        chrome.consoleErrors();
+        c.driver.get(base + "/ui/#/login");
+        c.script("sessionStorage.clear(); if (arguments[0]) { sessionStorage.setItem('lm.token', arguments[0]); }", token);
+        c.consoleErrors();
         // from another page, so that this is a full load and not a change of the fragment
-        chrome.driver.get("about:blank");
-        chrome.driver.get(base + "/ui/" + fragment);
+        c.driver.get("about:blank");
+        c.driver.get(base + "/ui/#/" + page);
     }
 
     @Test
     void withoutATokenThePageShowsTheLogin() throws Exception {
-        open("#/clusters");
+        open(null, "clusters");
         WebElement input = chrome.await(By.id("token-input"));
         assertTrue(input.isDisplayed());
         assertTrue(chrome.driver.findElement(By.tagName("main")).getText().contains("Log in to see this page"));
@@ -134,12 +146,100 @@ class UiTest {
         chrome.await(By.id("clusters"));
     }
 
+    /**
+     * Issue 20, case 8: a token in an address stays in the browser's history database. A person
+     * pastes one and uses the dashboard: no address of the tab, no entry of its history, no
+     * request it made and nothing in the profile's History file holds the token.
+     */
     @Test
-    void theTokenInTheFragmentIsMovedOutOfTheAddressBarAndTheClustersAreShown() throws Exception {
-        open("#token=" + reader() + "&page=clusters");
+    void aPastedTokenNeverReachesAnAddressOrTheBrowsersHistory() throws Exception {
+        Path profile = Files.createTempDirectory("lm-chrome-profile");
+        String token = reader();
+        // the signature: what makes it a token, and in no address by chance
+        String secret = token.substring(token.lastIndexOf('.') + 1);
+        List<String> addresses = new java.util.ArrayList<>();
+        try (Chrome c = new Chrome(1280, 800, profile)) {
+            c.driver.get(base + "/ui/#/clusters");
+            c.await(By.id("token-input")).sendKeys(token);
+            c.driver.findElement(By.id("token-submit")).click();
+            c.await(By.id("clusters"));
+            addresses.add(c.driver.getCurrentUrl());
+            // use it: the pools, a pool's page, the denials' second page
+            c.driver.findElement(By.cssSelector("#nav a[data-page=pools]")).click();
+            c.await(By.linkText("ansys.mech")).click();
+            assertTrue(points(c, "pools/" + mechPool) > 0);
+            addresses.add(c.driver.getCurrentUrl());
+            c.driver.findElement(By.cssSelector("#nav a[data-page=denials]")).click();
+            c.await(By.id("denials-next")).click();
+            c.waiting().until(d -> d.findElement(By.id("denials-position")).getText().contains("page 2"));
+            addresses.add(c.driver.getCurrentUrl());
+            assertEquals(token, c.script("return sessionStorage.getItem('lm.token')"), "the tab holds it");
+
+            // the tab's history, as the browser keeps it (DevTools protocol), and every request the page made
+            @SuppressWarnings("unchecked")
+            List<Map<String, Object>> entries = (List<Map<String, Object>>) c.driver.executeCdpCommand("Page.getNavigationHistory", Map.of()).get("entries");
+            entries.forEach(e -> {
+                addresses.add(String.valueOf(e.get("url")));
+                addresses.add(String.valueOf(e.get("userTypedURL")));
+            });
+            assertTrue(entries.size() >= 5, "clusters, pools, a pool, denials, page 2: " + entries);
+            @SuppressWarnings("unchecked")
+            List<String> requests = (List<String>) c.script("return performance.getEntriesByType('resource').map(function (e) { return e.name; })");
+            assertTrue(requests.stream().anyMatch(u -> u.contains("/lm/denials")), "the page asked the API: " + requests);
+            addresses.addAll(requests);
+        }
+        for (String a : addresses) {
+            assertFalse(a.contains(secret), "a token in " + a);
+        }
+        // closed: the profile's History database as written to disk, and every other file of
+        // the profile but the tab's own sessionStorage (kept for session restore)
+        Path history = profile.resolve("Default/History");
+        String visits = new String(Files.readAllBytes(history), StandardCharsets.ISO_8859_1);
+        assertTrue(visits.contains(base + "/ui/#/pools/" + mechPool), "the History file holds the visits");
+        try (var files = Files.walk(profile)) {
+            for (Path f : files.filter(Files::isRegularFile).filter(f -> !profile.relativize(f).toString().contains("Session Storage")).toList()) {
+                assertFalse(new String(Files.readAllBytes(f), StandardCharsets.ISO_8859_1).contains(secret), "the token in " + f);
+            }
+        }
+    }
+
+    /**
+     * Issue 20, case 8: an address with #token=… from an earlier release does not log in (that
+     * address is in the history already); the token leaves the address bar unread, no request
+     * carries it, and the page says to paste it instead.
+     */
+    @Test
+    void anOldTokenLinkDoesNotLogIn() throws Exception {
+        String token = reader();
+        open(null, "login");
+        chrome.driver.get("about:blank");
+        chrome.driver.get(base + "/ui/#token=" + token + "&page=clusters");
+        WebElement input = chrome.await(By.id("token-input"));
+        String said = chrome.driver.findElement(By.tagName("main")).getText();
+        assertTrue(said.contains("That address held a token") && said.contains("paste the token below"), said);
+        assertNull(chrome.script("return sessionStorage.getItem('lm.token')"), "not taken");
+        assertEquals(base + "/ui/#/clusters", chrome.driver.getCurrentUrl(), "out of the address bar");
+        @SuppressWarnings("unchecked")
+        List<Map<String, Object>> entries = (List<Map<String, Object>>) chrome.driver.executeCdpCommand("Page.getNavigationHistory", Map.of()).get("entries");
+        // the entry's address was replaced; what was typed stays with the browser (userTypedURL,
+        // and its History file): the reason the page takes no token from an address
+        assertEquals(base + "/ui/#/clusters", entries.get(entries.size() - 1).get("url"));
+        assertTrue(String.valueOf(entries.get(entries.size() - 1).get("userTypedURL")).contains(token), entries.toString());
+        @SuppressWarnings("unchecked")
+        List<String> requests = (List<String>) chrome.script("return performance.getEntriesByType('resource').map(function (e) { return e.name; })");
+        assertTrue(requests.stream().noneMatch(u -> u.startsWith(base + "/") && !u.startsWith(base + "/ui/")), "no API call: " + requests);
+        chrome.screenshot("login-token-in-address");
+        // pasted, it leads to the page the address named
+        input.sendKeys(token);
+        chrome.driver.findElement(By.id("token-submit")).click();
+        chrome.await(By.id("clusters"));
+        assertEquals(base + "/ui/#/clusters", chrome.driver.getCurrentUrl());
+    }
+
+    @Test
+    void theClustersPageShowsEachAgentAndItsFailingServers() throws Exception {
+        open(reader(), "clusters");
         WebElement table = chrome.await(By.id("clusters"));
-        assertFalse(chrome.driver.getCurrentUrl().contains("token"), chrome.driver.getCurrentUrl());
-        assertTrue(((String) chrome.script("return sessionStorage.getItem('lm.token')")).startsWith("ey"));
         List<WebElement> rows = table.findElements(By.cssSelector("tbody tr"));
         assertEquals(2, rows.size());
         assertEquals("alpha", rows.get(0).findElements(By.tagName("td")).get(0).getText());
@@ -164,7 +264,7 @@ class UiTest {
 
     @Test
     void thePoolsPageShowsEachPoolsNumbers() throws Exception {
-        open("#token=" + reader());
+        open(reader(), "pools");
         chrome.await(By.cssSelector("#pools tbody tr"));
         java.util.Map<String, List<String>> rows = new java.util.TreeMap<>();
         for (WebElement tr : chrome.driver.findElements(By.cssSelector("#pools tbody tr"))) {
@@ -199,14 +299,14 @@ class UiTest {
     @Test
     void anExpiredOrRefusedTokenLandsOnTheLogin() throws Exception {
         String expired = unsigned("{\"alg\":\"RS256\"}", "{\"exp\":" + (System.currentTimeMillis() / 1000 - 60) + "}");
-        open("#token=" + expired + "&page=clusters");
+        open(expired, "clusters");
         chrome.await(By.id("token-input"));
         assertTrue(chrome.driver.findElement(By.tagName("main")).getText().contains("expired"), chrome.driver.findElement(By.tagName("main")).getText());
 
         // looks valid to the page, the server refuses it (bad signature): 401 → login, token dropped
         String forged = reader();
         forged = forged.substring(0, forged.lastIndexOf('.') + 1) + "AAAA";
-        open("#token=" + forged + "&page=clusters");
+        open(forged, "clusters");
         chrome.await(By.id("token-input"));
         assertTrue(chrome.driver.findElement(By.tagName("main")).getText().contains("The server refused the token"));
         assertNull(chrome.script("return sessionStorage.getItem('lm.token')"));
@@ -215,7 +315,7 @@ class UiTest {
 
     @Test
     void aTokenWithoutThePermissionIsToldWhichOneIsMissing() throws Exception {
-        open("#token=" + api.token("dashboard", "license-manager:job:read") + "&page=clusters");
+        open(api.token("dashboard", "license-manager:job:read"), "clusters");
         WebElement alert = chrome.await(By.cssSelector("[role=alert]"));
         assertTrue(alert.getText().contains("license-manager:status:read"), alert.getText());
         chrome.screenshot("forbidden");
@@ -259,7 +359,7 @@ class UiTest {
     @Test
     void aPhoneWidthScreenShowsTheSamePageWithoutSidewaysScrollingOfThePage() throws Exception {
         try (Chrome phone = new Chrome(390, 844)) {
-            phone.driver.get(base + "/ui/#token=" + reader() + "&page=clusters");
+            open(phone, reader(), "clusters");
             phone.await(By.id("clusters"));
             long bodyWidth = (Long) phone.script("return document.documentElement.scrollWidth");
             long viewport = (Long) phone.script("return window.innerWidth");
@@ -306,7 +406,7 @@ class UiTest {
 
     @Test
     void aPoolsPageChartsItsHistoryAndShowsWhoHoldsAndWhoWasRefused() throws Exception {
-        open("#token=" + reader());
+        open(reader(), "pools");
         chrome.await(By.linkText("ansys.mech")).click();
         int day = points(chrome, "pools/" + mechPool);
         assertEquals(rollups("now() - interval '24 hours'", "now()"), day, "one point per hour of the last 24 h");
@@ -370,7 +470,7 @@ class UiTest {
 
     @Test
     void aPoolsPageShowsWhatTheTokenMayReadAndSaysWhatItMayNot() throws Exception {
-        open("#token=" + api.token("dashboard", "license-manager:feature:read") + "&page=pools/" + mechPool);
+        open(api.token("dashboard", "license-manager:feature:read"), "pools/" + mechPool);
         assertTrue(points(chrome, "pools/" + mechPool) > 0, "the chart needs feature:read only");
         WebElement refused = chrome.await(By.cssSelector("#bookings-section [role=alert]"));
         assertTrue(refused.getText().contains("license-manager:job:read"), refused.getText());
@@ -380,7 +480,7 @@ class UiTest {
 
     @Test
     void theDenialsPageIsPagedSortedAndSearchedByTheServer() throws Exception {
-        open("#token=" + reader() + "&page=denials");
+        open(reader(), "denials");
         chrome.await(By.cssSelector("#denials tbody tr"));
         WebElement position = chrome.driver.findElement(By.id("denials-position"));
         assertEquals("Rows 1–25 of 30 · page 1 of 2", position.getText());
@@ -415,7 +515,7 @@ class UiTest {
 
     @Test
     void theJobHistoryPageShowsEndedJobs() throws Exception {
-        open("#token=" + reader() + "&page=jobs");
+        open(reader(), "jobs");
         chrome.await(By.cssSelector("#jobs tbody tr"));
         List<List<String>> rows = cells("jobs");
         assertEquals(List.of("501", "502", "503"), column("jobs", 2), "the most recently ended first");
@@ -430,7 +530,7 @@ class UiTest {
 
     @Test
     void theUsersPageRanksLicenseHoursOverThePeriodChosen() throws Exception {
-        open("#token=" + reader() + "&page=users");
+        open(reader(), "users");
         chrome.await(By.cssSelector("#users tbody tr"));
         // the last 7 days by default, most first
         assertEquals(List.of(List.of("ana", "ansys.mech", "2"), List.of("bob", "ansys.mech", "1")), cells("users"));
