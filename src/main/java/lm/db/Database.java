@@ -314,14 +314,9 @@ public final class Database implements AutoCloseable {
         long began = System.nanoTime();
         for (int attempt = 1; attempt <= RESTARTS && !closed; attempt++) {
             try {
-                try {
-                    // releases Zonky's lock on the directory; its "pg_ctl stop" fails on a dead server
-                    embedded.close();
-                } catch (IOException e) {
-                    // nothing left to stop
-                }
+                stopQuietly(embedded);
                 removeStaleLockFile(embeddedDir);
-                embedded = startEmbedded(embeddedDir, access, false, port);
+                embedded = startWatched(port);
                 postmaster = postmasterPid(embeddedDir);
                 // connections to the dead server: replaced as they come back
                 pool.getHikariPoolMXBean().softEvictConnections();
@@ -337,6 +332,63 @@ public final class Database implements AutoCloseable {
             }
         }
         return false;
+    }
+
+    /**
+     * Starts PostgreSQL again, but gives up as soon as no postmaster runs on the directory a few
+     * seconds in: Zonky waits for a connection for its whole start-up wait (120 s, for crash
+     * recovery) even when the postmaster refused to start at once (its reason is in
+     * postgresql.log), and five such waits would keep a dead server up for ten minutes.
+     */
+    private EmbeddedPostgres startWatched(int port) throws IOException, InterruptedException {
+        java.util.concurrent.CompletableFuture<EmbeddedPostgres> started = new java.util.concurrent.CompletableFuture<>();
+        Thread t = daemon("lm-db-start", () -> {
+            try {
+                started.complete(startEmbedded(embeddedDir, access, false, port));
+            } catch (Throwable e) {
+                started.completeExceptionally(e);
+            }
+        });
+        long began = System.nanoTime();
+        try {
+            while (true) {
+                try {
+                    return started.get(200, java.util.concurrent.TimeUnit.MILLISECONDS);
+                } catch (java.util.concurrent.TimeoutException e) {
+                    if (System.nanoTime() - began > STARTING.toNanos() && postmasterFile(embeddedDir) == null) {
+                        t.interrupt();
+                        throw new IOException("no postmaster runs " + STARTING.toSeconds() + " s after the start (see "
+                                + embeddedDir.resolveSibling("postgresql.log") + ")");
+                    }
+                } catch (java.util.concurrent.ExecutionException e) {
+                    throw new IOException(e.getCause().getMessage(), e.getCause());
+                }
+            }
+        } catch (InterruptedException e) {
+            t.interrupt();
+            throw e;
+        }
+    }
+
+    /** How long a starting postmaster may take to write postmaster.pid. */
+    private static final Duration STARTING = Duration.ofSeconds(5);
+    /** Held: java.util.logging keeps loggers weakly, and a level set on a collected one is lost. */
+    private static final Logger ZONKY = Logger.getLogger("io.zonky");
+
+    /**
+     * Releases Zonky's lock on the data directory. Its "pg_ctl stop" fails on a dead server and
+     * Zonky logs that with a stack trace: expected here, so not logged.
+     */
+    private static void stopQuietly(EmbeddedPostgres dead) {
+        java.util.logging.Level was = ZONKY.getLevel();
+        ZONKY.setLevel(java.util.logging.Level.OFF);
+        try {
+            dead.close();
+        } catch (IOException e) {
+            // nothing left to stop
+        } finally {
+            ZONKY.setLevel(was);
+        }
     }
 
     /** Alive and not a zombie: a killed postmaster whose parent (init) has not reaped it yet is gone. */
