@@ -2,7 +2,7 @@ package lm.auth;
 
 /**
  * A request that may not proceed: 401 when the caller isn't authenticated, 403 when it lacks a
- * permission. The message is safe to send to the client; it never contains the token.
+ * permission, 503 when the revoked tokens cannot be checked (lm.auth.Revocations). The message is safe to send to the client; it never contains the token.
  */
 public final class AuthException extends RuntimeException {
 
@@ -10,8 +10,8 @@ public final class AuthException extends RuntimeException {
 
     public AuthException(int status, String message) {
         super(message);
-        if (status != 401 && status != 403) {
-            throw new IllegalArgumentException("status must be 401 or 403, not " + status);
+        if (status != 401 && status != 403 && status != 503) {
+            throw new IllegalArgumentException("status must be 401, 403 or 503, not " + status);
         }
         this.status = status;
     }

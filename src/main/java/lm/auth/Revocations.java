@@ -8,28 +8,40 @@ import java.util.HashMap;
 import java.util.HashSet;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.LongSupplier;
 import java.util.logging.Logger;
 import javax.sql.DataSource;
 
 /**
  * The revoked tokens of lm.revoked_tokens, reread at most every {@link #REFRESH_MILLIS}: a
- * revocation takes effect on every lm-server instance within that time, and a request costs a
- * lookup in memory, not a query.
+ * revocation takes effect on every lm-server instance within that time (plus the reread
+ * itself), and a request costs a lookup in memory, not a query. The reread never holds a
+ * request up: the request that finds the list old starts it on a thread of its own (one at a
+ * time) and is checked against the list it has. With the database down the rereads fail, and
+ * the last list read stays in use for at most {@link #MAX_AGE_MILLIS}; past that, and before a
+ * first list was read, tokens are refused with 503. (The reread used to run under a lock on the
+ * request's thread: with the primary down it waited 5 s for a connection before the request
+ * itself waited 5 s more, twice lm-prolog's timeout.)
  */
 public final class Revocations {
     private static final Logger LOG = Logger.getLogger("lm.auth");
     static final long REFRESH_MILLIS = 5_000;
+    static final long MAX_AGE_MILLIS = 60_000;
 
     private record Snapshot(Set<String> jtis, Map<String, Long> clientsUpTo, long loadedAt) {}
 
     private final DataSource ds;
     private final LongSupplier millis;
+    private final AtomicBoolean reading = new AtomicBoolean();
     private volatile Snapshot snapshot;
+    private volatile boolean failing;
 
+    /** Reads the list once, now, on this thread: a server that starts with a database checks tokens at once. */
     public Revocations(DataSource ds, LongSupplier millis) {
         this.ds = ds;
         this.millis = millis;
+        reread();
     }
 
     /**
@@ -49,26 +61,45 @@ public final class Revocations {
     private Snapshot current() {
         Snapshot s = snapshot;
         long now = millis.getAsLong();
-        if (s != null && now - s.loadedAt < REFRESH_MILLIS) {
-            return s;
+        if (s == null || now - s.loadedAt >= REFRESH_MILLIS) {
+            rereadInBackground();
         }
-        synchronized (this) {
-            s = snapshot;
-            if (s != null && now - s.loadedAt < REFRESH_MILLIS) {
-                return s;
-            }
+        if (s == null || now - s.loadedAt >= MAX_AGE_MILLIS) {
+            // a revoked token must not pass on a list this old (or none at all)
+            throw new AuthException(503, "cannot check revoked tokens: database unavailable");
+        }
+        return s;
+    }
+
+    private void rereadInBackground() {
+        if (!reading.compareAndSet(false, true)) {
+            return;
+        }
+        Thread t = new Thread(() -> {
             try {
-                snapshot = s = load(now);
-            } catch (SQLException e) {
-                if (s == null) {
-                    // nothing known yet: refuse rather than let a revoked token through
-                    throw new AuthException(503, "cannot check revoked tokens: database unavailable");
-                }
-                // keep what we had (the requests themselves will hit the same outage), try again later
-                LOG.warning("auth: rereading lm.revoked_tokens failed: " + e.getMessage());
-                snapshot = s = new Snapshot(s.jtis, s.clientsUpTo, now);
+                reread();
+            } finally {
+                reading.set(false);
             }
-            return s;
+        }, "lm-revocations");
+        t.setDaemon(true);
+        t.start();
+    }
+
+    /** One reread; a failure keeps the list there is. One log line when rereads start and stop failing. */
+    private void reread() {
+        try {
+            snapshot = load(millis.getAsLong());
+            if (failing) {
+                failing = false;
+                LOG.info("auth: lm.revoked_tokens read again");
+            }
+        } catch (SQLException e) {
+            if (!failing) {
+                failing = true;
+                LOG.warning("auth: rereading lm.revoked_tokens failed (the last list read is used for at most "
+                        + MAX_AGE_MILLIS / 1000 + " s): " + e.getMessage());
+            }
         }
     }
 

@@ -5,6 +5,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
 import java.util.Set;
+import lm.db.JdbcUrl;
 import lm.db.Timeouts;
 
 /** The keys of lm.conf(5) that lm-server reads; etc/lm/lm.conf lists them all with their defaults. */
@@ -41,7 +42,7 @@ public record ServerSettings(
 
     static final Set<String> KEYS = Set.of(
             "state_dir", "http_host", "http_port", "database_url", "database_user", "database_password",
-            "database_pool_size", "database_statement_timeout", "database_lock_timeout",
+            "database_pool_size", "database_target_server_type", "database_statement_timeout", "database_lock_timeout",
             "database_idle_in_transaction_session_timeout", "http_read_timeout", "shutdown_grace",
             "auth_issuer", "auth_keys", "auth_permissions_claim", "auth_local_issuer",
             "auth_audience", "prolog_token_ttl", "demand_window", "distribution_log_days", "history_raw_days",
@@ -69,6 +70,7 @@ public record ServerSettings(
             throw new Config.ConfigException("database_url (LM_DATABASE_URL) = '" + url
                     + "': must be a JDBC URL such as jdbc:postgresql://db.example.org:5432/lm, or empty for the embedded database");
         }
+        url = targetServerType(url, c.optional("database_target_server_type"));
         String issuer = c.issuerUrl("auth_issuer");
         if (c.optional("ui_client_id") != null && issuer == null) {
             throw new Config.ConfigException("ui_client_id (LM_UI_CLIENT_ID): the dashboard's login client needs auth_issuer,"
@@ -109,6 +111,41 @@ public record ServerSettings(
                 c.duration("offline_max_age", Duration.ofHours(1), Duration.ofMinutes(1), DAY),
                 c.optional("ui_client_id"));
     }
+
+    /**
+     * The URL the pool uses. pgjdbc connects to the first host of a multi-host URL that answers,
+     * a standby too, and there every booking failed (SQLSTATE 25006) until the standby was
+     * promoted: so a multi-host URL asks for the primary unless the site says otherwise, by
+     * database_target_server_type or by the URL's own targetServerType (both: they must agree).
+     */
+    private static String targetServerType(String url, String setting) {
+        if (setting != null && !TARGET_SERVER_TYPES.contains(setting)) {
+            throw new Config.ConfigException("database_target_server_type (LM_DATABASE_TARGET_SERVER_TYPE) = '" + setting
+                    + "': must be one of " + new java.util.TreeSet<>(TARGET_SERVER_TYPES));
+        }
+        if (url == null) {
+            if (setting != null) {
+                throw new Config.ConfigException("database_target_server_type (LM_DATABASE_TARGET_SERVER_TYPE) needs database_url:"
+                        + " the embedded database has one host");
+            }
+            return null;
+        }
+        String inUrl = JdbcUrl.param(url, JdbcUrl.TARGET);
+        if (inUrl != null) {
+            if (setting != null && !setting.equalsIgnoreCase(inUrl)) {
+                throw new Config.ConfigException("database_target_server_type (LM_DATABASE_TARGET_SERVER_TYPE) = '" + setting
+                        + "' contradicts " + JdbcUrl.TARGET + "=" + inUrl + " in database_url: set one of them");
+            }
+            return url;
+        }
+        if (setting != null) {
+            return JdbcUrl.withParam(url, JdbcUrl.TARGET, setting);
+        }
+        return JdbcUrl.multiHost(url) ? JdbcUrl.withParam(url, JdbcUrl.TARGET, "primary") : url;
+    }
+
+    /** pgjdbc's values (it also takes the older master, slave and preferSlave). */
+    private static final Set<String> TARGET_SERVER_TYPES = Set.of("any", "primary", "secondary", "preferPrimary", "preferSecondary");
 
     public boolean embeddedDatabase() {
         return databaseUrl == null;

@@ -86,7 +86,12 @@ public final class ApiServer implements AutoCloseable {
      * {@link #close} next.
      */
     public int stop(Duration grace) throws InterruptedException {
-        return drain.stop(grace, QUIET);
+        return stop(grace, () -> false);
+    }
+
+    /** {@link #stop(Duration)}, but returns at once when {@code hopeless}: what they wait for cannot come. */
+    public int stop(Duration grace, java.util.function.BooleanSupplier hopeless) throws InterruptedException {
+        return drain.stop(grace, QUIET, hopeless);
     }
 
     /** Closes the listener and every connection. */

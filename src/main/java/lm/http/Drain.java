@@ -6,6 +6,7 @@ import io.undertow.util.Headers;
 import java.time.Duration;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.BooleanSupplier;
 
 /**
  * The root handler: counts the requests in flight so that a stop lets them finish. Once stopping,
@@ -53,15 +54,18 @@ final class Drain implements HttpHandler {
 
     /**
      * Stops taking requests, then waits until none is in flight and none has come for
-     * {@code quiet}, at most {@code grace}. Returns how many are still in flight.
+     * {@code quiet}, at most {@code grace}, and not at all while {@code hopeless} says the
+     * requests in flight wait for what cannot come (a database that is gone: the issue saw a
+     * stop wait its whole grace for them). Returns how many are still in flight.
      */
-    int stop(Duration grace, Duration quiet) throws InterruptedException {
+    int stop(Duration grace, Duration quiet, BooleanSupplier hopeless) throws InterruptedException {
         stopping = true;
         long deadline = System.nanoTime() + grace.toNanos();
         while (true) {
             long now = System.nanoTime();
             int running = inFlight.get();
-            if (running == 0 && now - lastActivity.get() >= quiet.toNanos() || now - deadline >= 0) {
+            if (running == 0 && now - lastActivity.get() >= quiet.toNanos() || now - deadline >= 0
+                    || running > 0 && hopeless.getAsBoolean()) {
                 return running;
             }
             Thread.sleep(10);

@@ -41,7 +41,9 @@ public final class SqlErrors {
             // too busy for this request now, which a retry a moment later may not be
             Map.entry("57014", new Mapping(503, "timeout")),
             Map.entry("55P03", new Mapping(503, "timeout")),
-            Map.entry("25P03", new Mapping(503, "timeout")));
+            Map.entry("25P03", new Mapping(503, "timeout")),
+            // read_only_sql_transaction: a standby not yet promoted (or a database set read-only)
+            Map.entry("25006", new Mapping(503, "database_read_only")));
     private static final Map<String, Mapping> CLASSES = Map.of(
             // data exceptions: a value PostgreSQL can't take (e.g. a NUL character in a string)
             "22", new Mapping(400, "bad_request"),
@@ -76,9 +78,11 @@ public final class SqlErrors {
         }
         ServerErrorMessage sem = e instanceof PSQLException p ? p.getServerErrorMessage() : null;
         if (m.status == 503) {
-            return new ApiException(503, m.code, m.code.equals("timeout")
-                    ? "the database did not answer in time (statement or lock timeout), try again"
-                    : "database unavailable, try again", null);
+            return new ApiException(503, m.code, switch (m.code) {
+                case "timeout" -> "the database did not answer in time (statement or lock timeout), try again";
+                case "database_read_only" -> "the database is read-only (a standby not yet promoted?), try again";
+                default -> "database unavailable, try again";
+            }, null);
         }
         if (state.startsWith("23")) {
             return integrity(m, state, sem);

@@ -11,7 +11,6 @@ import lm.booking.AgentReport;
 import lm.booking.Bookings;
 import lm.booking.Jobs;
 import lm.booking.Offline;
-import lm.db.Sql;
 import lm.http.Reply;
 import lm.http.Routes;
 import lm.inventory.ClusterStatuses;
@@ -28,9 +27,15 @@ public final class ApiRoutes {
 
     public static Routes all(DataSource ds, Authenticator auth) {
         Routes r = new Routes();
-        // health includes the database: a load balancer should skip an instance that can't reach it
+        // health includes the database: a load balancer should skip an instance that can't reach
+        // it, or that reaches only a standby (SELECT 1 called a read-only standby healthy): 503
+        // with code database_unavailable or database_read_only (lm.http.SqlErrors)
         r.open("GET", "/health", c -> {
-            Sql.text(ds, "SELECT 1");
+            try (java.sql.Connection con = ds.getConnection()) {
+                if (lm.db.Database.readOnly(con)) {
+                    throw new java.sql.SQLException("the database is read-only", "25006");
+                }
+            }
             return Reply.status(204);
         });
         r.open("GET", "/version", c -> Reply.ok("{\"version\":\"" + version() + "\"}"));

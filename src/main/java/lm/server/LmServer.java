@@ -49,14 +49,32 @@ public final class LmServer implements AutoCloseable {
      * @throws StartupConflict when the state directory or the port is another process's
      */
     public static LmServer start(ServerSettings s) throws IOException {
+        return start(s, why -> LOG.severe("lm-server: " + why + " (answering 503)"));
+    }
+
+    /**
+     * Locks the state directory, opens the database (or starts waiting for it: requests are 503
+     * until it is ready), listens. {@code fatal} is told when the database is lost for good (the
+     * embedded PostgreSQL does not restart, a migration fails while waiting).
+     *
+     * @throws StartupConflict when the state directory or the port is another process's
+     */
+    public static LmServer start(ServerSettings s, java.util.function.Consumer<String> fatal) throws IOException {
         StateLock lock = StateLock.acquire(s.stateDir());
         try {
             Authenticator auth = new Authenticator(authSettings(s));
-            Database db = Database.open(s.databaseUrl(), s.databaseUser(), s.databasePassword(), s.databasePoolSize(),
-                    s.stateDir().resolve("pg"), s.databaseTimeouts());
+            Database db = Database.start(s.databaseUrl(), s.databaseUser(), s.databasePassword(), s.databasePoolSize(),
+                    s.stateDir().resolve("pg"), s.databaseTimeouts(), ready -> {
+                        // at once, or once a primary answered: the revoked tokens are read
+                        // before any request passes, and lm.settings written
+                        auth.checkRevocations(ready);
+                        writeSqlSettings(ready, s);
+                    }, fatal);
             try {
-                auth.checkRevocations(db.dataSource());
-                writeSqlSettings(db.dataSource(), s);
+                if (!db.ready()) {
+                    // no revocation list can be read yet: every token is refused 503 until it is
+                    auth.checkRevocations(db.dataSource());
+                }
                 ApiServer api = new ApiServer(s.httpHost(), s.httpPort(), ApiRoutes.all(db.dataSource(), auth), auth, s.httpReadTimeout());
                 listen(api, s.httpHost(), s.httpPort());
                 return new LmServer(db, api, auth, lock, s.shutdownGrace());
@@ -71,14 +89,12 @@ public final class LmServer implements AutoCloseable {
     }
 
     /** The settings SQL needs (lm.settings): with several lm-servers, the last to start decides. */
-    private static void writeSqlSettings(DataSource ds, ServerSettings s) throws IOException {
-        try {
+    private static void writeSqlSettings(DataSource ds, ServerSettings s) throws java.sql.SQLException {
+        {
             Sql.update(ds, "UPDATE lm.settings SET demand_window = ?::integer, distribution_log_days = ?,"
                     + " history_raw_days = ?, history_hourly_days = ?, license_server_short_names = ?, offline_max_age = ?",
                     s.demandWindow() == null ? null : (int) s.demandWindow().getSeconds(), s.distributionLogDays(),
                     s.historyRawDays(), s.historyHourlyDays(), s.licenseServerShortNames(), (int) s.offlineMaxAge().getSeconds());
-        } catch (java.sql.SQLException e) {
-            throw new IOException("writing lm.settings: " + e.getMessage(), e);
         }
     }
 
@@ -126,7 +142,8 @@ public final class LmServer implements AutoCloseable {
 
     /**
      * The stop: new requests are answered 503 while those in flight finish, for at most
-     * shutdown_grace; past it the pool is closed under the rest (they answer 503 too). Then the
+     * shutdown_grace, and not at all when the database cannot be reached; past it the pool is
+     * closed under the rest (they answer 503 too). Then the
      * listener, the embedded PostgreSQL and the state directory's lock go. Runs once.
      */
     @Override
@@ -137,9 +154,10 @@ public final class LmServer implements AutoCloseable {
         LOG.info("lm-server stopping: new requests get 503; in-flight requests have up to "
                 + Config.text(shutdownGrace) + " (shutdown_grace)");
         try {
-            int left = api.stop(shutdownGrace);
+            int left = api.stop(shutdownGrace, database::unreachable);
             if (left > 0) {
-                LOG.warning("lm-server: " + left + " requests still running after shutdown_grace " + Config.text(shutdownGrace)
+                LOG.warning("lm-server: " + left + " requests still running " + (database.unreachable()
+                        ? "waiting for a database that cannot be reached" : "after shutdown_grace " + Config.text(shutdownGrace))
                         + ": closing the database pool under them");
                 database.closePool();
                 api.stop(CANCEL_WAIT);

@@ -61,8 +61,11 @@ public final class Main implements Callable<Integer> {
     public Integer call() throws Exception {
         ServerSettings s = ServerSettings.load(config, System.getenv());
         LOG.info("lm-server " + ApiRoutes.version() + " starting: database " + s.databaseDescription());
-        LmServer server = LmServer.start(s);
         StopSignal signal = StopSignal.install();
+        LmServer server = LmServer.start(s, why -> {
+            LOG.severe("lm-server: " + why + "; exiting (" + StopSignal.DATABASE_LOST + ") so that it is started again");
+            signal.fail(StopSignal.DATABASE_LOST);
+        });
         // any other way the JVM ends (SIGHUP, an uncaught error): close what can be closed
         Runtime.getRuntime().addShutdownHook(new Thread(server::close, "lm-server-stop"));
         String url = "http://" + s.httpHost() + ":" + server.port() + "/lm";
@@ -86,7 +89,9 @@ public final class Main implements Callable<Integer> {
             System.out.flush();
         }
         int exit = signal.await();
-        LOG.info("lm-server: signal " + (exit - 128) + " received");
+        if (exit > 128) {
+            LOG.info("lm-server: signal " + (exit - 128) + " received");
+        }
         server.close();
         return exit;
     }

@@ -11,23 +11,30 @@ import sun.misc.Signal;
  * (module jdk.unsupported, JEP 260); javac warns about it here, and only here.
  */
 final class StopSignal {
-    private final CompletableFuture<Signal> received = new CompletableFuture<>();
+    /** The exit status when the database is lost for good (EX_UNAVAILABLE): systemd restarts the service. */
+    static final int DATABASE_LOST = 69;
+
+    private final CompletableFuture<Integer> received = new CompletableFuture<>();
 
     private StopSignal() {}
 
     static StopSignal install() {
         StopSignal s = new StopSignal();
         for (String name : new String[] {"TERM", "INT"}) {
-            Signal.handle(new Signal(name), s.received::complete);
+            Signal.handle(new Signal(name), sig -> s.received.complete(128 + sig.getNumber()));
         }
         return s;
     }
 
-    /** Waits for the first of them; returns the exit status that reports it, 128 + its number. */
+    /** Stops the server as a signal would, to exit with {@code status}. */
+    void fail(int status) {
+        received.complete(status);
+    }
+
+    /** Waits for the first of them (or {@link #fail}); returns the exit status: 128 + the signal's number, or fail's. */
     int await() throws InterruptedException {
         try {
-            Signal sig = received.get();
-            return 128 + sig.getNumber();
+            return received.get();
         } catch (ExecutionException e) {
             throw new IllegalStateException(e);
         }

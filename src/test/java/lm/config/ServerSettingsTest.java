@@ -109,6 +109,25 @@ class ServerSettingsTest {
         assertTrue(!s.databaseDescription().contains("s3cret"), "never the password in logs");
     }
 
+    /** A multi-host URL asks for the primary unless the site says otherwise (pgjdbc took the standby). */
+    @Test
+    void multiHostUrlTargetsThePrimary() throws IOException {
+        String hosts = "jdbc:postgresql://db1:5432,db2:5432/lm";
+        assertEquals(hosts + "?targetServerType=primary", ServerSettings.load(conf("database_url = " + hosts + "\n"), Map.of()).databaseUrl());
+        assertEquals("jdbc:postgresql://db1/lm", ServerSettings.load(conf("database_url = jdbc:postgresql://db1/lm\n"), Map.of()).databaseUrl(),
+                "one host: as written");
+        assertEquals(hosts + "?ssl=true&targetServerType=any", ServerSettings.load(conf("database_url = " + hosts + "?ssl=true\n"),
+                Map.of("LM_DATABASE_TARGET_SERVER_TYPE", "any")).databaseUrl(), "the setting wins");
+        assertEquals(hosts + "?targetServerType=preferPrimary", ServerSettings.load(
+                conf("database_url = " + hosts + "?targetServerType=preferPrimary\n"), Map.of()).databaseUrl(), "the URL's own wins");
+        var both = assertThrows(Config.ConfigException.class, () -> ServerSettings.load(
+                conf("database_url = " + hosts + "?targetServerType=any\ndatabase_target_server_type = primary\n"), Map.of()));
+        assertTrue(both.getMessage().contains("database_target_server_type"), both.getMessage());
+        var bad = assertThrows(Config.ConfigException.class, () -> ServerSettings.load(
+                conf("database_url = " + hosts + "\ndatabase_target_server_type = master-ish\n"), Map.of()));
+        assertTrue(bad.getMessage().contains("database_target_server_type"), bad.getMessage());
+    }
+
     @Test
     void errorsNameTheKey() throws IOException {
         var unknown = assertThrows(Config.ConfigException.class, () -> ServerSettings.load(conf("http_prot = 80\n"), Map.of()));
