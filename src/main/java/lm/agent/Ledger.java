@@ -15,7 +15,6 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.OffsetDateTime;
@@ -65,12 +64,12 @@ final class Ledger {
         if (!settings.dryRun()) {
             SlurmFile.directory(settings.offlineDir(), settings.prologTokenGroup(), log, "offline_dir");
         }
-        if (!Files.exists(file)) {
-            return new Replayed(List.of());
-        }
         List<String> lines;
         try (Lock lock = new Lock(settings.offlineDir())) {
-            lines = Files.readAllLines(file, StandardCharsets.UTF_8);
+            lines = SlurmFile.readLines(file);
+        }
+        if (lines == null) {
+            return new Replayed(List.of());
         }
         List<String> done = new ArrayList<>();
         List<String> sent = new ArrayList<>();
@@ -194,7 +193,8 @@ final class Ledger {
             Map<String, Integer> gone = new HashMap<>();
             replayed.lines().forEach(l -> gone.merge(l, 1, Integer::sum));
             List<String> left = new ArrayList<>();
-            for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
+            List<String> now = SlurmFile.readLines(file);
+            for (String line : now == null ? List.<String>of() : now) {
                 if (gone.getOrDefault(line, 0) > 0) {
                     gone.merge(line, -1, Integer::sum);
                 } else {
@@ -202,19 +202,21 @@ final class Ledger {
                 }
             }
             if (left.isEmpty()) {
-                Files.delete(file);
+                Files.deleteIfExists(file);
             } else {
                 SlurmFile.write(file, String.join("\n", left) + "\n", "rw-rw----", settings.prologTokenGroup(), log, "offline_dir");
             }
         }
     }
 
-    /** A line that can never be replayed is kept aside in ledger.rejected, and logged. */
+    /**
+     * A line that can never be replayed is kept aside in ledger.rejected (the agent's own file,
+     * 0600: SlurmUser cannot make it a link to another file), and logged.
+     */
     private void reject(String line, String why) throws IOException {
         log.line("offline ledger: entry rejected (" + why + "), kept in " + file + ".rejected: " + LmApi.shorten(line));
         if (!settings.dryRun()) {
-            Files.writeString(file.resolveSibling("ledger.rejected"), line + "\n", StandardCharsets.UTF_8,
-                    StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+            SlurmFile.appendPrivate(file.resolveSibling("ledger.rejected"), line + "\n", log, "offline_dir");
         }
     }
 
