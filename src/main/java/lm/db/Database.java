@@ -56,7 +56,17 @@ public final class Database implements AutoCloseable {
             // Zonky wraps initdb/postgres in `unshare -U` when run as root, which PostgreSQL refuses.
             // The data directory is kept across restarts: it is the site's database.
             access = EmbeddedAccess.create(embeddedDir);
-            EmbeddedPostgres.Builder builder = EmbeddedPostgres.builder();
+            // the programs under state_dir too, never in a shared temporary directory (EmbeddedBinaries)
+            Path binaries = embeddedDir.resolveSibling("pgbin");
+            EmbeddedPostgres.Builder builder = EmbeddedBinaries.builder(binaries);
+            // PostgreSQL's log holds data values (a failed statement's parameters): the owner's only,
+            // whatever the umask of whoever started lm-server (make run: 022)
+            Path pgLog = embeddedDir.resolveSibling("postgresql.log");
+            if (!Files.exists(pgLog, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                Files.createFile(pgLog, java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
+                        java.nio.file.attribute.PosixFilePermissions.fromString("rw-------")));
+            }
+            Files.setPosixFilePermissions(pgLog, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
             // initdb runs when Zonky finds no postgresql.conf; its own "-A trust" comes first on
             // the command line and these --auth/--pwfile options after it win
             Path initdbPassword = null;
@@ -83,9 +93,11 @@ public final class Database implements AutoCloseable {
                     .setPGStartupWait(java.time.Duration.ofSeconds(120))
                     // PostgreSQL's own log (why it would not start, crash recovery, checkpoints)
                     // goes to a file beside its data, not through our quiet logger
-                    .setOutputRedirector(ProcessBuilder.Redirect.appendTo(embeddedDir.resolveSibling("postgresql.log").toFile()))
-                    .setErrorRedirector(ProcessBuilder.Redirect.appendTo(embeddedDir.resolveSibling("postgresql.log").toFile()))
+                    .setOutputRedirector(ProcessBuilder.Redirect.appendTo(pgLog.toFile()))
+                    .setErrorRedirector(ProcessBuilder.Redirect.appendTo(pgLog.toFile()))
                     .setServerConfig("unix_socket_directories", access.socketDirectories())
+                    // its directory is 0700 already; the socket itself need not say 0777
+                    .setServerConfig("unix_socket_permissions", "0700")
                     // Zonky's readiness check logs in too
                     .setConnectConfig("password", access.password())
                     .start();
@@ -94,6 +106,7 @@ public final class Database implements AutoCloseable {
                     Files.deleteIfExists(initdbPassword);
                 }
             }
+            EmbeddedBinaries.restrict(binaries);
             url = access.jdbcUrl(embedded.getPort());
             user = access.user();
             password = access.password();
