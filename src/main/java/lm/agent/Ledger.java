@@ -14,6 +14,7 @@ import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
@@ -63,6 +64,10 @@ final class Ledger {
     Replayed replay(LmApi api, String token) throws IOException, LmServerException {
         if (!settings.dryRun()) {
             SlurmFile.directory(settings.offlineDir(), settings.prologTokenGroup(), log, "offline_dir");
+        }
+        // before the lock: flock(1) creates offline_dir as a file when it is missing (a dry run)
+        if (!Files.exists(file, LinkOption.NOFOLLOW_LINKS)) {
+            return new Replayed(List.of());
         }
         List<String> lines;
         try (Lock lock = new Lock(settings.offlineDir())) {
