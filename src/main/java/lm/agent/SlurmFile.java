@@ -163,7 +163,7 @@ final class SlurmFile {
     private static void setGroup(Path path, Path file, String group, Log log, String key) {
         try {
             GroupPrincipal g = FileSystems.getDefault().getUserPrincipalLookupService().lookupPrincipalByGroupName(group);
-            Files.getFileAttributeView(path, PosixFileAttributeView.class).setGroup(g);
+            Files.getFileAttributeView(path, PosixFileAttributeView.class, LinkOption.NOFOLLOW_LINKS).setGroup(g);
         } catch (UserPrincipalNotFoundException e) {
             log.line(key + " " + file + ": group '" + group + "' does not exist; leaving the group"
                     + " as is (set prolog_token_group to the group slurmctld's prolog runs as)");
