@@ -44,6 +44,11 @@ final class Tokens {
                     + " 'lm-server token --client-id CLUSTER --role agent --ttl 3650d --output " + s.tokenFile() + " --group slurm'"
                     + " (the group lm-agent.service runs as),"
                     + " or set oidc_issuer, client_id and client_secret");
+        } catch (java.nio.file.AccessDeniedException e) {
+            // an install from before lm-agent.service ran the agent as SlurmUser: the file was root's, 0600
+            throw new LmServerException("token_file " + s.tokenFile() + ": cannot read it as " + System.getProperty("user.name")
+                    + " (permission denied); lm-agent.service runs as SlurmUser: 'chown root:" + System.getProperty("user.name")
+                    + " " + s.tokenFile() + "; chmod 640 " + s.tokenFile() + "'");
         } catch (IOException e) {
             throw new LmServerException("token_file " + s.tokenFile() + ": cannot read: " + e.getMessage());
         }

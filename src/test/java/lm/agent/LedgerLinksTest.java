@@ -135,6 +135,18 @@ class LedgerLinksTest {
         }
     }
 
+    @Test
+    void aTokenFileOfRootAloneSaysHowToLetTheAgentReadIt() throws Exception {
+        // an install from before the unit ran the agent as SlurmUser: root's 0600 token
+        String user = unitUser();
+        Assumptions.assumeFalse(user.equals("root"), "the unit runs the agent as root");
+        Files.setPosixFilePermissions(h.tokenFile, PosixFilePermissions.fromString("rw-------"));
+        chown(h.tokenFile, "root", "root");
+        String err = runAgent(user);
+        assertTrue(err.contains("chown root:" + user + " " + h.tokenFile + "; chmod 640 " + h.tokenFile), err);
+        assertTrue(err.contains("nothing applied"), err);
+    }
+
     /** The unit's user first (what production runs), then root (an admin running a pass by hand). */
     private static List<String> users() throws IOException {
         List<String> users = new ArrayList<>(List.of(unitUser()));
