@@ -76,6 +76,24 @@ final class Ledger {
         if (lines == null) {
             return new Replayed(List.of());
         }
+        List<String> rejected = new ArrayList<>();
+        Replayed replayed;
+        try {
+            replayed = send(lines, api, token, rejected);
+        } catch (IOException | LmServerException | RuntimeException e) {
+            try {
+                keepRejected(rejected);
+            } catch (IOException x) {
+                e.addSuppressed(x);
+            }
+            throw e;
+        }
+        keepRejected(rejected);
+        return replayed;
+    }
+
+    /** The replay of {@code lines}; lines that can never be replayed are added to {@code rejected}. */
+    private Replayed send(List<String> lines, LmApi api, String token, List<String> rejected) throws IOException, LmServerException {
         List<String> done = new ArrayList<>();
         List<String> sent = new ArrayList<>();
         JsonArray entries = new JsonArray();
@@ -94,7 +112,7 @@ final class Ledger {
             } catch (JsonParseException e) {
                 // below
             }
-            reject(line, "not a JSON object");
+            reject(line, "not a JSON object", rejected);
             done.add(line);
         }
         if (settings.dryRun()) {
@@ -122,7 +140,7 @@ final class Ledger {
                 if (result.equals("invalid") || result.equals("rejected")) {
                     // never recorded: kept aside for an admin, not sent again
                     JsonElement detail = a.get("detail");
-                    reject(sent.get(from + i), detail != null && !detail.isJsonNull() ? detail.getAsString() : result);
+                    reject(sent.get(from + i), detail != null && !detail.isJsonNull() ? detail.getAsString() : result, rejected);
                 }
                 done.add(sent.get(from + i));
             }
@@ -214,14 +232,20 @@ final class Ledger {
         }
     }
 
-    /**
-     * A line that can never be replayed is kept aside in ledger.rejected (the agent's own file,
-     * 0600: SlurmUser cannot make it a link to another file), and logged.
-     */
-    private void reject(String line, String why) throws IOException {
+    /** A line that can never be replayed is logged here, and kept aside by {@link #keepRejected}. */
+    private void reject(String line, String why, List<String> rejected) {
         log.line("offline ledger: entry rejected (" + why + "), kept in " + file + ".rejected: " + LmApi.shorten(line));
+        rejected.add(line);
+    }
+
+    /**
+     * Keeps rejected lines in ledger.rejected for an admin: the agent's own file, 0600 (SlurmUser
+     * cannot make it a link to another file; see {@link SlurmFile#appendPrivate}). One write per
+     * replay, whatever happened to the rest of it.
+     */
+    private void keepRejected(List<String> rejected) throws IOException {
         if (!settings.dryRun()) {
-            SlurmFile.appendPrivate(file.resolveSibling("ledger.rejected"), line + "\n", log, "offline_dir");
+            SlurmFile.appendPrivate(file.resolveSibling("ledger.rejected"), rejected, log, "offline_dir");
         }
     }
 

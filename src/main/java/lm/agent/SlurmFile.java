@@ -1,7 +1,6 @@
 package lm.agent;
 
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.channels.Channels;
 import java.nio.channels.SeekableByteChannel;
 import java.nio.charset.StandardCharsets;
@@ -9,7 +8,6 @@ import java.nio.file.FileSystems;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
-import java.nio.file.OpenOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.GroupPrincipal;
@@ -19,6 +17,7 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.nio.file.attribute.UserPrincipal;
 import java.nio.file.attribute.UserPrincipalNotFoundException;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import lm.config.AtomicFile;
@@ -88,44 +87,35 @@ final class SlurmFile {
     }
 
     /**
-     * Appends {@code text} to {@code file} in offline_dir, a file of the agent's own user, mode
-     * 0600, created if missing. A name there that is not such a file (a link, a file of SlurmUser's,
-     * a second name of another file) is renamed aside first, and logged: rename(2) moves the
-     * name, never what it points to, and the admin keeps what was there.
+     * Appends {@code lines} to {@code file} in offline_dir, a file of the agent's own user, mode
+     * 0600. Never by writing into the existing file: its lines and the new ones go to a new file
+     * renamed over it (so no write lands in a file SlurmUser swapped in, even between a check and
+     * an open). A name there that is not such a file (a link, a file of SlurmUser's, a second
+     * name of another file) is renamed aside first, and logged: rename(2) moves the name, never
+     * what it points to, and the admin keeps what was there.
      */
-    static void appendPrivate(Path file, String text, Log log, String key) throws IOException {
+    static void appendPrivate(Path file, List<String> lines, Log log, String key) throws IOException {
+        if (lines.isEmpty()) {
+            return;
+        }
         UserPrincipal self = file.getFileSystem().getUserPrincipalLookupService()
                 .lookupPrincipalByName(System.getProperty("user.name"));
+        List<String> kept = new ArrayList<>();
         try {
             PosixFileAttributes a = attributes(file);
-            if (!a.isRegularFile() || nlink(file) != 1 || !a.owner().equals(self)) {
+            if (a.isRegularFile() && nlink(file) == 1 && a.owner().equals(self)) {
+                kept.addAll(readLines(file));
+            } else {
                 Path aside = file.resolveSibling(file.getFileName() + ".unsafe-" + Instant.now().getEpochSecond());
                 Files.move(file, aside);
                 log.line(key + " " + file + " was " + describe(a) + " (not a file of " + self.getName()
                         + " with one name); renamed to " + aside + ", not written through");
             }
         } catch (NoSuchFileException e) {
-            // created below
+            // a new file
         }
-        Set<OpenOption> options = Set.of(StandardOpenOption.WRITE, StandardOpenOption.APPEND, StandardOpenOption.CREATE,
-                LinkOption.NOFOLLOW_LINKS);
-        try (SeekableByteChannel ch = Files.newByteChannel(file, options,
-                PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")))) {
-            // SlurmUser may have swapped the name between the check and the open: check what is open
-            PosixFileAttributes a = attributes(file);
-            requireSingleFile(file, a);
-            if (!a.owner().equals(self)) {
-                throw new IOException(key + " " + file + " belongs to " + a.owner().getName() + ", not " + self.getName() + ": not written");
-            }
-            // an older agent made it 0644; fchmod on the file itself, never through a link
-            Files.getFileAttributeView(file, PosixFileAttributeView.class, LinkOption.NOFOLLOW_LINKS)
-                    .setPermissions(PosixFilePermissions.fromString("rw-------"));
-            requireSame(file, a);
-            ByteBuffer buf = StandardCharsets.UTF_8.encode(text);
-            while (buf.hasRemaining()) {
-                ch.write(buf);
-            }
-        }
+        kept.addAll(lines);
+        AtomicFile.write(file, String.join("\n", kept) + "\n", "rw-------", tmp -> { });
     }
 
     private static PosixFileAttributes attributes(Path file) throws IOException {
