@@ -14,8 +14,8 @@ import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.OffsetDateTime;
@@ -65,13 +65,35 @@ final class Ledger {
         if (!settings.dryRun()) {
             SlurmFile.directory(settings.offlineDir(), settings.prologTokenGroup(), log, "offline_dir");
         }
-        if (!Files.exists(file)) {
+        // before the lock: flock(1) creates offline_dir as a file when it is missing (a dry run)
+        if (!Files.exists(file, LinkOption.NOFOLLOW_LINKS)) {
             return new Replayed(List.of());
         }
         List<String> lines;
         try (Lock lock = new Lock(settings.offlineDir())) {
-            lines = Files.readAllLines(file, StandardCharsets.UTF_8);
+            lines = SlurmFile.readLines(file);
         }
+        if (lines == null) {
+            return new Replayed(List.of());
+        }
+        List<String> rejected = new ArrayList<>();
+        Replayed replayed;
+        try {
+            replayed = send(lines, api, token, rejected);
+        } catch (IOException | LmServerException | RuntimeException e) {
+            try {
+                keepRejected(rejected);
+            } catch (IOException x) {
+                e.addSuppressed(x);
+            }
+            throw e;
+        }
+        keepRejected(rejected);
+        return replayed;
+    }
+
+    /** The replay of {@code lines}; lines that can never be replayed are added to {@code rejected}. */
+    private Replayed send(List<String> lines, LmApi api, String token, List<String> rejected) throws IOException, LmServerException {
         List<String> done = new ArrayList<>();
         List<String> sent = new ArrayList<>();
         JsonArray entries = new JsonArray();
@@ -90,7 +112,7 @@ final class Ledger {
             } catch (JsonParseException e) {
                 // below
             }
-            reject(line, "not a JSON object");
+            reject(line, "not a JSON object", rejected);
             done.add(line);
         }
         if (settings.dryRun()) {
@@ -118,7 +140,7 @@ final class Ledger {
                 if (result.equals("invalid") || result.equals("rejected")) {
                     // never recorded: kept aside for an admin, not sent again
                     JsonElement detail = a.get("detail");
-                    reject(sent.get(from + i), detail != null && !detail.isJsonNull() ? detail.getAsString() : result);
+                    reject(sent.get(from + i), detail != null && !detail.isJsonNull() ? detail.getAsString() : result, rejected);
                 }
                 done.add(sent.get(from + i));
             }
@@ -194,7 +216,8 @@ final class Ledger {
             Map<String, Integer> gone = new HashMap<>();
             replayed.lines().forEach(l -> gone.merge(l, 1, Integer::sum));
             List<String> left = new ArrayList<>();
-            for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
+            List<String> now = SlurmFile.readLines(file);
+            for (String line : now == null ? List.<String>of() : now) {
                 if (gone.getOrDefault(line, 0) > 0) {
                     gone.merge(line, -1, Integer::sum);
                 } else {
@@ -202,19 +225,27 @@ final class Ledger {
                 }
             }
             if (left.isEmpty()) {
-                Files.delete(file);
+                Files.deleteIfExists(file);
             } else {
                 SlurmFile.write(file, String.join("\n", left) + "\n", "rw-rw----", settings.prologTokenGroup(), log, "offline_dir");
             }
         }
     }
 
-    /** A line that can never be replayed is kept aside in ledger.rejected, and logged. */
-    private void reject(String line, String why) throws IOException {
+    /** A line that can never be replayed is logged here, and kept aside by {@link #keepRejected}. */
+    private void reject(String line, String why, List<String> rejected) {
         log.line("offline ledger: entry rejected (" + why + "), kept in " + file + ".rejected: " + LmApi.shorten(line));
+        rejected.add(line);
+    }
+
+    /**
+     * Keeps rejected lines in ledger.rejected for an admin: the agent's own file, 0600 (SlurmUser
+     * cannot make it a link to another file; see {@link SlurmFile#appendPrivate}). One write per
+     * replay, whatever happened to the rest of it.
+     */
+    private void keepRejected(List<String> rejected) throws IOException {
         if (!settings.dryRun()) {
-            Files.writeString(file.resolveSibling("ledger.rejected"), line + "\n", StandardCharsets.UTF_8,
-                    StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+            SlurmFile.appendPrivate(file.resolveSibling("ledger.rejected"), rejected, log, "offline_dir");
         }
     }
 

@@ -16,6 +16,7 @@ import java.nio.file.NoSuchFileException;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Base64;
+import lm.config.SecretFile;
 
 /**
  * The bearer token for this pass: from token_file, or fetched from the identity provider with
@@ -33,11 +34,21 @@ final class Tokens {
     private static String fromFile(AgentSettings s) throws LmServerException {
         String token;
         try {
+            String exposed = SecretFile.exposure(s.tokenFile(), "token_file " + s.tokenFile());
+            if (exposed != null) {
+                throw new LmServerException(exposed);
+            }
             token = Files.readString(s.tokenFile(), StandardCharsets.UTF_8).strip();
         } catch (NoSuchFileException e) {
             throw new LmServerException("token_file " + s.tokenFile() + " does not exist; create it with"
-                    + " 'lm-server token --client-id CLUSTER --permission license-manager:admin --ttl 3650d',"
+                    + " 'lm-server token --client-id CLUSTER --role agent --ttl 3650d --output " + s.tokenFile() + " --group slurm'"
+                    + " (the group lm-agent.service runs as),"
                     + " or set oidc_issuer, client_id and client_secret");
+        } catch (java.nio.file.AccessDeniedException e) {
+            // an install from before lm-agent.service ran the agent as SlurmUser: the file was root's, 0600
+            throw new LmServerException("token_file " + s.tokenFile() + ": cannot read it as " + System.getProperty("user.name")
+                    + " (permission denied); lm-agent.service runs as SlurmUser: 'chown root:" + System.getProperty("user.name")
+                    + " " + s.tokenFile() + "; chmod 640 " + s.tokenFile() + "'");
         } catch (IOException e) {
             throw new LmServerException("token_file " + s.tokenFile() + ": cannot read: " + e.getMessage());
         }

@@ -36,7 +36,7 @@ public final class AgentReport {
     // (2026-12-07, CALL alone, two runs each) the pass took 13-19 s one pool at a time, 5.4-6.5 s
     // ten at a time and 3.9-6.6 s fifty at a time, against 7-10 s as one transaction: ten keeps
     // the pass as short as before while a transaction holds ten pools for a few admissions' time.
-    static final int BATCH = Integer.getInteger("lm.report.batch", 10);
+    static final int BATCH = 10;
     // autocommit (lm.db.Sql): a CALL outside a transaction block may COMMIT inside
     private static final String RUN = "CALL lm.run_agent_report(?, ?::jsonb, now(), true, ?, NULL)";
     private static final String APPLY = "SELECT lm.apply_agent_report(?, ?::jsonb)";

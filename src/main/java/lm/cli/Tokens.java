@@ -15,6 +15,7 @@ import java.time.Instant;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import lm.config.AtomicFile;
+import lm.config.SecretFile;
 import lm.http.Json;
 
 /**
@@ -109,6 +110,10 @@ final class Tokens {
     private static String fromFile(Path file) {
         String text;
         try {
+            String exposed = SecretFile.exposure(file, "token file " + file);
+            if (exposed != null) {
+                throw CliException.auth(exposed);
+            }
             text = Files.readString(file, StandardCharsets.UTF_8).strip();
         } catch (IOException e) {
             throw CliException.auth("cannot read token file " + file + ": " + reason(e));

@@ -151,7 +151,17 @@ public final class Database implements AutoCloseable {
 
     /** Starts PostgreSQL on {@code dataDir} (initdb first when {@code initdb}), on {@code port} (0: any). */
     private static EmbeddedPostgres startEmbedded(Path embeddedDir, EmbeddedAccess access, boolean initdb, int port) throws IOException {
-        EmbeddedPostgres.Builder builder = EmbeddedPostgres.builder();
+        // the programs under state_dir too, never in a shared temporary directory (EmbeddedBinaries)
+        Path binaries = embeddedDir.resolveSibling("pgbin");
+        EmbeddedPostgres.Builder builder = EmbeddedBinaries.builder(binaries);
+        // PostgreSQL's log holds data values (a failed statement's parameters): the owner's only,
+        // whatever the umask of whoever started lm-server (make run: 022)
+        Path pgLog = embeddedDir.resolveSibling("postgresql.log");
+        if (!Files.exists(pgLog, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            Files.createFile(pgLog, java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
+                    java.nio.file.attribute.PosixFilePermissions.fromString("rw-------")));
+        }
+        Files.setPosixFilePermissions(pgLog, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
         if (port > 0) {
             // a restart keeps the port: the pool's URL names it
             builder.setPort(port);
@@ -165,7 +175,7 @@ public final class Database implements AutoCloseable {
             builder.setLocaleConfig("auth", "scram-sha-256").setLocaleConfig("pwfile", initdbPassword.toString());
         }
         try {
-            return builder
+            EmbeddedPostgres started = builder
                 .setDataDirectory(embeddedDir)
                 .setCleanDataDirectory(false)
                 .setServerConfig("listen_addresses", "127.0.0.1")
@@ -182,12 +192,16 @@ public final class Database implements AutoCloseable {
                 .setPGStartupWait(java.time.Duration.ofSeconds(120))
                 // PostgreSQL's own log (why it would not start, crash recovery, checkpoints)
                 // goes to a file beside its data, not through our quiet logger
-                .setOutputRedirector(ProcessBuilder.Redirect.appendTo(embeddedDir.resolveSibling("postgresql.log").toFile()))
-                .setErrorRedirector(ProcessBuilder.Redirect.appendTo(embeddedDir.resolveSibling("postgresql.log").toFile()))
+                .setOutputRedirector(ProcessBuilder.Redirect.appendTo(pgLog.toFile()))
+                .setErrorRedirector(ProcessBuilder.Redirect.appendTo(pgLog.toFile()))
                 .setServerConfig("unix_socket_directories", access.socketDirectories())
+                // its directory is 0700 already; the socket itself need not say 0777
+                .setServerConfig("unix_socket_permissions", "0700")
                 // Zonky's readiness check logs in too
                 .setConnectConfig("password", access.password())
                 .start();
+            EmbeddedBinaries.restrict(binaries);
+            return started;
         } finally {
             if (initdbPassword != null) {
                 Files.deleteIfExists(initdbPassword);

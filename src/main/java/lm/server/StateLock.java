@@ -9,6 +9,8 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.Set;
 
 /**
  * One lm-server per state directory: two would share the embedded PostgreSQL's data directory,
@@ -30,8 +32,12 @@ final class StateLock implements AutoCloseable {
     /** @throws StartupConflict when another process holds it */
     static StateLock acquire(Path stateDir) throws IOException {
         Files.createDirectories(stateDir);
+        // the signing key, the database's password, data and log: the owner's only, whatever the
+        // umask (a state_dir from an older `make run` was 0755); see lm-server(8), SECURITY
+        Files.setPosixFilePermissions(stateDir, PosixFilePermissions.fromString("rwx------"));
         Path file = stateDir.resolve(FILE);
-        FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE);
+        FileChannel ch = FileChannel.open(file, Set.of(StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE),
+                PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
         FileLock lock;
         try {
             lock = ch.tryLock();

@@ -66,6 +66,9 @@ final class AgentHarness implements AutoCloseable {
             Files.writeString(slurm.resolve("squeue.txt"), "");
             Files.writeString(slurm.resolve("nodes.txt"), nodeLine("node01", "node01") + nodeLine("node02", "node02.cluster"));
             tokenFile = dir.resolve("agent.token");
+            // as `lm-server token --output` makes it: lm-agent refuses a token others can read
+            Files.createFile(tokenFile, java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
+                    java.nio.file.attribute.PosixFilePermissions.fromString("rw-------")));
             Files.writeString(tokenFile, api.token(cluster, "license-manager:admin") + "\n");
             prologToken = dir.resolve("lib/prolog.token");
         } catch (IOException e) {

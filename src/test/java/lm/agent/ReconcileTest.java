@@ -331,6 +331,20 @@ class ReconcileTest {
     }
 
     @Test
+    void aTokenFileEveryoneCanReadIsExit3AndSaysWhichModeToSet() throws Exception {
+        // what the README's `lm-server token ... > /etc/lm/agent.token` made (issue 20, case 3)
+        Files.setPosixFilePermissions(h.tokenFile, java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
+        h.flexlm("lic1:27000", new Use("abaqus", 100, 40));
+
+        assertEquals(Main.SERVER, h.reconcile(), h.lastErr);
+
+        assertTrue(h.lastErr.contains("token_file " + h.tokenFile + " is readable by every user (mode rw-r--r--)"), h.lastErr);
+        assertTrue(h.lastErr.contains("chmod 600 " + h.tokenFile) && h.lastErr.contains("chmod 640 " + h.tokenFile), h.lastErr);
+        assertEquals(List.of(), h.calls());
+        assertFalse(Files.exists(h.prologToken), "nothing done with a token others could read");
+    }
+
+    @Test
     void anExpiredTokenIsExit3WithAClearMessage() throws Exception {
         Files.writeString(h.tokenFile, h.api.auth.mint("cluster1", List.of("license-manager:admin"), Duration.ofSeconds(1)));
         Thread.sleep(2_100);

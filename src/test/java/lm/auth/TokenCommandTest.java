@@ -9,6 +9,8 @@ import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFileAttributes;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.jose4j.jws.JsonWebSignature;
@@ -123,5 +125,38 @@ class TokenCommandTest {
         assertEquals(0, run("--help"));
         assertTrue(out.toString().contains("--client-id"));
         assertEquals(0, settingsAsked.get());
+    }
+
+    @Test
+    void outputWritesATokenOnlyItsOwnerReadsAndReplacesALinkWithoutFollowingIt() throws Exception {
+        // a link at FILE to a file of another: `> FILE` would have written there (issue 20, case 3)
+        Path victim = Files.writeString(dir.resolve("victim"), "untouched\n");
+        Path file = dir.resolve("agent.token");
+        Files.createSymbolicLink(file, victim);
+        assertEquals(0, run("--client-id", "cluster-a", "--role", "agent", "--output", file.toString()), err.toString());
+        assertEquals("", out.toString(), "the token goes to the file only");
+        assertEquals("untouched\n", Files.readString(victim));
+        assertFalse(Files.isSymbolicLink(file));
+        assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(file)));
+        Principal p = new Authenticator(settings()).authenticate("Bearer " + Files.readString(file).strip());
+        assertTrue(p.can("feature", "update"), "the agent's token");
+        try (var s = Files.list(dir)) {
+            assertEquals(Set.of("victim", "agent.token", "keys.json"),
+                    s.map(f -> f.getFileName().toString()).collect(java.util.stream.Collectors.toSet()), "no temporary file left");
+        }
+    }
+
+    @Test
+    void outputWithGroupIs0640InThatGroup() throws Exception {
+        String group = Files.readAttributes(dir, PosixFileAttributes.class).group().getName();
+        Path file = dir.resolve("agent.token");
+        assertEquals(0, run("--client-id", "cluster-a", "--role", "agent", "--output", file.toString(), "--group", group), err.toString());
+        assertEquals("rw-r-----", PosixFilePermissions.toString(Files.getPosixFilePermissions(file)));
+        assertEquals(group, Files.readAttributes(file, PosixFileAttributes.class).group().getName());
+
+        assertEquals(2, run("--client-id", "c", "--role", "agent", "--output", file.toString(), "--group", "no-such-group-lm"));
+        assertTrue(err.toString().contains("--group no-such-group-lm: no such group"), err.toString());
+        assertEquals(2, run("--client-id", "c", "--role", "agent", "--group", group));
+        assertTrue(err.toString().contains("--group goes with --output FILE"), err.toString());
     }
 }

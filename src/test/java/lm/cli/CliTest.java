@@ -13,6 +13,7 @@ import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.regex.Matcher;
@@ -546,10 +547,26 @@ class CliTest {
     }
 
     @Test
+    void aTokenFileEveryoneCanReadIsRefusedWithTheModeToSet() throws Exception {
+        // what `lm-server token ... > FILE` made under a umask of 022 (issue 20, case 3)
+        Path file = home.resolve("shared.token");
+        Files.writeString(file, admin + "\n");
+        Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("rw-r--r--"));
+        Cli.Result shared = fails(4, "products", "list", "--token-file", file.toString());
+        assertTrue(shared.err().contains("token file " + file + " is readable by every user (mode rw-r--r--)"), shared.err());
+        assertTrue(shared.err().contains("chmod 600 " + file), shared.err());
+        assertEquals("", shared.out());
+        // a group's (0640) is the site's choice
+        Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("rw-r-----"));
+        ok("products", "list", "--token-file", file.toString());
+    }
+
+    @Test
     void tokenSourcesInOrder() throws Exception {
         // --token-file beats LM_TOKEN, which beats the stored login
         Path file = home.resolve("admin.token");
         Files.writeString(file, admin + "\n");
+        Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("rw-------"));
         cli.env("LM_TOKEN", "not.a.token");
         assertEquals(4, cli.run("products", "list").exit());
         ok("products", "list", "--token-file", file.toString());

@@ -74,7 +74,7 @@ class LockedDatabaseTest {
     void aDatabaseMadeByAVersionThatTrustedEveryoneGetsThePasswordAndKeepsItsData() throws Exception {
         Path pg = stateDir.resolve("pg");
         // what earlier versions made: Zonky's initdb -A trust
-        try (EmbeddedPostgres old = EmbeddedPostgres.builder().setDataDirectory(pg).setCleanDataDirectory(false)
+        try (EmbeddedPostgres old = lm.db.EmbeddedBinaries.builder(stateDir.resolve("pgbin")).setDataDirectory(pg).setCleanDataDirectory(false)
                 .setServerConfig("listen_addresses", "127.0.0.1").start();
                 Connection c = old.getPostgresDatabase().getConnection(); Statement st = c.createStatement()) {
             st.execute("CREATE TABLE kept (v text); INSERT INTO kept VALUES ('site data')");

@@ -150,7 +150,8 @@ final class InstallTest {
         assertEquals("", t.all(), "systemd-tmpfiles warnings");
         assertEquals(0, t.exit());
         Path state = root.resolve("var/lib/lm");
-        assertEquals("rwxr-x---", java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(state)));
+        // state_dir: the signing key, the database, its password and log (issue 20, case 3)
+        assertEquals("rwx------", java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(state)));
         int uid = (Integer) Files.getAttribute(state, "unix:uid", LinkOption.NOFOLLOW_LINKS);
         assertTrue(passwd.lines().anyMatch(l -> l.startsWith("lm:x:" + uid + ":")), "owner of /var/lib/lm is uid " + uid + ", not lm: " + passwd);
         assertEquals("rw-r-----", java.nio.file.attribute.PosixFilePermissions.toString(

@@ -214,6 +214,8 @@ class SlurmEndToEndTest {
 
         // lm-agent: its own admin token for the cluster, the real scontrol/squeue of the cluster
         Path agentToken = dir.resolve("agent.token");
+        Files.createFile(agentToken, java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
+                java.nio.file.attribute.PosixFilePermissions.fromString("rw-------")));
         Files.writeString(agentToken, server.auth.mint(CLUSTER, List.of("license-manager:admin"), Duration.ofHours(3)) + "\n");
         agentConf = dir.resolve("agent.conf");
         Files.writeString(agentConf, String.join("\n",

@@ -3,12 +3,14 @@ package lm.testing;
 import com.zaxxer.hikari.HikariDataSource;
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 import java.io.IOException;
+import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.concurrent.atomic.AtomicInteger;
 import lm.db.Database;
+import lm.db.EmbeddedBinaries;
 import org.testcontainers.DockerClientFactory;
 import org.testcontainers.postgresql.PostgreSQLContainer;
 
@@ -39,7 +41,9 @@ public final class TestDatabase {
             user = c.getUsername();
             password = c.getPassword();
         } else {
-            EmbeddedPostgres pg = EmbeddedPostgres.builder()
+            // Zonky's default, $TMPDIR/embedded-pg, is a directory anyone may prepare first (issue 20)
+            Path binaries = Path.of(System.getProperty("lm.project.dir", System.getProperty("user.dir")), "target", "embedded-pg");
+            EmbeddedPostgres pg = EmbeddedBinaries.builder(binaries)
                     // test speed only: losing this data on a crash costs nothing (lm-server's own
                     // embedded database turns both on: lm.db.Database, lm.server.CrashTest)
                     .setServerConfig("fsync", "off")
