@@ -53,8 +53,9 @@ public final class ApiServer implements AutoCloseable {
         }
         this.drain = new Drain(paths);
         BodyMemory memory = new BodyMemory(limits.bodyMemory());
+        Reads reads = new Reads(limits.readStatementTimeout(), limits.searches());
         for (Routes.Route r : routes.all()) {
-            router.add(r.method(), PREFIX + r.path(), new Dispatch(r, auth, drain, memory, limits));
+            router.add(r.method(), PREFIX + r.path(), new Dispatch(r, auth, drain, memory, reads));
         }
         router.setFallbackHandler(ex -> writeError(ex, new ApiException(404, "not_found", "no such path: " + ex.getRequestPath(), null)));
         router.setInvalidMethodHandler(ex -> writeError(ex, new ApiException(405, "method_not_allowed",
@@ -99,14 +100,14 @@ public final class ApiServer implements AutoCloseable {
         private final Authenticator auth;
         private final Drain drain;
         private final BodyMemory memory;
-        private final Limits limits;
+        private final Reads reads;
 
-        Dispatch(Routes.Route route, Authenticator auth, Drain drain, BodyMemory memory, Limits limits) {
+        Dispatch(Routes.Route route, Authenticator auth, Drain drain, BodyMemory memory, Reads reads) {
             this.route = route;
             this.auth = auth;
             this.drain = drain;
             this.memory = memory;
-            this.limits = limits;
+            this.reads = reads;
         }
 
         /**
@@ -131,8 +132,8 @@ public final class ApiServer implements AutoCloseable {
                         : auth.require(ex.getRequestHeaders().getFirst(Headers.AUTHORIZATION), route.resource(), route.action());
                 Call.pathParameters(ex);
             } catch (Exception e) {
-                if (ex.getRequestContentLength() != 0) {
-                    // a body announced (a length, or chunked: -1) and never to be read
+                if (ex.getRequestContentLength() > 0 || ex.getRequestHeaders().contains(Headers.TRANSFER_ENCODING)) {
+                    // a body announced and never to be read: Undertow would drain it to keep the connection
                     ex.setPersistent(false);
                 }
                 fail(ex, e);
@@ -149,7 +150,7 @@ public final class ApiServer implements AutoCloseable {
             try {
                 String body = bytes == null ? null
                         : RequestBody.decode(bytes, ex.getRequestHeaders().getFirst(Headers.CONTENT_ENCODING), route.maxBody());
-                Reply reply = route.endpoint().handle(new Call(ex, p, body, limits.readStatementTimeout()));
+                Reply reply = route.endpoint().handle(new Call(ex, p, body, reads));
                 write(ex, reply);
             } catch (Exception e) {
                 fail(ex, e);

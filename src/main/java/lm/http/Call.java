@@ -12,14 +12,14 @@ public final class Call {
     private final Principal principal;
     private final String body;
     private final Map<String, String> path;
-    private final java.time.Duration readStatementTimeout;
+    private final Reads reads;
 
-    Call(HttpServerExchange exchange, Principal principal, String body, java.time.Duration readStatementTimeout) {
+    Call(HttpServerExchange exchange, Principal principal, String body, Reads reads) {
         this.exchange = exchange;
         this.principal = principal;
         this.body = body;
         this.path = pathParameters(exchange);
-        this.readStatementTimeout = readStatementTimeout;
+        this.reads = reads;
     }
 
     /**
@@ -152,6 +152,6 @@ public final class Call {
     }
 
     public Listing.Query listQuery(Listing listing) {
-        return listing.query(this::param).withTimeout(readStatementTimeout);
+        return listing.query(this::param).with(reads);
     }
 }

@@ -61,10 +61,10 @@ public final class Listing {
         return new Listing(resource, source, searchColumns, sortable, defaultField, defaultAscending, tiebreak, "p");
     }
 
-    /** {@code timeout}: the statement timeout of the list's query (null or zero: the session's). */
-    public record Query(String where, List<Object> params, String orderBy, Long limit, long offset, java.time.Duration timeout) {
-        public Query withTimeout(java.time.Duration t) {
-            return new Query(where, params, orderBy, limit, offset, t);
+    /** {@code search}: filtered by search terms; {@code reads}: what the query may take ({@link Reads}). */
+    public record Query(String where, List<Object> params, String orderBy, Long limit, long offset, boolean search, Reads reads) {
+        public Query with(Reads r) {
+            return new Query(where, params, orderBy, limit, offset, search, r);
         }
     }
 
@@ -72,7 +72,8 @@ public final class Listing {
         List<Object> params = new ArrayList<>();
         StringBuilder where = new StringBuilder("true");
         String search = param.apply("search");
-        if (search != null && !search.isBlank()) {
+        boolean searching = search != null && !search.isBlank();
+        if (searching) {
             // the reference API's rule: whitespace-split terms, OR of case-insensitive substrings
             List<String> ors = new ArrayList<>();
             String[] terms = search.strip().split("\\s+");
@@ -113,7 +114,7 @@ public final class Listing {
         String orderBy = column + dir + " NULLS LAST" + (tiebreak != null ? ", " + tiebreak : column.equals("id") ? "" : ", id" + dir);
         Long limit = number(param.apply("limit"), "limit", 1, MAX_LIMIT);
         Long offset = number(param.apply("offset"), "offset", 0, Long.MAX_VALUE);
-        return new Query(where.toString(), params, orderBy, limit, offset == null ? 0 : offset, null);
+        return new Query(where.toString(), params, orderBy, limit, offset == null ? 0 : offset, searching, Reads.UNBOUNDED);
     }
 
     /** A query parameter's integer in [min, max]; absent is null, anything else a 400. */
@@ -149,15 +150,7 @@ public final class Listing {
             rs.next();
             return Reply.list(rs.getString(2), rs.getLong(1));
         };
-        if (q.timeout() == null || q.timeout().isZero()) {
-            return Sql.query(ds, sql, page, params.toArray());
-        }
-        // database_read_statement_timeout, for this statement only (SET LOCAL): a cancelled one is
-        // SQLSTATE 57014, a 503 "timeout" (SqlErrors)
-        return Sql.tx(ds, c -> {
-            Sql.text(c, "SELECT set_config('statement_timeout', ?, true)", q.timeout().toMillis() + "ms");
-            return Sql.query(c, sql, page, params.toArray());
-        });
+        return q.reads().query(ds, q.search(), sql, page, params.toArray());
     }
 
     public Reply one(DataSource ds, long id) throws SQLException {

@@ -115,7 +115,9 @@ public final class LmServer implements AutoCloseable {
 
     /** What a request may take, from lm.conf. */
     public static Limits limits(ServerSettings s) {
-        return new Limits(s.httpReadTimeout(), s.httpBodyMemoryMib() * 1024L * 1024, s.databaseReadStatementTimeout());
+        // searches: half the pool, so that the other half is there for bookings, reports and /lm/health
+        return new Limits(s.httpReadTimeout(), s.httpBodyMemoryMib() * 1024L * 1024, s.databaseReadStatementTimeout(),
+                Math.max(1, s.databasePoolSize() / 2));
     }
 
     public int port() {

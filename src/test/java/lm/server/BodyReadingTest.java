@@ -194,7 +194,7 @@ class BodyReadingTest {
     @Test
     void bodiesHeldAtOnceAreBounded() throws Exception {
         ApiServer api = new ApiServer("127.0.0.1", 0, ApiRoutes.all(ds, auth), auth,
-                new lm.http.Limits(Duration.ofSeconds(60), 8L * 1024 * 1024, Duration.ofSeconds(10)));
+                new lm.http.Limits(Duration.ofSeconds(60), 8L * 1024 * 1024, Duration.ofSeconds(10), 4));
         api.start();
         try {
             Socket first = stalled(api.port(), 4L * 1024 * 1024);
