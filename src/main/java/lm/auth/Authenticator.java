@@ -55,6 +55,8 @@ public final class Authenticator {
     // Longer headers are refused before parsing: no real token is near this, and parsing cost
     // grows with size.
     private static final int MAX_HEADER_CHARS = 16_384;
+    // checked before the consumer, which takes 1e30 for a date (Long.MAX_VALUE seconds)
+    private static final List<String> TIME_CLAIMS = List.of("exp", "nbf", "iat");
 
     // First pass: reads header and claims without trusting them, to pick the issuer's keys.
     private static final JwtConsumer PARSER = new JwtConsumerBuilder()
@@ -233,6 +235,12 @@ public final class Authenticator {
             resolver = oidcKeys.resolver();
         } else {
             throw unauthorized(iss == null ? "token has no issuer" : "token issuer is not trusted");
+        }
+        for (String claim : TIME_CLAIMS) {
+            Object value = ctx.getJwtClaims().getClaimValue(claim);
+            if (value != null && TimeClaim.seconds(value) == null) {
+                throw unauthorized("malformed token: " + claim + " is not a time in seconds since 1970 (before year 10000)");
+            }
         }
         // Built per token because the evaluation time is part of the consumer; that's cheap next
         // to the signature check it guards.

@@ -28,13 +28,11 @@ public final class UnverifiedClaims {
         }
     }
 
-    /** The exp claim in epoch seconds, or null when there is none readable. */
+    /** The exp claim in epoch seconds, or null when there is none readable (the server's rule, {@link TimeClaim}). */
     public static Long expiry(String jwt) {
         JsonObject c = of(jwt);
-        try {
-            return c != null && c.has("exp") ? c.get("exp").getAsLong() : null;
-        } catch (RuntimeException e) {
-            return null;
-        }
+        JsonElement exp = c == null ? null : c.get("exp");
+        return exp != null && exp.isJsonPrimitive() && exp.getAsJsonPrimitive().isNumber()
+                ? TimeClaim.seconds(exp.getAsNumber()) : null;
     }
 }

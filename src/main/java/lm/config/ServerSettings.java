@@ -19,6 +19,9 @@ public record ServerSettings(
         int databasePoolSize,
         Timeouts databaseTimeouts,
         Duration httpReadTimeout,
+        // request bodies held at once, and how long a list or search may run (lm.http.Limits)
+        int httpBodyMemoryMib,
+        Duration databaseReadStatementTimeout,
         Duration shutdownGrace,
         String authIssuer,
         Path authKeys,
@@ -43,7 +46,8 @@ public record ServerSettings(
     static final Set<String> KEYS = Set.of(
             "state_dir", "http_host", "http_port", "database_url", "database_user", "database_password",
             "database_pool_size", "database_target_server_type", "database_statement_timeout", "database_lock_timeout",
-            "database_idle_in_transaction_session_timeout", "http_read_timeout", "shutdown_grace",
+            "database_idle_in_transaction_session_timeout", "http_read_timeout", "http_body_memory_mib",
+            "database_read_statement_timeout", "shutdown_grace",
             "auth_issuer", "auth_keys", "auth_permissions_claim", "auth_local_issuer",
             "auth_audience", "prolog_token_ttl", "demand_window", "distribution_log_days", "history_raw_days",
             "history_hourly_days", "license_server_short_names", "offline_max_age", "ui_client_id");
@@ -92,6 +96,14 @@ public record ServerSettings(
                 // a client that sends nothing for this long (a stalled body, an idle keep-alive
                 // connection) is cut off; lm-prolog sends its whole request at once
                 c.duration("http_read_timeout", Duration.ofSeconds(30), Duration.ofSeconds(1), DAY),
+                // 64 MiB: four agent reports of the largest size (16 MiB), or sixteen bodies of the
+                // usual limit, at once, and a 256 MiB heap keeps room to parse them (a parsed JSON
+                // tree is a few times its text); 140 uploads announcing 1 GiB ran it out (issue 20)
+                c.integer("http_body_memory_mib", 64, 1, 1024 * 1024),
+                // a third of database_statement_timeout: a page of a list or report is one query
+                // (top-N sorted), and one that runs longer scans far more than a page needs while it
+                // holds a pooled connection (24 parallel searches of 8,000 terms took /lm/health to 3.5 s)
+                c.duration("database_read_statement_timeout", Duration.ofSeconds(10), Duration.ZERO, DAY),
                 // below systemd's TimeoutStopSec=30s with room for the embedded PostgreSQL's own stop
                 c.duration("shutdown_grace", Duration.ofSeconds(10), Duration.ZERO, Duration.ofHours(1)),
                 issuer,

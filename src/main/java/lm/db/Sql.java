@@ -113,10 +113,15 @@ public final class Sql {
 
     /** On {@code c}: the first column of the first row, or null. */
     public static String text(Connection c, String sql, Object... params) throws SQLException {
+        return query(c, sql, rs -> rs.next() ? rs.getString(1) : null, params);
+    }
+
+    /** On {@code c}: the rows of one query. */
+    public static <T> T query(Connection c, String sql, Rows<T> rows, Object... params) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement(sql)) {
             bind(ps, params);
             try (ResultSet rs = ps.executeQuery()) {
-                return rs.next() ? rs.getString(1) : null;
+                return rows.read(rs);
             }
         }
     }

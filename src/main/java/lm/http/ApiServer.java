@@ -3,7 +3,6 @@ package lm.http;
 import com.google.gson.JsonObject;
 import io.undertow.Undertow;
 import io.undertow.UndertowOptions;
-import io.undertow.io.Receiver;
 import io.undertow.server.HttpHandler;
 import io.undertow.server.HttpServerExchange;
 import io.undertow.server.RoutingHandler;
@@ -19,7 +18,6 @@ import java.util.logging.Logger;
 import lm.auth.AuthException;
 import lm.auth.Authenticator;
 import lm.auth.Principal;
-import org.xnio.IoUtils;
 import org.xnio.Options;
 
 /**
@@ -45,8 +43,8 @@ public final class ApiServer implements AutoCloseable {
     private final Undertow undertow;
     private final Drain drain;
 
-    /** {@code readTimeout}: a client that sends nothing for this long is cut off. */
-    public ApiServer(String host, int port, Routes routes, Authenticator auth, Duration readTimeout) {
+    /** {@code limits}: what a request may take (read timeout, body memory, read statement timeout). */
+    public ApiServer(String host, int port, Routes routes, Authenticator auth, Limits limits) {
         RoutingHandler router = new RoutingHandler();
         // the dashboard and the API docs: whole trees of files, before the API's exact routes
         io.undertow.server.handlers.PathHandler paths = new io.undertow.server.handlers.PathHandler(router);
@@ -54,13 +52,15 @@ public final class ApiServer implements AutoCloseable {
             paths.addPrefixPath(PREFIX + t.prefix(), t.handler());
         }
         this.drain = new Drain(paths);
+        BodyMemory memory = new BodyMemory(limits.bodyMemory());
+        Reads reads = new Reads(limits.readStatementTimeout(), limits.searches());
         for (Routes.Route r : routes.all()) {
-            router.add(r.method(), PREFIX + r.path(), new Dispatch(r, auth, drain));
+            router.add(r.method(), PREFIX + r.path(), new Dispatch(r, auth, drain, memory, reads));
         }
         router.setFallbackHandler(ex -> writeError(ex, new ApiException(404, "not_found", "no such path: " + ex.getRequestPath(), null)));
         router.setInvalidMethodHandler(ex -> writeError(ex, new ApiException(405, "method_not_allowed",
                 ex.getRequestMethod() + " is not allowed on " + ex.getRequestPath(), null)));
-        int ms = (int) Math.min(Integer.MAX_VALUE, readTimeout.toMillis());
+        int ms = (int) Math.min(Integer.MAX_VALUE, limits.readTimeout().toMillis());
         this.undertow = Undertow.builder()
                 .addHttpListener(port, host)
                 // mid-body, mid-headers or idle between requests: a silent client holds no
@@ -104,54 +104,69 @@ public final class ApiServer implements AutoCloseable {
         private final Routes.Route route;
         private final Authenticator auth;
         private final Drain drain;
+        private final BodyMemory memory;
+        private final Reads reads;
 
-        Dispatch(Routes.Route route, Authenticator auth, Drain drain) {
+        Dispatch(Routes.Route route, Authenticator auth, Drain drain, BodyMemory memory, Reads reads) {
             this.route = route;
             this.auth = auth;
             this.drain = drain;
+            this.memory = memory;
+            this.reads = reads;
         }
 
-        /** On the IO thread: receive the body, if any, without blocking, then hand over to a worker. */
+        /**
+         * On the IO thread: everything else on a worker, the token check first (it may fetch an
+         * issuer's keys or read revocations from the database).
+         */
         @Override
         public void handleRequest(HttpServerExchange ex) {
-            if (!ex.getRequestMethod().equals(Methods.POST) && !ex.getRequestMethod().equals(Methods.PUT)) {
-                ex.dispatch(() -> run(ex, null));
-                return;
-            }
-            if (ex.getRequestContentLength() > route.maxBody()) {
-                // refused before a byte of it is read (Undertow's receiver would first allocate
-                // a buffer of the announced size); the unread rest dies with the connection
-                ex.setPersistent(false);
-                writeError(ex, RequestBody.tooLarge(route.maxBody(), ""));
-                return;
-            }
-            Receiver receiver = ex.getRequestReceiver();
-            receiver.setMaxBufferSize(route.maxBody());
-            receiver.receiveFullBytes((e, bytes) -> e.dispatch(() -> run(e, bytes)), (e, error) -> {
-                if (error instanceof Receiver.RequestToLargeException) {
-                    e.setPersistent(false);
-                    writeError(e, RequestBody.tooLarge(route.maxBody(), ""));
-                } else {
-                    // the client went away or fell silent for http_read_timeout: nobody to answer
-                    LOG.info("lm-server: " + route.method() + " " + route.path() + ": request body not received: " + error);
-                    IoUtils.safeClose(e.getConnection());
-                }
-            });
+            ex.dispatch(this::authorized);
         }
 
-        private void run(HttpServerExchange ex, byte[] bytes) {
+        /**
+         * The token, then the path parameters, then the body: a caller without the right token
+         * gets its 401 or 403 before a byte of the body is read, and the connection closes under
+         * the unread rest (issue 20: 140 unauthenticated uploads announcing 1 GiB had run a
+         * 256 MiB server out of memory).
+         */
+        private void authorized(HttpServerExchange ex) {
+            Principal p;
             try {
-                Principal p = null;
-                if (route.resource() != null) {
-                    p = auth.require(ex.getRequestHeaders().getFirst(Headers.AUTHORIZATION), route.resource(), route.action());
+                p = route.resource() == null ? null
+                        : auth.require(ex.getRequestHeaders().getFirst(Headers.AUTHORIZATION), route.resource(), route.action());
+                Call.pathParameters(ex);
+            } catch (Exception e) {
+                if (ex.getRequestContentLength() > 0 || ex.getRequestHeaders().contains(Headers.TRANSFER_ENCODING)) {
+                    // a body announced and never to be read: Undertow would drain it to keep the connection
+                    ex.setPersistent(false);
                 }
+                fail(ex, e);
+                return;
+            }
+            if (!ex.getRequestMethod().equals(Methods.POST) && !ex.getRequestMethod().equals(Methods.PUT)) {
+                run(ex, p, null);
+                return;
+            }
+            new Upload(ex, route.maxBody(), memory, route.method() + " " + route.path()).receive(bytes -> run(ex, p, bytes));
+        }
+
+        private void run(HttpServerExchange ex, Principal p, byte[] bytes) {
+            try {
                 String body = bytes == null ? null
                         : RequestBody.decode(bytes, ex.getRequestHeaders().getFirst(Headers.CONTENT_ENCODING), route.maxBody());
-                Reply reply = route.endpoint().handle(new Call(ex, p, body));
+                Reply reply = route.endpoint().handle(new Call(ex, p, body, reads));
                 write(ex, reply);
-            } catch (ApiException e) {
+            } catch (Exception e) {
+                fail(ex, e);
+            }
+        }
+
+        /** Every failure of a request, as its answer: client errors keep their 4xx, the rest is a logged 500. */
+        private void fail(HttpServerExchange ex, Exception failure) {
+            if (failure instanceof ApiException e) {
                 writeError(ex, e);
-            } catch (AuthException e) {
+            } else if (failure instanceof AuthException e) {
                 ex.getResponseHeaders().put(Headers.WWW_AUTHENTICATE, "Bearer");
                 String code = switch (e.status()) {
                     case 401 -> "unauthorized";
@@ -159,7 +174,7 @@ public final class ApiServer implements AutoCloseable {
                     default -> "forbidden";
                 };
                 writeError(ex, new ApiException(e.status(), code, e.getMessage(), null));
-            } catch (SQLException e) {
+            } else if (failure instanceof SQLException e) {
                 ApiException mapped = SqlErrors.toApi(e);
                 if (mapped == null && drain.stopping()) {
                     // past shutdown_grace the pool is closed under the request: that is the stop's doing
@@ -171,12 +186,10 @@ public final class ApiServer implements AutoCloseable {
                     LOG.warning("lm-server: " + route.method() + " " + route.path() + ": " + mapped.code() + ": " + e.getMessage());
                 }
                 writeError(ex, mapped);
-            } catch (Exception e) {
-                if (drain.stopping()) {
-                    writeError(ex, stoppedUnder());
-                    return;
-                }
-                LOG.log(Level.SEVERE, "lm-server: " + route.method() + " " + route.path() + ": unexpected error", e);
+            } else if (drain.stopping()) {
+                writeError(ex, stoppedUnder());
+            } else {
+                LOG.log(Level.SEVERE, "lm-server: " + route.method() + " " + route.path() + ": unexpected error", failure);
                 writeError(ex, new ApiException(500, "internal", "internal error (logged)", null));
             }
         }

@@ -2,6 +2,7 @@ package lm.http;
 
 import io.undertow.server.HttpServerExchange;
 import java.util.Deque;
+import java.util.Map;
 import lm.auth.Principal;
 import lm.db.Actor;
 
@@ -10,11 +11,35 @@ public final class Call {
     private final HttpServerExchange exchange;
     private final Principal principal;
     private final String body;
+    private final Map<String, String> path;
+    private final Reads reads;
 
-    Call(HttpServerExchange exchange, Principal principal, String body) {
+    Call(HttpServerExchange exchange, Principal principal, String body, Reads reads) {
         this.exchange = exchange;
         this.principal = principal;
         this.body = body;
+        this.path = pathParameters(exchange);
+        this.reads = reads;
+    }
+
+    /**
+     * The route's path parameters ({@code {id}}), refused when the query names one of them too:
+     * Undertow adds them to the query parameters, after those of the query string, so
+     * {@code DELETE /lm/products/1?id=2} deleted product 2 (issue 20). The path names the
+     * resource; a query parameter of the same name is a 400 even with the same value, as one
+     * rule is simpler to document and to keep than "the same unless different".
+     */
+    static Map<String, String> pathParameters(HttpServerExchange exchange) {
+        io.undertow.util.PathTemplateMatch match = exchange.getAttachment(io.undertow.util.PathTemplateMatch.ATTACHMENT_KEY);
+        Map<String, String> path = match == null ? Map.of() : Map.copyOf(match.getParameters());
+        for (String name : path.keySet()) {
+            Deque<String> d = exchange.getQueryParameters().get(name);
+            if (d != null && d.size() > 1) {
+                throw ApiException.badRequest("query parameter '" + name + "' is not allowed here: the path gives " + name
+                        + " (" + path.get(name) + ")");
+            }
+        }
+        return path;
     }
 
     public Principal principal() {
@@ -50,7 +75,12 @@ public final class Call {
                 principal != null && principal.isAdmin(), route);
     }
 
+    /** A path parameter, else the first query parameter of this name; null when there is none. */
     public String param(String name) {
+        String p = path.get(name);
+        if (p != null) {
+            return p;
+        }
         Deque<String> d = exchange.getQueryParameters().get(name);
         return d == null || d.isEmpty() ? null : d.getFirst();
     }
@@ -122,6 +152,6 @@ public final class Call {
     }
 
     public Listing.Query listQuery(Listing listing) {
-        return listing.query(this::param);
+        return listing.query(this::param).with(reads);
     }
 }

@@ -15,6 +15,13 @@ import lm.db.Sql;
  */
 public final class Listing {
     private static final int MAX_LIMIT = 10_000;
+    /**
+     * Search bounds (lm-server(8), LISTS): each term is an ILIKE on every search column, so the
+     * cost grows with terms × columns × rows; 24 parallel searches of 8,000 terms took
+     * /lm/health from 2 ms to 3.5 s (issue 20). A person types a few words; more is a 400.
+     */
+    static final int MAX_SEARCH_TERMS = 32;
+    static final int MAX_SEARCH_TERM_CHARS = 200;
 
     private final String view;
     private final List<String> searchColumns;
@@ -54,16 +61,30 @@ public final class Listing {
         return new Listing(resource, source, searchColumns, sortable, defaultField, defaultAscending, tiebreak, "p");
     }
 
-    public record Query(String where, List<Object> params, String orderBy, Long limit, long offset) {}
+    /** {@code search}: filtered by search terms; {@code reads}: what the query may take ({@link Reads}). */
+    public record Query(String where, List<Object> params, String orderBy, Long limit, long offset, boolean search, Reads reads) {
+        public Query with(Reads r) {
+            return new Query(where, params, orderBy, limit, offset, search, r);
+        }
+    }
 
     public Query query(Function<String, String> param) {
         List<Object> params = new ArrayList<>();
         StringBuilder where = new StringBuilder("true");
         String search = param.apply("search");
-        if (search != null && !search.isBlank()) {
+        boolean searching = search != null && !search.isBlank();
+        if (searching) {
             // the reference API's rule: whitespace-split terms, OR of case-insensitive substrings
             List<String> ors = new ArrayList<>();
-            for (String term : search.strip().split("\\s+")) {
+            String[] terms = search.strip().split("\\s+");
+            if (terms.length > MAX_SEARCH_TERMS) {
+                throw ApiException.badRequest("search has " + terms.length + " terms; at most " + MAX_SEARCH_TERMS + " are allowed");
+            }
+            for (String term : terms) {
+                if (term.length() > MAX_SEARCH_TERM_CHARS) {
+                    throw ApiException.badRequest("a search term is " + term.length() + " characters long; at most "
+                            + MAX_SEARCH_TERM_CHARS + " are allowed");
+                }
                 String like = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%";
                 for (String col : searchColumns) {
                     ors.add(col + " ILIKE ?");
@@ -93,7 +114,7 @@ public final class Listing {
         String orderBy = column + dir + " NULLS LAST" + (tiebreak != null ? ", " + tiebreak : column.equals("id") ? "" : ", id" + dir);
         Long limit = number(param.apply("limit"), "limit", 1, MAX_LIMIT);
         Long offset = number(param.apply("offset"), "offset", 0, Long.MAX_VALUE);
-        return new Query(where.toString(), params, orderBy, limit, offset == null ? 0 : offset);
+        return new Query(where.toString(), params, orderBy, limit, offset == null ? 0 : offset, searching, Reads.UNBOUNDED);
     }
 
     /** A query parameter's integer in [min, max]; absent is null, anything else a 400. */
@@ -125,10 +146,11 @@ public final class Listing {
                 + " SELECT (SELECT count(*) FROM m),"
                 + " (SELECT coalesce(json_agg(" + json + " ORDER BY " + q.orderBy() + "), '[]') FROM"
                 + "   (SELECT * FROM m ORDER BY " + q.orderBy() + (q.limit() == null ? "" : " LIMIT " + q.limit()) + " OFFSET " + q.offset() + ") p)";
-        return Sql.query(ds, sql, rs -> {
+        Sql.Rows<Reply> page = rs -> {
             rs.next();
             return Reply.list(rs.getString(2), rs.getLong(1));
-        }, params.toArray());
+        };
+        return q.reads().query(ds, q.search(), sql, page, params.toArray());
     }
 
     public Reply one(DataSource ds, long id) throws SQLException {

@@ -38,7 +38,8 @@ public final class SqlErrors {
             Map.entry("40P01", new Mapping(503, "retry")),
             // database_statement_timeout, database_lock_timeout and
             // database_idle_in_transaction_session_timeout (lm.db.Timeouts): the database is
-            // too busy for this request now, which a retry a moment later may not be
+            // too busy for this request now, which a retry a moment later may not be; 57014 is
+            // also a list or search past database_read_statement_timeout (lm.http.Reads)
             Map.entry("57014", new Mapping(503, "timeout")),
             Map.entry("55P03", new Mapping(503, "timeout")),
             Map.entry("25P03", new Mapping(503, "timeout")),

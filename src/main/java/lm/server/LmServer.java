@@ -16,6 +16,7 @@ import lm.config.ServerSettings;
 import lm.db.Database;
 import lm.db.Sql;
 import lm.http.ApiServer;
+import lm.http.Limits;
 
 /** A running lm-server: its database (maybe embedded), its authenticator and its HTTP listener. */
 public final class LmServer implements AutoCloseable {
@@ -75,7 +76,7 @@ public final class LmServer implements AutoCloseable {
                     // no revocation list can be read yet: every token is refused 503 until it is
                     auth.checkRevocations(db.dataSource());
                 }
-                ApiServer api = new ApiServer(s.httpHost(), s.httpPort(), ApiRoutes.all(db.dataSource(), auth), auth, s.httpReadTimeout());
+                ApiServer api = new ApiServer(s.httpHost(), s.httpPort(), ApiRoutes.all(db.dataSource(), auth), auth, limits(s));
                 listen(api, s.httpHost(), s.httpPort());
                 return new LmServer(db, api, auth, lock, s.shutdownGrace());
             } catch (RuntimeException e) {
@@ -123,9 +124,16 @@ public final class LmServer implements AutoCloseable {
     /** For tests and benchmarks: an API over an existing (migrated) database, with the default limits. */
     public static ApiServer serve(DataSource ds, Authenticator auth, String host, int port) {
         auth.checkRevocations(ds);
-        ApiServer api = new ApiServer(host, port, ApiRoutes.all(ds, auth), auth, ServerSettings.defaults().httpReadTimeout());
+        ApiServer api = new ApiServer(host, port, ApiRoutes.all(ds, auth), auth, limits(ServerSettings.defaults()));
         api.start();
         return api;
+    }
+
+    /** What a request may take, from lm.conf. */
+    public static Limits limits(ServerSettings s) {
+        // searches: half the pool, so that the other half is there for bookings, reports and /lm/health
+        return new Limits(s.httpReadTimeout(), s.httpBodyMemoryMib() * 1024L * 1024, s.databaseReadStatementTimeout(),
+                Math.max(1, s.databasePoolSize() / 2));
     }
 
     public int port() {

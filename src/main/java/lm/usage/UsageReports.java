@@ -43,7 +43,7 @@ public final class UsageReports {
         r.get("/reports/users", "feature", "read", c -> {
             Timestamp until = time(c, "until", clock.instant());
             Timestamp since = time(c, "since", until.toInstant().minus(DEFAULT_SPAN));
-            return users(ds, usersQuery(c::param), since, until, c.param("product_feature"), c.param("username"));
+            return users(ds, c.listQuery(USERS), since, until, c.param("product_feature"), c.param("username"));
         });
     }
 

@@ -259,6 +259,30 @@ class AuthenticatorTest {
         assertEquals("cluster-a", auth.authenticate(bearer(token)).clientId());
     }
 
+    /**
+     * Issue 20 case 7: a signed token with exp 1e30 was a 500 with a stack trace (the cache's
+     * expiry in milliseconds overflowed). A time claim beyond any date, or before the epoch, is a
+     * 401 naming the claim, whichever of exp, nbf and iat it is; a fractional date is still fine.
+     */
+    @Test
+    void timeClaimsBeyondAnyDateAre401() throws Exception {
+        for (String claim : List.of("exp", "nbf", "iat")) {
+            for (Object value : List.of(1e30, -1e30, 1e300, Long.MAX_VALUE, Long.MIN_VALUE, 253402300800L, -1L, "soon", true)) {
+                JwtClaims c = TestTokens.claims("lm-local", nowSeconds());
+                c.setClaim(claim, value);
+                String token = TestTokens.sign(c, localKey);
+                AuthException e = assertThrows(AuthException.class, () -> auth.authenticate(bearer(token)), claim + " = " + value);
+                assertEquals(401, e.status(), claim + " = " + value + ": " + e.getMessage());
+                assertEquals("malformed token: " + claim + " is not a time in seconds since 1970 (before year 10000)", e.getMessage(),
+                        claim + " = " + value);
+            }
+        }
+        JwtClaims c = TestTokens.claims("lm-local", nowSeconds());
+        c.setClaim("exp", nowSeconds() + 600.5);
+        c.setClaim("iat", nowSeconds() - 0.25);
+        assertEquals("cluster-a", auth.authenticate(bearer(TestTokens.sign(c, localKey))).clientId());
+    }
+
     @Test
     void tokenWithoutExpIs401() throws Exception {
         JwtClaims c = TestTokens.claims("lm-local", nowSeconds());

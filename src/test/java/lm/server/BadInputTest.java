@@ -143,4 +143,21 @@ class BadInputTest {
         assertTrue(CLIENT_ERRORS.contains(s.status()), s::toString);
         assertNull(SqlErrorsTest.rawText(s));
     }
+
+    /**
+     * Issue 20 case 7: a token signed with the server's own key whose exp is 1e30 was a 500 with
+     * a stack trace. Over HTTP it is a 401 {code, message, detail} naming the claim.
+     */
+    @Test
+    void aTokenWithExpBeyondAnyDateIs401() throws Exception {
+        org.jose4j.jwt.JwtClaims c = lm.auth.TestTokens.claims("lm-local", System.currentTimeMillis() / 1000);
+        c.setClaim("exp", 1e30);
+        String token = lm.auth.TestTokens.sign(c, lm.auth.TestTokens.localKey(api.keys));
+        Http.Res r = api.http.get("/jobs", token);
+        assertEquals(401, r.status(), r.toString());
+        JsonObject o = r.json().getAsJsonObject();
+        assertEquals("unauthorized", o.get("code").getAsString());
+        assertEquals("malformed token: exp is not a time in seconds since 1970 (before year 10000)", o.get("message").getAsString());
+        assertEquals("Bearer", r.header("WWW-Authenticate"));
+    }
 }

@@ -17,6 +17,7 @@ import java.util.List;
 import lm.auth.AuthSettings;
 import lm.auth.Authenticator;
 import lm.bench.LoadClient;
+import lm.config.ServerSettings;
 import lm.http.ApiServer;
 import lm.testing.TestDatabase;
 import org.junit.jupiter.api.AfterAll;
@@ -46,7 +47,7 @@ class BodyReadingTest {
     }
 
     private static ApiServer server(Duration readTimeout) {
-        ApiServer api = new ApiServer("127.0.0.1", 0, ApiRoutes.all(ds, auth), auth, readTimeout);
+        ApiServer api = new ApiServer("127.0.0.1", 0, ApiRoutes.all(ds, auth), auth, LmServer.limits(ServerSettings.defaults()).withReadTimeout(readTimeout));
         api.start();
         return api;
     }
@@ -180,6 +181,52 @@ class BodyReadingTest {
             int n = s.getInputStream().read(buf);
             String answer = new String(buf, 0, Math.max(n, 0), StandardCharsets.UTF_8);
             assertTrue(answer.startsWith("HTTP/1.1 413"), answer);
+        } finally {
+            api.close();
+        }
+    }
+
+    /**
+     * Issue 20 case 4: bodies held at once are bounded (http_body_memory_mib, here 8 MiB): past
+     * it an upload is a 503 with Retry-After before its body is read, chunked or not, and what a
+     * body held is given back when its request ends, also when its client went away mid-body.
+     */
+    @Test
+    void bodiesHeldAtOnceAreBounded() throws Exception {
+        ApiServer api = new ApiServer("127.0.0.1", 0, ApiRoutes.all(ds, auth), auth,
+                new lm.http.Limits(Duration.ofSeconds(60), 8L * 1024 * 1024, Duration.ofSeconds(10), 4));
+        api.start();
+        try {
+            Socket first = stalled(api.port(), 4L * 1024 * 1024);
+            Socket second = stalled(api.port(), 4L * 1024 * 1024);
+            Thread.sleep(300);
+            try (Socket third = stalled(api.port(), 100)) {
+                third.setSoTimeout(20_000);
+                String answer = new String(third.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+                assertTrue(answer.startsWith("HTTP/1.1 503"), answer);
+                assertTrue(answer.contains("Retry-After: 1") && answer.contains("\"busy\""), answer);
+            }
+            try (Socket chunked = new Socket("127.0.0.1", api.port())) {
+                chunked.setSoTimeout(20_000);
+                chunked.getOutputStream().write(("POST /lm/products HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + admin
+                        + "\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"na\r\n").getBytes(StandardCharsets.US_ASCII));
+                String answer = new String(chunked.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+                assertTrue(answer.startsWith("HTTP/1.1 503"), answer);
+            }
+            try (LoadClient c = new LoadClient("127.0.0.1", api.port())) {
+                assertEquals(204, c.send("GET", "/lm/health", admin, null), "bodies held do not hold other requests");
+            }
+            first.close();
+            second.close();
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            int status;
+            do {
+                Thread.sleep(100);
+                try (LoadClient c = new LoadClient("127.0.0.1", api.port())) {
+                    status = c.send("POST", "/lm/products", admin, "{\"name\":\"after-the-stalled-ones\"}");
+                }
+            } while (status == 503 && System.nanoTime() < deadline);
+            assertEquals(201, status, "the memory of the bodies whose clients went away is free again");
         } finally {
             api.close();
         }
