@@ -115,7 +115,8 @@ $$;
 -- lm.bench.only=agent, 2026-12-07, load 5-15) the pass held all its pools for 5-10 s as one
 -- transaction, and admissions gave up at lock_timeout; ten pools per transaction (p_batch, from
 -- lm.booking.AgentReport) hold them for 27-40 ms at the longest, 4-6 ms as a median (README,
--- Performance). A pass cut short (a crash between steps) has applied whole steps: the next pass
+-- Performance); 29 ms and 5 ms on 2026-12-08 (load 3), with generic plans and no WAL flush per
+-- step (lm.report_locked_step), which also took the pass from 6 s to 4.5 s. A pass cut short (a crash between steps) has applied whole steps: the next pass
 -- reads the servers and squeue again and finishes the work. Each transaction names its step in
 -- application_name ("lm agent report: locked" or "lm agent report: history"), so
 -- pg_stat_activity shows which part of a report holds what.

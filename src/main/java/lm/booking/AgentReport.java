@@ -36,6 +36,10 @@ public final class AgentReport {
     // (2026-12-07, CALL alone, two runs each) the pass took 13-19 s one pool at a time, 5.4-6.5 s
     // ten at a time and 3.9-6.6 s fifty at a time, against 7-10 s as one transaction: ten keeps
     // the pass as short as before while a transaction holds ten pools for a few admissions' time.
+    // Again 2026-12-08 (make bench, lm.bench.only=agent, load 3-6), with generic plans and no
+    // flush per step (lm.report_locked_step): ten took 4.5 s, holds 29 ms longest / 5 ms median;
+    // three 7.5 s, 38 ms / 4 ms; one 13 s, 67 ms / 3 ms. Below ten the hold hardly falls (what
+    // every transaction costs, not the pools' work, fills it) and the pass grows by seconds.
     static final int BATCH = 10;
     // autocommit (lm.db.Sql): a CALL outside a transaction block may COMMIT inside
     private static final String RUN = "CALL lm.run_agent_report(?, ?::jsonb, now(), true, ?, NULL)";
