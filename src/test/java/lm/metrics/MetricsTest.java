@@ -105,13 +105,18 @@ class MetricsTest {
         missing.removeAll(exported);
         assertEquals(Set.of(), missing, "contrib/ uses metrics lm-server does not export; it exports " + exported);
 
+        assertPromtoolAccepts(r.body(), "");
+    }
+
+    /** The real `promtool check metrics` accepts the exposition (what it said, and {@code context}, on failure). */
+    static void assertPromtoolAccepts(String exposition, String context) throws Exception {
         Path promtool = DebianPackages.ensure("promtool", "prometheus");
         Process check = new ProcessBuilder(promtool.toString(), "check", "metrics").redirectErrorStream(true).start();
-        check.getOutputStream().write(r.body().getBytes(StandardCharsets.UTF_8));
+        check.getOutputStream().write(exposition.getBytes(StandardCharsets.UTF_8));
         check.getOutputStream().close();
         assertTrue(check.waitFor(60, TimeUnit.SECONDS));
         String said = new String(check.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertEquals(0, check.exitValue(), "promtool check metrics: " + said);
+        assertEquals(0, check.exitValue(), "promtool check metrics: " + said + context);
     }
 
     @Test
