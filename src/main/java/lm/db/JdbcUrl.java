@@ -1,10 +1,10 @@
 package lm.db;
 
-import java.util.Locale;
+import java.util.Properties;
 
 /**
  * The parts of a pgjdbc URL that lm-server reads or sets: how many hosts it names, and its
- * {@code targetServerType}. pgjdbc reads properties after '?', separated by '&'.
+ * {@code targetServerType}, read by pgjdbc's own parser (org.postgresql.Driver.parseURL).
  */
 public final class JdbcUrl {
     public static final String TARGET = "targetServerType";
@@ -13,30 +13,18 @@ public final class JdbcUrl {
 
     /** True when the URL names several hosts ({@code //h1:p1,h2:p2/db}). */
     public static boolean multiHost(String url) {
-        int start = url.indexOf("//");
-        if (start < 0) {
-            return false;
-        }
-        int end = start + 2;
-        while (end < url.length() && url.charAt(end) != '/' && url.charAt(end) != '?') {
-            end++;
-        }
-        return url.substring(start + 2, end).contains(",");
+        return parse(url).getProperty("PGHOST", "").contains(",");
     }
 
-    /** The value of property {@code name} in the URL (names compared without case), or null. */
+    /** The value of property {@code name} in the URL as pgjdbc reads it (names match exactly), or null. */
     public static String param(String url, String name) {
-        int q = url.indexOf('?');
-        if (q < 0) {
-            return null;
-        }
-        for (String kv : url.substring(q + 1).split("&")) {
-            int eq = kv.indexOf('=');
-            if (eq > 0 && kv.substring(0, eq).toLowerCase(Locale.ROOT).equals(name.toLowerCase(Locale.ROOT))) {
-                return kv.substring(eq + 1);
-            }
-        }
-        return null;
+        return parse(url).getProperty(name);
+    }
+
+    /** pgjdbc's own reading of the URL; none (no hosts, no properties) when it is not one of its URLs. */
+    private static Properties parse(String url) {
+        Properties p = org.postgresql.Driver.parseURL(url, null);
+        return p == null ? new Properties() : p;
     }
 
     /** The URL with property {@code name} set to {@code value} (replaced when present). */
@@ -48,7 +36,7 @@ public final class JdbcUrl {
             for (String kv : url.substring(q + 1).split("&")) {
                 int eq = kv.indexOf('=');
                 String key = eq < 0 ? kv : kv.substring(0, eq);
-                if (!kv.isEmpty() && !key.toLowerCase(Locale.ROOT).equals(name.toLowerCase(Locale.ROOT))) {
+                if (!kv.isEmpty() && !key.equals(name)) {
                     out.append(sep).append(kv);
                     sep = '&';
                 }
